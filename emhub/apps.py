@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class EmhubConfig(AppConfig):
+    name = "emhub"
+    verbose_name = "Accounts"

@@ -1,0 +1,41 @@
+"""Reads for accounts, memberships and API keys."""
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from .models import Account, ApiKey, Membership, WorkerHeartbeat, hash_api_key
+
+
+def membership_for(*, user, account_id) -> Membership | None:
+    if account_id is None:
+        return None
+    return (
+        Membership.objects.select_related("account")
+        .filter(user=user, account_id=account_id)
+        .first()
+    )
+
+
+def memberships_of(*, user) -> QuerySet[Membership]:
+    return Membership.objects.select_related("account").filter(user=user).order_by("account__name")
+
+
+def api_keys_of(*, account: Account) -> QuerySet[ApiKey]:
+    return ApiKey.objects.filter(account=account).select_related("created_by")
+
+
+def api_key_by_raw_key(*, raw_key: str) -> ApiKey | None:
+    return (
+        ApiKey.objects.select_related("account")
+        .filter(key_hash=hash_api_key(raw_key), revoked_at__isnull=True)
+        .first()
+    )
+
+
+def worker_last_seen() -> WorkerHeartbeat | None:
+    return WorkerHeartbeat.objects.order_by("-seen_at").first()
+
+
+def worker_is_alive(*, within_seconds: int = 90) -> bool:
+    beat = worker_last_seen()
+    return beat is not None and (timezone.now() - beat.seen_at).total_seconds() < within_seconds

@@ -1,0 +1,31 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from . import api, views
+
+
+account_urlpatterns = [
+    path("", views.home, name="home"),
+    path("sign-in/", views.SignInView.as_view(), name="login"),
+    path("sign-out/", views.SignOutView.as_view(), name="logout"),
+    path("accounts/pick/", views.account_pick, name="account_pick"),
+    path("settings/api-keys/", views.api_key_list, name="api_keys"),
+    path("settings/api-keys/<int:key_id>/revoke/", views.api_key_revoke_view, name="api_key_revoke"),
+    path("api/v1/api-keys/", api.ApiKeyListApi.as_view(), name="api_key_list_api"),
+    path("api/v1/api-keys/<int:key_id>/", api.ApiKeyDetailApi.as_view(), name="api_key_detail_api"),
+    path("api/v1/whoami/", api.WhoAmIApi.as_view(), name="whoami_api"),
+]
+
+urlpatterns = [
+    path("", include((account_urlpatterns, "emhub"))),
+    path("settings/superoffice/", include("crm.urls")),
+    path("", include("campaigns.urls")),
+    path("", include("automations.urls")),
+    path("", include("consent.urls")),
+    path("", include("leads.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api_schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="api_schema"), name="api_redoc"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,68 @@
+"""Shared fixtures: a small cast of accounts and users, and clients signed in as them."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from emhub.models import Membership
+from emhub.services import api_key_issue
+from emhub.tenancy import SESSION_ACCOUNT_KEY
+
+from .factories import AccountFactory, MembershipFactory, UserFactory
+
+pytest_plugins: list[str] = []
+
+
+def _signed_in(client, user, account):
+    client.force_login(user)
+    session = client.session
+    session[SESSION_ACCOUNT_KEY] = account.pk
+    session.save()
+    return client
+
+
+@pytest.fixture
+def account(db):
+    return AccountFactory(slug="acme", name="Acme")
+
+
+@pytest.fixture
+def other_account(db):
+    return AccountFactory(slug="globex", name="Globex")
+
+
+@pytest.fixture
+def marketer(account):
+    return MembershipFactory(account=account, user=UserFactory(username="mia"), role=Membership.Role.MARKETER).user
+
+
+@pytest.fixture
+def admin_user(account):
+    return MembershipFactory(account=account, user=UserFactory(username="ada"), role=Membership.Role.ADMIN).user
+
+
+@pytest.fixture
+def marketer_client(client, marketer, account):
+    return _signed_in(client, marketer, account)
+
+
+@pytest.fixture
+def admin_client(client, admin_user, account):
+    return _signed_in(client, admin_user, account)
+
+
+@pytest.fixture
+def signed_in():
+    """signed_in(client, user, account): put a user to work in an account."""
+    return _signed_in
+
+
+@pytest.fixture
+def api_key(account):
+    return api_key_issue(account=account, name="tests").raw_key
+
+
+@pytest.fixture
+def api_client(api_key):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key}")
+    return client
