@@ -1,0 +1,618 @@
+"""Writes of the automations app: automations, the run ledger and its execution engine.
+
+How a run is executed exactly once in effect (see DESIGN, "Reliability"):
+
+1. The run row is written in the event's transaction (`runs_create_for_events`); a Celery
+   message is published after commit only to wake a worker up. If the broker is down the
+   publish fails quietly and the sweeper publishes later: nothing acknowledged is lost.
+2. A worker claims the row with one conditional UPDATE (pending and due, or running with
+   an expired lease -> running with a new lease). Only one claimer wins, on SQLite and
+   PostgreSQL alike, so a redelivered or duplicated message is a no-op.
+3. SuperOffice is called outside any transaction. Objects the run creates carry the run's
+   marker in their text in the same save call; an attempt after an earlier one (whose
+   outcome may be unknown) looks for the marker before creating again. Set operations
+   (interests, selection and project membership) check first or are idempotent.
+4. The outcome is recorded in a new short transaction, guarded by the claim token so a
+   worker whose lease ran out cannot overwrite a newer attempt's outcome.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import random
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from campaigns.models import Contact, Event
+
+from .models import Automation, AutomationSettings, ErrorKind, Run, RunStatus
+
+logger = logging.getLogger(__name__)
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+def max_attempts() -> int:
+    return _setting("AUTOMATIONS_MAX_ATTEMPTS", 8)
+
+
+def retry_base_seconds() -> float:
+    return _setting("AUTOMATIONS_RETRY_BASE_SECONDS", 10.0)
+
+
+def retry_cap_seconds() -> float:
+    return _setting("AUTOMATIONS_RETRY_CAP_SECONDS", 900.0)
+
+
+def lease_seconds() -> float:
+    # Longer than the task's hard time limit: a live worker never loses its lease.
+    return _setting(
+        "AUTOMATIONS_LEASE_SECONDS", _setting("CELERY_TASK_TIME_LIMIT", 300) + 60
+    )
+
+
+def redispatch_after_seconds() -> float:
+    return _setting("AUTOMATIONS_REDISPATCH_AFTER_SECONDS", 60.0)
+
+
+def config_pause_seconds() -> float:
+    return _setting("AUTOMATIONS_CONFIG_PAUSE_SECONDS", 300.0)
+
+
+# --- keys -------------------------------------------------------------------------
+
+
+def run_key_for(*, account_id: int, event_id: int, automation_id: int) -> str:
+    digest = hashlib.sha256(f"{account_id}:{event_id}:{automation_id}".encode()).hexdigest()
+    return f"r{digest[:24]}"
+
+
+def once_key_for(*, automation_id: int, contact_id: int) -> str:
+    return f"{automation_id}:{contact_id}"
+
+
+# --- automation settings ------------------------------------------------------------
+
+
+def automation_settings_for(*, account) -> AutomationSettings:
+    obj, _ = AutomationSettings.objects.get_or_create(account=account)
+    return obj
+
+
+def automation_settings_update(*, account, auto_match_single_email: bool) -> AutomationSettings:
+    obj = automation_settings_for(account=account)
+    obj.auto_match_single_email = auto_match_single_email
+    obj.updated_at = timezone.now()
+    obj.save(update_fields=["auto_match_single_email", "updated_at"])
+    return obj
+
+
+def account_crm_pause(*, account, reason: str) -> AutomationSettings:
+    """Hold the account's CRM work after SuperOffice refused its configuration."""
+    now = timezone.now()
+    obj = automation_settings_for(account=account)
+    AutomationSettings.objects.filter(pk=obj.pk).update(
+        crm_paused_at=obj.crm_paused_at or now,
+        crm_paused_until=now + timedelta(seconds=config_pause_seconds()),
+        crm_pause_reason=reason[:2000],
+        updated_at=now,
+    )
+    obj.refresh_from_db()
+    logger.warning("CRM work of account %s paused: %s", account.pk, reason)
+    return obj
+
+
+def account_crm_resume(*, account) -> int:
+    """Lift the pause (the admin fixed the connection, or a probe run succeeded).
+
+    Held runs become due now and are dispatched; returns how many.
+    """
+    now = timezone.now()
+    AutomationSettings.objects.filter(account=account).update(
+        crm_paused_at=None, crm_paused_until=None, crm_pause_reason="", updated_at=now
+    )
+    run_ids = list(
+        Run.objects.filter(
+            account=account, status=RunStatus.PENDING, next_attempt_at__gt=now
+        ).values_list("id", flat=True)
+    )
+    if run_ids:
+        Run.objects.filter(id__in=run_ids, status=RunStatus.PENDING).update(next_attempt_at=now)
+        transaction.on_commit(lambda: runs_dispatch(run_ids=run_ids))
+    return len(run_ids)
+
+
+def _paused_until(*, account_id: int):
+    row = (
+        AutomationSettings.objects.filter(account_id=account_id, crm_paused_at__isnull=False)
+        .values_list("crm_paused_until", flat=True)
+        .first()
+    )
+    return row
+
+
+# --- automations ---------------------------------------------------------------------
+
+
+def automation_create(*, account, campaign, name: str, type: str, trigger_event_type: str,
+                      trigger_link=None, trigger_form=None, settings: dict | None = None,
+                      once_per_contact: bool = False, is_enabled: bool = True) -> Automation:
+    if campaign.account_id != account.pk:
+        raise ValueError("The campaign belongs to another account.")
+    for obj in (trigger_link, trigger_form):
+        if obj is not None and obj.campaign_id != campaign.pk:
+            raise ValueError("The trigger link or form belongs to another campaign.")
+    return Automation.objects.create(
+        account=account,
+        campaign=campaign,
+        name=name,
+        type=type,
+        trigger_event_type=trigger_event_type,
+        trigger_link=trigger_link,
+        trigger_form=trigger_form,
+        settings=settings or {},
+        once_per_contact=once_per_contact,
+        is_enabled=is_enabled,
+    )
+
+
+def automation_update(*, automation: Automation, **fields) -> Automation:
+    allowed = {"name", "type", "trigger_event_type", "trigger_link", "trigger_form", "settings",
+               "once_per_contact", "is_enabled"}
+    for name, value in fields.items():
+        if name not in allowed:
+            raise TypeError(f"Cannot update {name}")
+        setattr(automation, name, value)
+    automation.updated_at = timezone.now()
+    automation.save()
+    return automation
+
+
+def automation_set_enabled(*, automation: Automation, is_enabled: bool) -> Automation:
+    automation.is_enabled = is_enabled
+    automation.updated_at = timezone.now()
+    automation.save(update_fields=["is_enabled", "updated_at"])
+    return automation
+
+
+@transaction.atomic
+def automation_delete(*, automation: Automation) -> Automation:
+    """Soft delete: keeps its run history; its runs that have not executed are cancelled."""
+    now = timezone.now()
+    automation.deleted_at = now
+    automation.is_enabled = False
+    automation.updated_at = now
+    automation.save(update_fields=["deleted_at", "is_enabled", "updated_at"])
+    Run.objects.filter(
+        automation=automation, status__in=[RunStatus.PENDING, RunStatus.WAITING_FOR_MATCH]
+    ).update(status=RunStatus.CANCELLED, cancel_reason="Automation deleted", finished_at=now)
+    return automation
+
+
+# --- creating and dispatching runs ---------------------------------------------------
+
+
+def _automation_matches(automation: Automation, event: Event) -> bool:
+    if automation.trigger_link_id is not None and automation.trigger_link_id != event.link_id:
+        return False
+    return automation.trigger_form_id is None or automation.trigger_form_id == event.form_id
+
+
+def runs_create_for_events(*, account, events: Iterable[Event]) -> list[Run]:
+    """Write one run per (event, matching enabled automation), in the caller's transaction.
+
+    Called by events_ingest inside its transaction, so the runs commit with their events.
+    Queries: one for the automations, one for the contacts' person ids, one insert, one
+    read back. Runs that would break once-per-contact, or that already exist (the same
+    event ingested again), are skipped by the unique constraints.
+    """
+    events = [e for e in events if e.account_id == account.pk]
+    if not events:
+        return []
+    campaign_ids = {e.campaign_id for e in events}
+    event_types = {e.type for e in events}
+    automations = list(
+        Automation.objects.filter(
+            account=account,
+            campaign_id__in=campaign_ids,
+            trigger_event_type__in=event_types,
+            is_enabled=True,
+            deleted_at__isnull=True,
+        )
+    )
+    if not automations:
+        return []
+    by_trigger: dict[tuple[int, str], list[Automation]] = {}
+    for a in automations:
+        by_trigger.setdefault((a.campaign_id, a.trigger_event_type), []).append(a)
+
+    contact_ids = {e.contact_id for e in events}
+    person_ids = dict(
+        Contact.objects.filter(id__in=contact_ids).values_list("id", "superoffice_person_id")
+    )
+    auto_match = AutomationSettings.objects.filter(
+        account=account, auto_match_single_email=True
+    ).exists()
+
+    now = timezone.now()
+    rows: list[Run] = []
+    seen_once: set[str] = set()
+    seen_keys: set[str] = set()
+    for event in events:
+        for automation in by_trigger.get((event.campaign_id, event.type), []):
+            if not _automation_matches(automation, event):
+                continue
+            key = run_key_for(account_id=account.pk, event_id=event.pk, automation_id=automation.pk)
+            if key in seen_keys:
+                continue
+            seen_keys.add(key)
+            once_key = None
+            if automation.once_per_contact:
+                once_key = once_key_for(automation_id=automation.pk, contact_id=event.contact_id)
+                if once_key in seen_once:
+                    continue
+                seen_once.add(once_key)
+            # A contact with no SuperOffice person waits in the queue straight away, unless
+            # the account matches by email automatically (then a worker tries first).
+            waiting = person_ids.get(event.contact_id) is None and not auto_match
+            rows.append(
+                Run(
+                    account=account,
+                    automation=automation,
+                    event=event,
+                    contact_id=event.contact_id,
+                    status=RunStatus.WAITING_FOR_MATCH if waiting else RunStatus.PENDING,
+                    waiting_since=now if waiting else None,
+                    next_attempt_at=now,
+                    dispatched_at=None if waiting else now,
+                    key=key,
+                    once_key=once_key,
+                    created_at=now,
+                )
+            )
+    if not rows:
+        return []
+    Run.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+    created = list(
+        Run.objects.filter(key__in=[r.key for r in rows], created_at=now).order_by("id")
+    )
+    to_dispatch = [r.id for r in created if r.status == RunStatus.PENDING]
+    if to_dispatch:
+        transaction.on_commit(lambda: runs_dispatch(run_ids=to_dispatch))
+    return created
+
+
+def runs_dispatch(*, run_ids: list[int]) -> int:
+    """Publish wake-up messages; never raises. Returns how many were published.
+
+    When the broker is unreachable the first failure stops the batch (each publish would
+    wait for its own timeout) and the unpublished runs are marked so the sweeper takes them.
+    """
+    from .tasks import execute_run
+
+    published = 0
+    try:
+        with execute_run.app.producer_or_acquire() as producer:
+            for run_id in run_ids:
+                execute_run.apply_async(
+                    (run_id,),
+                    producer=producer,
+                    retry=True,
+                    retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.2},
+                )
+                published += 1
+    except Exception:
+        logger.warning(
+            "Could not publish %d of %d run messages; the sweeper will re-dispatch them",
+            len(run_ids) - published, len(run_ids), exc_info=True,
+        )
+        try:
+            Run.objects.filter(id__in=run_ids[published:], status=RunStatus.PENDING).update(
+                dispatched_at=None
+            )
+        except Exception:
+            logger.exception("Could not mark runs as undispatched")
+    return published
+
+
+def runs_sweep(*, limit: int = 2000) -> int:
+    """Re-dispatch what a lost message left behind. Returns how many runs were dispatched.
+
+    - pending and due, never published or published long ago (broker down, message lost);
+    - running with an expired lease (worker killed mid-run);
+    - waiting for a match although the contact now has a person (a match that committed
+      while the run was being created).
+    """
+    now = timezone.now()
+    stale = now - timedelta(seconds=redispatch_after_seconds())
+    paused_accounts = list(
+        AutomationSettings.objects.filter(
+            crm_paused_at__isnull=False, crm_paused_until__gt=now
+        ).values_list("account_id", flat=True)
+    )
+
+    resumed = Run.objects.filter(
+        status=RunStatus.WAITING_FOR_MATCH, contact__superoffice_person_id__isnull=False
+    ).values_list("id", flat=True)[:limit]
+    resumed_ids = list(resumed)
+    if resumed_ids:
+        Run.objects.filter(id__in=resumed_ids, status=RunStatus.WAITING_FOR_MATCH).update(
+            status=RunStatus.PENDING, next_attempt_at=now, waiting_since=None
+        )
+
+    due = (
+        Run.objects.filter(status=RunStatus.PENDING, next_attempt_at__lte=now)
+        .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale))
+        .exclude(account_id__in=paused_accounts)
+        .order_by("next_attempt_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    expired = (
+        Run.objects.filter(status=RunStatus.RUNNING, lease_expires_at__lt=now)
+        .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale))
+        .values_list("id", flat=True)[:limit]
+    )
+    run_ids = list(dict.fromkeys([*resumed_ids, *due, *expired]))
+    if not run_ids:
+        return 0
+    Run.objects.filter(id__in=run_ids).update(dispatched_at=now)
+    return runs_dispatch(run_ids=run_ids)
+
+
+# --- executing a run -----------------------------------------------------------------
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def run_claim(*, run_id: int) -> Run | None:
+    """Take the run with one conditional UPDATE; None when another worker has it or it is
+    not due. Holds on SQLite (no FOR UPDATE) and PostgreSQL alike."""
+    now = timezone.now()
+    claimed = Run.objects.filter(
+        Q(status=RunStatus.PENDING, next_attempt_at__lte=now)
+        | Q(status=RunStatus.RUNNING, lease_expires_at__lt=now),
+        id=run_id,
+    ).update(
+        status=RunStatus.RUNNING,
+        attempts=F("attempts") + 1,
+        lease_expires_at=now + timedelta(seconds=lease_seconds()),
+        claimed_by=_worker_name(),
+        started_at=now,
+    )
+    if not claimed:
+        return None
+    return Run.objects.select_related(
+        "account", "automation", "automation__campaign", "event", "event__campaign",
+        "event__link", "event__form", "contact",
+    ).get(id=run_id)
+
+
+def runs_claim_batch(*, limit: int = 100) -> list[Run]:
+    """PostgreSQL path for a polling worker: claim due runs without waiting on rows other
+    workers are claiming (FOR UPDATE SKIP LOCKED), then mark them running in one UPDATE."""
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            Run.objects.select_for_update(skip_locked=True)
+            .filter(status=RunStatus.PENDING, next_attempt_at__lte=now)
+            .order_by("next_attempt_at")
+            .values_list("id", flat=True)[:limit]
+        )
+        if ids:
+            Run.objects.filter(id__in=ids).update(
+                status=RunStatus.RUNNING,
+                attempts=F("attempts") + 1,
+                lease_expires_at=now + timedelta(seconds=lease_seconds()),
+                claimed_by=_worker_name(),
+                started_at=now,
+            )
+    return list(Run.objects.filter(id__in=ids))
+
+
+def _claim_guard(run: Run):
+    """Rows this worker still owns: same attempt, still running."""
+    return Run.objects.filter(
+        id=run.id, status=RunStatus.RUNNING, attempts=run.attempts, claimed_by=run.claimed_by
+    )
+
+
+def _record(run: Run, **fields) -> bool:
+    fields.setdefault("lease_expires_at", None)
+    updated = _claim_guard(run).update(**fields)
+    if not updated:
+        logger.warning("Run %s was taken over before its outcome was recorded", run.key)
+    return bool(updated)
+
+
+def backoff_seconds(*, attempt: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with equal jitter, capped; never sooner than the CRM asked."""
+    ceiling = min(retry_cap_seconds(), retry_base_seconds() * (2 ** max(attempt - 1, 0)))
+    delay = ceiling / 2 + random.uniform(0, ceiling / 2)
+    if retry_after:
+        delay = max(delay, float(retry_after))
+    return delay
+
+
+@dataclass
+class RunOutcome:
+    status: str
+    detail: str = ""
+
+
+def run_execute(*, run_id: int) -> RunOutcome:
+    """Claim, act in SuperOffice, record. Safe to call any number of times for one run."""
+    from crm.errors import (
+        ConfigurationCrmError,
+        PermanentCrmError,
+        TransientCrmError,
+    )
+
+    run = run_claim(run_id=run_id)
+    if run is None:
+        return RunOutcome("skipped", "not claimable")
+    now = timezone.now()
+
+    paused_until = _paused_until(account_id=run.account_id)
+    if paused_until is not None and paused_until > now:
+        # Hold: the attempt did not happen, so it does not count.
+        _record(run, status=RunStatus.PENDING, next_attempt_at=paused_until,
+                attempts=F("attempts") - 1, dispatched_at=None)
+        return RunOutcome(RunStatus.PENDING, "account paused")
+
+    if run.automation.deleted_at is not None:
+        _record(run, status=RunStatus.CANCELLED, cancel_reason="Automation deleted",
+                finished_at=now)
+        return RunOutcome(RunStatus.CANCELLED)
+
+    from . import actions
+
+    try:
+        from crm.services import client_for_account
+
+        client = client_for_account(run.account, correlation=run.key)
+        person_id = actions.person_id_resolve(run=run, client=client)
+        if person_id is None:
+            _record(run, status=RunStatus.WAITING_FOR_MATCH, waiting_since=timezone.now(),
+                    dispatched_at=None)
+            return RunOutcome(RunStatus.WAITING_FOR_MATCH)
+        result = actions.perform(run=run, client=client, person_id=person_id)
+    except ConfigurationCrmError as exc:
+        account_crm_pause(account=run.account, reason=str(exc) or exc.__class__.__name__)
+        paused_until = _paused_until(account_id=run.account_id) or timezone.now()
+        _record(run, status=RunStatus.PENDING, next_attempt_at=paused_until,
+                attempts=F("attempts") - 1, dispatched_at=None,
+                last_error=_error_text(exc), error_kind=ErrorKind.CONFIGURATION)
+        return RunOutcome(RunStatus.PENDING, "configuration")
+    except TransientCrmError as exc:
+        return _record_transient(run, exc, getattr(exc, "retry_after", None))
+    except PermanentCrmError as exc:
+        _record(run, status=RunStatus.FAILED, finished_at=timezone.now(),
+                last_error=_error_text(exc), error_kind=ErrorKind.PERMANENT)
+        return RunOutcome(RunStatus.FAILED, "permanent")
+    except Exception as exc:  # a bug or a database hiccup: retry like a transient error
+        logger.exception("Run %s raised", run.key)
+        return _record_transient(run, exc, None, kind=ErrorKind.INTERNAL)
+
+    if paused_until is not None:
+        # A probe run got through after a configuration pause: the admin fixed it.
+        account_crm_resume(account=run.account)
+    _record(run, status=RunStatus.DONE, finished_at=timezone.now(),
+            crm_object_type=result.object_type, crm_object_id=result.object_id,
+            last_error="", error_kind="")
+    return RunOutcome(RunStatus.DONE)
+
+
+def _error_text(exc: BaseException) -> str:
+    return f"{exc.__class__.__name__}: {exc}"[:2000]
+
+
+def _record_transient(run: Run, exc: BaseException, retry_after, *,
+                      kind: str = ErrorKind.TRANSIENT) -> RunOutcome:
+    if run.attempts >= max_attempts():
+        _record(run, status=RunStatus.FAILED, finished_at=timezone.now(),
+                last_error=_error_text(exc), error_kind=kind)
+        return RunOutcome(RunStatus.FAILED, "gave up")
+    delay = backoff_seconds(attempt=run.attempts, retry_after=retry_after)
+    next_at = timezone.now() + timedelta(seconds=delay)
+    if _record(run, status=RunStatus.PENDING, next_attempt_at=next_at, dispatched_at=None,
+               last_error=_error_text(exc), error_kind=kind):
+        _schedule_wakeup(run.id, delay)
+    return RunOutcome(RunStatus.PENDING, f"retry in {delay:.1f}s")
+
+
+def _schedule_wakeup(run_id: int, delay: float) -> None:
+    """A countdown message makes short retries prompt; long ones are left to the sweeper
+    (a Redis countdown longer than the visibility timeout is delivered more than once)."""
+    if delay > redispatch_after_seconds() * 10:
+        return
+    from .tasks import execute_run
+
+    try:
+        execute_run.apply_async((run_id,), countdown=delay, retry=True,
+                                retry_policy={"max_retries": 1, "interval_start": 0})
+        Run.objects.filter(id=run_id, status=RunStatus.PENDING).update(
+            dispatched_at=timezone.now() + timedelta(seconds=delay)
+        )
+    except Exception:
+        logger.warning("Could not schedule the retry of run %s; the sweeper will", run_id,
+                       exc_info=True)
+
+
+def run_retry(*, run: Run) -> Run:
+    """A failed run, again from the start of its attempts (the page's Retry button)."""
+    now = timezone.now()
+    updated = Run.objects.filter(id=run.id, status=RunStatus.FAILED).update(
+        status=RunStatus.PENDING, next_attempt_at=now, finished_at=None,
+        # Keep one attempt on the count: a failed earlier attempt may have created the
+        # object, so the next one looks for the marker first.
+        attempts=1 if run.attempts else 0, dispatched_at=now,
+    )
+    if updated:
+        transaction.on_commit(lambda: runs_dispatch(run_ids=[run.id]))
+    run.refresh_from_db()
+    return run
+
+
+# --- the paused queue ------------------------------------------------------------------
+
+
+def contact_person_set(*, contact: Contact, person_id: int) -> int:
+    """Match a contact to a SuperOffice person and resume all its waiting runs at once.
+
+    Returns how many runs resumed.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        Contact.objects.filter(pk=contact.pk, account_id=contact.account_id).update(
+            superoffice_person_id=person_id, updated_at=now
+        )
+        contact.superoffice_person_id = person_id
+        run_ids = runs_resume_for_contact(contact=contact)
+    return len(run_ids)
+
+
+def runs_resume_for_contact(*, contact: Contact) -> list[int]:
+    """Waiting runs of a contact back to pending, dispatched after commit."""
+    now = timezone.now()
+    run_ids = list(
+        Run.objects.filter(
+            account_id=contact.account_id, contact=contact, status=RunStatus.WAITING_FOR_MATCH
+        ).values_list("id", flat=True)
+    )
+    if run_ids:
+        Run.objects.filter(id__in=run_ids, status=RunStatus.WAITING_FOR_MATCH).update(
+            status=RunStatus.PENDING, next_attempt_at=now, waiting_since=None, dispatched_at=now
+        )
+        transaction.on_commit(lambda: runs_dispatch(run_ids=run_ids))
+    return run_ids
+
+
+def runs_dismiss_for_contact(*, contact: Contact, reason: str) -> int:
+    """Cancel a contact's waiting runs (the rep decided nobody in SuperOffice is them)."""
+    return Run.objects.filter(
+        account_id=contact.account_id, contact=contact, status=RunStatus.WAITING_FOR_MATCH
+    ).update(status=RunStatus.CANCELLED, cancel_reason=reason[:300] or "Dismissed",
+             finished_at=timezone.now())
+
+
+def contact_person_set_automatically(*, contact: Contact, person_id: int) -> None:
+    """The auto-match of a worker: set the person unless someone set one meanwhile."""
+    try:
+        Contact.objects.filter(
+            pk=contact.pk, account_id=contact.account_id, superoffice_person_id__isnull=True
+        ).update(superoffice_person_id=person_id, updated_at=timezone.now())
+    except IntegrityError:
+        logger.warning("Could not set person %s on contact %s", person_id, contact.pk)

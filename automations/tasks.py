@@ -1,0 +1,17 @@
+"""Celery tasks: thin wake-ups. The run ledger holds the work; see automations.services."""
+
+from celery import shared_task
+
+from . import services
+
+
+# acks_late: a message whose worker died is delivered again; the claim in run_execute
+# makes a second delivery a no-op when the first one finished.
+@shared_task(name="automations.execute_run", acks_late=True, ignore_result=True)
+def execute_run(run_id: int) -> str:
+    return services.run_execute(run_id=run_id).status
+
+
+@shared_task(name="automations.sweep_runs", ignore_result=True)
+def sweep_runs() -> int:
+    return services.runs_sweep()
