@@ -1,5 +1,6 @@
 """REST API authentication: `Authorization: Bearer <api key>`, or a signed-in session."""
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
 from .selectors import api_key_by_raw_key
@@ -73,3 +74,13 @@ class IsAccountAdmin(permissions.BasePermission):
     def has_permission(self, request, view):
         membership = getattr(request._request, "membership", None)
         return membership is not None and membership.is_admin
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    """Documents the Bearer API key in the OpenAPI schema."""
+
+    target_class = "emhub.api_auth.ApiKeyAuthentication"
+    name = "apiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "An account API key."}

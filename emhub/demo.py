@@ -21,7 +21,10 @@ class DemoSeed:
     users: list[tuple[str, str, str]] = field(default_factory=list)
 
     def sign_in_lines(self) -> list[str]:
-        return [f"  {role:<9} user: {username:<10} password: {password}" for username, password, role in self.users]
+        return [
+            f"  {role:<9} user: {username:<10} password: {password}"
+            for username, password, role in self.users
+        ]
 
 
 def demo_seed(*, netserver_url: str = "") -> DemoSeed:

@@ -17,8 +17,9 @@ from django.db import models
 def _fernet_for(keys: tuple[str, ...]) -> MultiFernet:
     if not keys:
         raise ImproperlyConfigured(
-            "FIELD_ENCRYPTION_KEYS is empty: set it to one or more Fernet keys "
-            "(python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')."
+            "FIELD_ENCRYPTION_KEYS is empty: set it to one or more Fernet keys, made with "
+            "`python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())'`."
         )
     return MultiFernet([Fernet(key.encode()) for key in keys])
 

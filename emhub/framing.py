@@ -35,7 +35,5 @@ class FrameAncestorsMiddleware:
         ancestors = getattr(response, "frame_ancestors", None)
         value = "frame-ancestors " + (" ".join(ancestors) if ancestors else "'none'")
         existing = response.headers.get("Content-Security-Policy")
-        response.headers["Content-Security-Policy"] = (
-            f"{existing}; {value}" if existing else value
-        )
+        response.headers["Content-Security-Policy"] = f"{existing}; {value}" if existing else value
         return response

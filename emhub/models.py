@@ -36,7 +36,9 @@ class Membership(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["user", "account"], name="membership_unique_user_account")
+            models.UniqueConstraint(
+                fields=["user", "account"], name="membership_unique_user_account"
+            )
         ]
 
     def __str__(self) -> str:
@@ -90,3 +92,6 @@ class WorkerHeartbeat(models.Model):
 
     seen_at = models.DateTimeField(default=timezone.now, db_index=True)
     hostname = models.CharField(max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.hostname} at {self.seen_at:%Y-%m-%d %H:%M:%S}"

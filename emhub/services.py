@@ -26,7 +26,9 @@ def membership_grant(*, user, account: Account, role: str) -> Membership:
     return membership
 
 
-def user_ensure(*, username: str, email: str, password: str, first_name: str = "", last_name: str = ""):
+def user_ensure(
+    *, username: str, email: str, password: str, first_name: str = "", last_name: str = ""
+):
     """Create the user, or reset the password of an existing one (used by the demo seed)."""
     user_model = get_user_model()
     user, _ = user_model.objects.get_or_create(
@@ -70,6 +72,8 @@ def heartbeat_record(*, hostname: str) -> WorkerHeartbeat:
 
 @transaction.atomic
 def heartbeats_prune(*, keep: int = 100) -> int:
-    keep_ids = list(WorkerHeartbeat.objects.order_by("-seen_at").values_list("id", flat=True)[:keep])
+    keep_ids = list(
+        WorkerHeartbeat.objects.order_by("-seen_at").values_list("id", flat=True)[:keep]
+    )
     deleted, _ = WorkerHeartbeat.objects.exclude(id__in=keep_ids).delete()
     return deleted

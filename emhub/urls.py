@@ -4,14 +4,15 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from . import api, views
 
-
 account_urlpatterns = [
     path("", views.home, name="home"),
     path("sign-in/", views.SignInView.as_view(), name="login"),
     path("sign-out/", views.SignOutView.as_view(), name="logout"),
     path("accounts/pick/", views.account_pick, name="account_pick"),
     path("settings/api-keys/", views.api_key_list, name="api_keys"),
-    path("settings/api-keys/<int:key_id>/revoke/", views.api_key_revoke_view, name="api_key_revoke"),
+    path(
+        "settings/api-keys/<int:key_id>/revoke/", views.api_key_revoke_view, name="api_key_revoke"
+    ),
     path("api/v1/api-keys/", api.ApiKeyListApi.as_view(), name="api_key_list_api"),
     path("api/v1/api-keys/<int:key_id>/", api.ApiKeyDetailApi.as_view(), name="api_key_detail_api"),
     path("api/v1/whoami/", api.WhoAmIApi.as_view(), name="whoami_api"),

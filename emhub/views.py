@@ -80,7 +80,9 @@ def api_key_list(request):
 def api_key_revoke_view(request, key_id: int):
     api_key = get_object_or_404(api_keys_of(account=request.account), pk=key_id)
     api_key_revoke(api_key=api_key)
-    messages.success(request, f"Key “{api_key.name}” revoked. Calls using it are refused from now on.")
+    messages.success(
+        request, f"Key “{api_key.name}” revoked. Calls using it are refused from now on."
+    )
     return redirect(reverse("emhub:api_keys"))
 
 

@@ -32,12 +32,16 @@ def other_account(db):
 
 @pytest.fixture
 def marketer(account):
-    return MembershipFactory(account=account, user=UserFactory(username="mia"), role=Membership.Role.MARKETER).user
+    return MembershipFactory(
+        account=account, user=UserFactory(username="mia"), role=Membership.Role.MARKETER
+    ).user
 
 
 @pytest.fixture
 def admin_user(account):
-    return MembershipFactory(account=account, user=UserFactory(username="ada"), role=Membership.Role.ADMIN).user
+    return MembershipFactory(
+        account=account, user=UserFactory(username="ada"), role=Membership.Role.ADMIN
+    ).user
 
 
 @pytest.fixture

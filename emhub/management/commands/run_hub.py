@@ -22,7 +22,9 @@ def wait_for_port(host: str, port: int, *, timeout: float, process: subprocess.P
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise CommandError(f"{process.args[0]} exited with status {process.returncode} while starting.")
+            raise CommandError(
+                f"{process.args[0]} exited with status {process.returncode} while starting."
+            )
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return
@@ -38,9 +40,13 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=os.environ.get("EMHUB_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("EMHUB_PORT", "8000")))
         parser.add_argument(
-            "--simulator-port", type=int, default=int(os.environ.get("EMHUB_SIMULATOR_PORT", "8765"))
+            "--simulator-port",
+            type=int,
+            default=int(os.environ.get("EMHUB_SIMULATOR_PORT", "8765")),
         )
-        parser.add_argument("--no-simulator", action="store_true", help="Use a real NetServer instead.")
+        parser.add_argument(
+            "--no-simulator", action="store_true", help="Use a real NetServer instead."
+        )
 
     def handle(self, *args, host, port, simulator_port, no_simulator, **options):
         var_dir = Path(settings.VAR_DIR)
@@ -75,22 +81,47 @@ class Command(BaseCommand):
             celery = [python, "-m", "celery", "-A", "emhub"]
             self._start(
                 "worker",
-                [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2", "--hostname", "worker@%h"],
+                [
+                    *celery,
+                    "worker",
+                    "--loglevel",
+                    "INFO",
+                    "--concurrency",
+                    "2",
+                    "--hostname",
+                    "worker@%h",
+                ],
                 env,
                 var_dir,
             )
             self._start(
                 "beat",
-                [*celery, "beat", "--loglevel", "INFO", "--schedule", str(var_dir / "celerybeat-schedule")],
+                [
+                    *celery,
+                    "beat",
+                    "--loglevel",
+                    "INFO",
+                    "--schedule",
+                    str(var_dir / "celerybeat-schedule"),
+                ],
                 env,
                 var_dir,
             )
             web = self._start(
                 "web",
                 [
-                    python, "-m", "gunicorn", "emhub.wsgi:application",
-                    "--bind", f"{host}:{port}", "--workers", "2", "--threads", "4",
-                    "--access-logfile", "-",
+                    python,
+                    "-m",
+                    "gunicorn",
+                    "emhub.wsgi:application",
+                    "--bind",
+                    f"{host}:{port}",
+                    "--workers",
+                    "2",
+                    "--threads",
+                    "4",
+                    "--access-logfile",
+                    "-",
                 ],
                 env,
                 var_dir,

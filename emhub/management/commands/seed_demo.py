@@ -8,7 +8,9 @@ class Command(BaseCommand):
     help = "Create (or refresh) the demo account with a marketer and an admin. Safe to re-run."
 
     def add_arguments(self, parser):
-        parser.add_argument("--netserver-url", default="", help="Point the demo account at this NetServer.")
+        parser.add_argument(
+            "--netserver-url", default="", help="Point the demo account at this NetServer."
+        )
 
     @transaction.atomic
     def handle(self, *args, netserver_url, **options):

@@ -1,0 +1,78 @@
+"""Every page and API object of account B is a 404 for a user (or API key) of account A.
+
+The sweep walks every URL pattern that takes an object id, fills it with an object of
+account B, and requests it as an admin of account A with GET and POST. A new URL
+keyword without a maker below fails the sweep, so no page escapes it.
+"""
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from rest_framework.test import APIClient
+
+from emhub.models import Membership
+from emhub.services import api_key_issue
+from tests.factories import AccountFactory, MembershipFactory, UserFactory
+
+from .isolation_makers import OBJECT_MAKERS
+
+SKIPPED_PREFIXES = ("admin:",)
+
+
+def _patterns_with_ids(resolver=None, namespace=""):
+    resolver = resolver or get_resolver()
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            ns = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            yield from _patterns_with_ids(entry, ns)
+        elif isinstance(entry, URLPattern) and entry.name:
+            converters = getattr(entry.pattern, "converters", {})
+            if converters:
+                yield f"{namespace}{entry.name}", sorted(converters)
+
+
+def _url_names_with_ids():
+    names = {}
+    for name, kwargs in _patterns_with_ids():
+        if not name.startswith(SKIPPED_PREFIXES):
+            names[name] = kwargs
+    return sorted(names.items())
+
+
+@pytest.fixture
+def account_b_objects(db):
+    account_b = AccountFactory(slug="account-b", name="Account B")
+    return {kwarg: make(account_b) for kwarg, make in OBJECT_MAKERS.items()}
+
+
+@pytest.fixture
+def account_a_clients(db, client, signed_in):
+    account_a = AccountFactory(slug="account-a", name="Account A")
+    user = UserFactory(username="alice")
+    MembershipFactory(user=user, account=account_a, role=Membership.Role.ADMIN)
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_issue(account=account_a, name='a').raw_key}")
+    return signed_in(client, user, account_a), api
+
+
+def test_every_url_keyword_has_a_maker_for_the_sweep():
+    unknown = {kw for _, kwargs in _url_names_with_ids() for kw in kwargs} - set(OBJECT_MAKERS)
+    assert not unknown, f"add makers to tests/isolation_makers.py for: {sorted(unknown)}"
+
+
+@pytest.mark.django_db
+def test_account_a_gets_404_for_every_object_of_account_b(account_b_objects, account_a_clients):
+    session_client, api_client = account_a_clients
+    checked = []
+    for name, kwargs in _url_names_with_ids():
+        url = reverse(name, kwargs={kw: account_b_objects[kw] for kw in kwargs})
+        clients = [session_client] + ([api_client] if url.startswith("/api/") else [])
+        for http in clients:
+            statuses = {
+                "GET": http.get(url).status_code,
+                "POST": http.post(url, {}).status_code,
+            }
+            leaked = {m: s for m, s in statuses.items() if s < 400 or s in (400, 409, 422)}
+            assert not leaked, f"{name} {url} answered {leaked} for another account's object"
+            assert 404 in statuses.values() or 403 in statuses.values(), f"{name}: {statuses}"
+            checked.append(name)
+    assert checked, "the sweep found no URL with an object id"
