@@ -51,7 +51,7 @@ class Command(BaseCommand):
     def handle(self, *args, host, port, simulator_port, no_simulator, **options):
         var_dir = Path(settings.VAR_DIR)
         (var_dir / "log").mkdir(parents=True, exist_ok=True)
-        for folder in ("queue", "processed"):
+        for folder in ("queue", "processed", "control"):
             (Path(settings.BROKER_DIR) / folder).mkdir(parents=True, exist_ok=True)
 
         self.stdout.write("Preparing the database…")
