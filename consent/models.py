@@ -1,0 +1,199 @@
+"""Legal basis per contact and purpose: an append-only history, its current state,
+the sync cycles that keep it in step with SuperOffice, and the per-account lease
+that lets only one cycle run at a time."""
+
+from django.db import models
+from django.utils import timezone
+
+from campaigns.models import Contact
+from emhub.models import Account
+
+# WITHDRAWN is SuperOffice's legal-base key for a withdrawn consent. A withdrawal is
+# kept as a change with this key (and its own time), never as a deleted row: a
+# deletion leaves no timestamp to compare (see the reference notes on ConsentPerson).
+from .rules import WITHDRAWN
+
+
+class Purpose(models.TextChoices):
+    # Keys as SuperOffice knows them; display names are the hub's.
+    STORE = "STORE", "Store and process"
+    EMARKETING = "EMARKETING", "Marketing sendouts"
+
+
+class Origin(models.TextChoices):
+    HUB = "hub", "Hub"
+    SUPEROFFICE = "superoffice", "SuperOffice"
+    API = "api", "API"
+    FORM = "form", "Form"
+    IMPORT = "import", "Import"
+
+
+class ConsentChange(models.Model):
+    """One change of a contact's legal basis for one purpose. Never updated or deleted."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="consent_changes")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_changes")
+    purpose = models.CharField(max_length=20, choices=Purpose.choices)
+    # A SuperOffice legal-base key (61A, 61B, 61F, …) or WITHDRAWN.
+    legal_basis = models.CharField(max_length=40)
+    # A SuperOffice consent-source key (USER, WEBFORM, API, …) or free text from the caller.
+    source = models.CharField(max_length=60, blank=True)
+    # When the consent changed, on whichever side it changed; decisions compare this.
+    changed_at = models.DateTimeField()
+    # When the hub stored the row (differs from changed_at for changes read from SuperOffice).
+    recorded_at = models.DateTimeField(default=timezone.now)
+    origin = models.CharField(max_length=20, choices=Origin.choices)
+    # Why the hub holds this value: the decision text for synced rows, the caller's note otherwise.
+    reason = models.TextField(blank=True)
+    # The SuperOffice person the change was read from, for changes that came from there.
+    superoffice_person_id = models.BigIntegerField(null=True, blank=True)
+    cycle = models.ForeignKey(
+        "ConsentSyncCycle", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        indexes = [
+            models.Index(fields=["account", "contact", "purpose", "-changed_at"]),
+            models.Index(fields=["account", "recorded_at"]),
+        ]
+
+    def __str__(self) -> str:
+        when = f"{self.changed_at:%Y-%m-%d %H:%M}"
+        return f"{self.purpose} {self.legal_basis} for {self.contact_id} at {when}"
+
+    @property
+    def is_withdrawn(self) -> bool:
+        return self.legal_basis == WITHDRAWN
+
+
+class CurrentConsent(models.Model):
+    """The latest change per contact and purpose, kept by the services in the same
+    transaction as the change, so the current state is one indexed lookup."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="current_consents")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="current_consents")
+    purpose = models.CharField(max_length=20, choices=Purpose.choices)
+    change = models.ForeignKey(ConsentChange, on_delete=models.CASCADE, related_name="+")
+    legal_basis = models.CharField(max_length=40)
+    source = models.CharField(max_length=60, blank=True)
+    changed_at = models.DateTimeField()
+    origin = models.CharField(max_length=20, choices=Origin.choices)
+    # Moves on every change; an incremental cycle looks at rows touched since its watermark.
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["purpose"]
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "purpose"], name="current_consent_unique"),
+        ]
+        indexes = [models.Index(fields=["account", "updated_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} {self.legal_basis} for {self.contact_id}"
+
+    @property
+    def is_withdrawn(self) -> bool:
+        return self.legal_basis == WITHDRAWN
+
+
+class ConsentSyncCycle(models.Model):
+    """One sync run for one account, with its figures."""
+
+    class Kind(models.TextChoices):
+        INCREMENTAL = "incremental", "Incremental"
+        FULL = "full", "Full reconciliation"
+        ON_DEMAND = "on_demand", "On demand"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        PARTIAL = "partial", "Partial"
+        FAILED = "failed", "Failed"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="consent_cycles")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # SuperOffice changes at or after (watermark_from - overlap) were read…
+    watermark_from = models.DateTimeField(null=True, blank=True)
+    # …and the next incremental cycle starts from here. Set only when the cycle
+    # completed, so a failed cycle's changes are read again.
+    watermark = models.DateTimeField(null=True, blank=True)
+    contacts_checked = models.PositiveIntegerField(default=0)
+    written_to_superoffice = models.PositiveIntegerField(default=0)
+    written_to_hub = models.PositiveIntegerField(default=0)
+    conflicts = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    crm_calls = models.PositiveIntegerField(default=0)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["account", "-started_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.started_at:%Y-%m-%d %H:%M} ({self.status})"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        return None if self.duration_ms is None else self.duration_ms / 1000
+
+
+class ConsentDecision(models.Model):
+    """What a cycle decided for one contact and purpose, and why."""
+
+    class Action(models.TextChoices):
+        NONE = "none", "No change"
+        WRITE_SUPEROFFICE = "write_superoffice", "Written to SuperOffice"
+        WRITE_HUB = "write_hub", "Written to the hub"
+
+    class Outcome(models.TextChoices):
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="consent_decisions")
+    cycle = models.ForeignKey(ConsentSyncCycle, on_delete=models.CASCADE, related_name="decisions")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_decisions")
+    purpose = models.CharField(max_length=20, choices=Purpose.choices)
+    action = models.CharField(max_length=20, choices=Action.choices)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.DONE)
+    reason = models.TextField()
+    # The two sides as the cycle saw them.
+    hub_legal_basis = models.CharField(max_length=40, blank=True)
+    hub_changed_at = models.DateTimeField(null=True, blank=True)
+    superoffice_legal_basis = models.CharField(max_length=40, blank=True)
+    superoffice_changed_at = models.DateTimeField(null=True, blank=True)
+    # The person that counted (the oldest among those sharing the email) and was written.
+    superoffice_person_id = models.BigIntegerField(null=True, blank=True)
+    result_legal_basis = models.CharField(max_length=40, blank=True)
+    # Several SuperOffice persons share the email and disagree.
+    conflict = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    decided_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["account", "cycle"]),
+            models.Index(fields=["account", "contact", "-decided_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} {self.action} for {self.contact_id}"
+
+
+class ConsentSyncLease(models.Model):
+    """Who runs the account's cycle now. Taken with a conditional UPDATE (holder empty
+    or expired), which holds on PostgreSQL and SQLite alike, and renewed while the
+    cycle runs; a crashed worker's lease simply expires."""
+
+    account = models.OneToOneField(Account, on_delete=models.CASCADE, related_name="consent_lease")
+    holder = models.CharField(max_length=64, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    acquired_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.holder or 'free'}"

@@ -1,0 +1,159 @@
+"""Reads of the consent app. Every function takes the account (or an object of it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from campaigns.models import Contact
+from emhub.models import Account
+
+from .models import ConsentChange, ConsentDecision, ConsentSyncCycle, CurrentConsent, Purpose
+
+# The beat schedule runs the incremental cycle at minute 0 and 30 of every hour
+# (see the report to the lead); the page shows the next of those.
+CYCLE_MINUTES = (0, 30)
+
+
+def consent_sync_enabled(*, account: Account) -> bool:
+    """The admin's legal-basis-sync switch on the account's SuperOffice connection.
+    Read on every cycle, so turning it off or on takes effect at the next one."""
+    from crm.models import SuperOfficeConnection
+
+    connection = SuperOfficeConnection.objects.filter(account=account).first()
+    if connection is None:
+        return False
+    return bool(getattr(connection, SYNC_FLAG_FIELD, False)) and _connection_usable(connection)
+
+
+# The field name the crm app gives the switch.
+SYNC_FLAG_FIELD = "legal_basis_sync"
+
+
+def _connection_usable(connection) -> bool:
+    # A connection the admin disabled, or one stopped for bad configuration, does not sync.
+    for name in ("is_enabled", "enabled", "is_active"):
+        if hasattr(connection, name):
+            return bool(getattr(connection, name))
+    return True
+
+
+def consent_sync_last_watermark(*, account: Account) -> datetime | None:
+    """Where the next incremental cycle starts reading SuperOffice's changes."""
+    cycle = (
+        ConsentSyncCycle.objects.filter(account=account, watermark__isnull=False)
+        .order_by("-watermark")
+        .first()
+    )
+    return cycle.watermark if cycle else None
+
+
+@dataclass(frozen=True)
+class PurposeState:
+    purpose: str
+    label: str
+    current: CurrentConsent | None
+
+    @property
+    def is_granted(self) -> bool:
+        return self.current is not None and not self.current.is_withdrawn
+
+
+def consent_state_for_contact(*, contact: Contact) -> list[PurposeState]:
+    """The contact's current legal basis per purpose (None where none was ever recorded)."""
+    rows = {
+        row.purpose: row
+        for row in CurrentConsent.objects.filter(account_id=contact.account_id, contact=contact)
+    }
+    return [PurposeState(value, label, rows.get(value)) for value, label in Purpose.choices]
+
+
+def consent_history_for_contact(*, contact: Contact) -> QuerySet[ConsentChange]:
+    """Every change of the contact, newest first (paginate it)."""
+    return ConsentChange.objects.filter(account_id=contact.account_id, contact=contact).order_by(
+        "-changed_at", "-id"
+    )
+
+
+def consent_decisions_for_contact(*, contact: Contact) -> QuerySet[ConsentDecision]:
+    return ConsentDecision.objects.filter(account_id=contact.account_id, contact=contact).order_by(
+        "-decided_at", "-id"
+    )
+
+
+def contact_by_email(*, account: Account, email: str) -> Contact | None:
+    return Contact.objects.filter(account=account, email__iexact=(email or "").strip()).first()
+
+
+def consent_cycles(*, account: Account) -> QuerySet[ConsentSyncCycle]:
+    return ConsentSyncCycle.objects.filter(account=account).order_by("-started_at", "-id")
+
+
+def consent_cycle_get(*, account: Account, cycle_id: int) -> ConsentSyncCycle | None:
+    return ConsentSyncCycle.objects.filter(account=account, pk=cycle_id).first()
+
+
+def consent_cycle_decisions(*, cycle: ConsentSyncCycle) -> QuerySet[ConsentDecision]:
+    return (
+        ConsentDecision.objects.filter(account_id=cycle.account_id, cycle=cycle)
+        .select_related("contact")
+        .order_by("id")
+    )
+
+
+def consent_next_cycle_at(*, now: datetime | None = None) -> datetime:
+    """The next scheduled incremental cycle (minute 0 or 30 of the hour)."""
+    now = now or timezone.now()
+    base = now.replace(second=0, microsecond=0)
+    for minute in CYCLE_MINUTES:
+        candidate = base.replace(minute=minute)
+        if candidate > now:
+            return candidate
+    return base.replace(minute=CYCLE_MINUTES[0]) + timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class ChartPoint:
+    x: float
+    y_checked: float
+    y_written: float
+    cycle: ConsentSyncCycle
+
+
+def consent_cycle_chart(*, account: Account, limit: int = 48) -> dict:
+    """The last cycles' figures scaled into a 600×160 box for an inline SVG chart."""
+    cycles = list(consent_cycles(account=account)[:limit])[::-1]
+    width, height, pad = 600, 160, 8
+    if not cycles:
+        return {"points": [], "width": width, "height": height, "max": 0}
+    top = (
+        max(max(c.contacts_checked, c.written_to_superoffice + c.written_to_hub) for c in cycles)
+        or 1
+    )
+    step = (width - 2 * pad) / max(1, len(cycles) - 1)
+
+    def y(value: int) -> float:
+        return round(height - pad - (height - 2 * pad) * value / top, 1)
+
+    points = [
+        ChartPoint(
+            round(pad + i * step, 1),
+            y(c.contacts_checked),
+            y(c.written_to_superoffice + c.written_to_hub),
+            c,
+        )
+        for i, c in enumerate(cycles)
+    ]
+    return {
+        "points": points,
+        "checked_path": " ".join(f"{p.x},{p.y_checked}" for p in points),
+        "written_path": " ".join(f"{p.x},{p.y_written}" for p in points),
+        "width": width,
+        "height": height,
+        "max": top,
+        "first": cycles[0].started_at,
+        "last": cycles[-1].started_at,
+    }

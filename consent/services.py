@@ -1,0 +1,499 @@
+"""Writes of the consent app: recording a change, and the sync engine.
+
+The sync engine compares, per contact linked to a SuperOffice person and per
+purpose, the hub's latest change with SuperOffice's (see `rules.py`) and updates
+the side that is behind. Writes to SuperOffice happen first and outside any
+database transaction; the hub-side writes for one contact then commit in their
+own small transaction, so an outage in the middle of a cycle leaves every contact
+either fully handled or untouched, and the next cycle picks up the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from campaigns.models import Contact
+from crm.errors import ConfigurationCrmError, NotFoundCrmError, PermanentCrmError, TransientCrmError
+from emhub.models import Account
+
+from .models import (
+    ConsentChange,
+    ConsentDecision,
+    ConsentSyncCycle,
+    ConsentSyncLease,
+    CurrentConsent,
+    Origin,
+    Purpose,
+)
+from .rules import WITHDRAWN, Action, ConsentState, PersonConsent, decide_for_contact
+from .selectors import consent_sync_enabled, consent_sync_last_watermark
+from .superoffice import ConsentPort
+
+logger = logging.getLogger(__name__)
+
+# SuperOffice changes are read from (last watermark - overlap): covers clock skew
+# between the hub and SuperOffice, and changes committed while the last cycle read.
+WATERMARK_OVERLAP = timedelta(minutes=10)
+# A cycle renews its lease after every batch; a worker that dies lets it expire.
+LEASE_TTL = timedelta(minutes=10)
+BATCH_SIZE = 200
+
+LEGAL_BASIS_MAX = 40
+
+
+def _normalise_legal_basis(value: str) -> str:
+    return (value or "").strip().upper()
+
+
+# -- recording a change ---------------------------------------------------------
+
+
+def _is_newer(*, new_at: datetime, new_basis: str, cur_at: datetime, cur_basis: str) -> bool:
+    """Whether a change replaces the current one. An older change that arrives late
+    goes to the history only; at equal times a withdrawal wins, as in the sync rule."""
+    if new_at != cur_at:
+        return new_at > cur_at
+    return new_basis == WITHDRAWN or cur_basis != WITHDRAWN
+
+
+def consent_record(
+    *,
+    account: Account,
+    contact: Contact,
+    purpose: str,
+    legal_basis: str,
+    source: str = "",
+    changed_at: datetime | None = None,
+    origin: str = Origin.HUB,
+    reason: str = "",
+    superoffice_person_id: int | None = None,
+    cycle: ConsentSyncCycle | None = None,
+) -> ConsentChange:
+    """Append a change to the contact's history and move its current state when the
+    change is the newest. Raises ValidationError with field messages on bad input."""
+    errors: dict[str, list[str]] = {}
+    if contact.account_id != account.pk:
+        # Never write across accounts, whatever the caller passed.
+        errors["contact"] = ["This contact belongs to another account."]
+    if purpose not in Purpose.values:
+        errors["purpose"] = [f"Choose one of {', '.join(Purpose.values)}."]
+    legal_basis = _normalise_legal_basis(legal_basis)
+    if not legal_basis:
+        errors["legal_basis"] = ["Give a legal-basis key such as 61A, 61F or WITHDRAWN."]
+    elif len(legal_basis) > LEGAL_BASIS_MAX:
+        errors["legal_basis"] = [f"At most {LEGAL_BASIS_MAX} characters."]
+    if origin not in Origin.values:
+        errors["origin"] = [f"Choose one of {', '.join(Origin.values)}."]
+    if changed_at is not None and timezone.is_naive(changed_at):
+        errors["changed_at"] = ["Give a time zone with the time."]
+    if errors:
+        raise ValidationError(errors)
+    now = timezone.now()
+    changed_at = changed_at or now
+
+    with transaction.atomic():
+        # Serialise changes per contact, so two writers cannot both believe they are newest.
+        Contact.objects.select_for_update().filter(pk=contact.pk).first()
+        change = ConsentChange.objects.create(
+            account=account,
+            contact=contact,
+            purpose=purpose,
+            legal_basis=legal_basis,
+            source=(source or "")[:60],
+            changed_at=changed_at,
+            recorded_at=now,
+            origin=origin,
+            reason=reason,
+            superoffice_person_id=superoffice_person_id,
+            cycle=cycle,
+        )
+        current = CurrentConsent.objects.filter(contact=contact, purpose=purpose).first()
+        fields = {
+            "change": change,
+            "legal_basis": change.legal_basis,
+            "source": change.source,
+            "changed_at": change.changed_at,
+            "origin": change.origin,
+            "updated_at": now,
+        }
+        if current is None:
+            CurrentConsent.objects.create(
+                account=account, contact=contact, purpose=purpose, **fields
+            )
+        elif _is_newer(
+            new_at=changed_at,
+            new_basis=legal_basis,
+            cur_at=current.changed_at,
+            cur_basis=current.legal_basis,
+        ):
+            CurrentConsent.objects.filter(pk=current.pk).update(**fields)
+    return change
+
+
+# -- the lease: one cycle per account at a time ---------------------------------
+
+
+def consent_lease_acquire(*, account: Account, ttl: timedelta = LEASE_TTL) -> str | None:
+    """Take the account's sync lease; returns the holder token, or None when another
+    cycle holds an unexpired lease. The conditional UPDATE is atomic on PostgreSQL
+    (the second writer re-checks the row after the first commits) and on SQLite."""
+    ConsentSyncLease.objects.get_or_create(account=account)
+    holder = uuid.uuid4().hex
+    now = timezone.now()
+    taken = (
+        ConsentSyncLease.objects.filter(account=account)
+        .filter(Q(holder="") | Q(expires_at__isnull=True) | Q(expires_at__lt=now))
+        .update(holder=holder, expires_at=now + ttl, acquired_at=now)
+    )
+    return holder if taken else None
+
+
+def consent_lease_renew(*, account: Account, holder: str, ttl: timedelta = LEASE_TTL) -> bool:
+    return bool(
+        ConsentSyncLease.objects.filter(account=account, holder=holder).update(
+            expires_at=timezone.now() + ttl
+        )
+    )
+
+
+def consent_lease_release(*, account: Account, holder: str) -> None:
+    ConsentSyncLease.objects.filter(account=account, holder=holder).update(
+        holder="", expires_at=None
+    )
+
+
+# -- the sync engine ----------------------------------------------------------------
+
+
+class CycleAborted(Exception):
+    """SuperOffice cannot be reached or refuses the account: stop the cycle here."""
+
+
+@dataclass
+class _Figures:
+    checked: int = 0
+    to_superoffice: int = 0
+    to_hub: int = 0
+    conflicts: int = 0
+    errors: int = 0
+    pending_decisions: list[ConsentDecision] = field(default_factory=list)
+
+
+def _hub_states(contact_ids: list[int]) -> dict[tuple[int, str], tuple[ConsentState, str]]:
+    rows = CurrentConsent.objects.filter(contact_id__in=contact_ids).values_list(
+        "contact_id", "purpose", "legal_basis", "changed_at", "source", "origin"
+    )
+    return {(c, p): (ConsentState(b, at, s), o) for c, p, b, at, s, o in rows}
+
+
+def _decision_row(*, cycle, contact, purpose, decision, hub, person, **extra) -> ConsentDecision:
+    so_state = person.state if person else None
+    return ConsentDecision(
+        account_id=cycle.account_id,
+        cycle=cycle,
+        contact=contact,
+        purpose=purpose,
+        action=decision.action.value,
+        reason=decision.reason,
+        hub_legal_basis=hub.legal_basis if hub else "",
+        hub_changed_at=hub.changed_at if hub else None,
+        superoffice_legal_basis=so_state.legal_basis if so_state else "",
+        superoffice_changed_at=so_state.changed_at if so_state else None,
+        superoffice_person_id=decision.person_id,
+        result_legal_basis=decision.result.legal_basis if decision.result else "",
+        conflict=decision.conflict,
+        **extra,
+    )
+
+
+def _sync_contact(*, cycle, port: ConsentPort, contact, hub_states, figures: _Figures) -> None:
+    """Read the contact's SuperOffice persons, decide per purpose and apply."""
+    try:
+        persons = port.persons_for_contact(contact=contact)
+    except (TransientCrmError, ConfigurationCrmError) as exc:
+        raise CycleAborted(str(exc)) from exc
+    except (PermanentCrmError, NotFoundCrmError) as exc:
+        figures.errors += 1
+        figures.pending_decisions.append(
+            ConsentDecision(
+                account_id=cycle.account_id,
+                cycle=cycle,
+                contact=contact,
+                purpose=Purpose.STORE,
+                action=Action.NONE.value,
+                outcome=ConsentDecision.Outcome.FAILED,
+                reason="Could not read the contact's SuperOffice person.",
+                superoffice_person_id=contact.superoffice_person_id,
+                error=str(exc)[:2000],
+            )
+        )
+        return
+    figures.checked += 1
+    for purpose in Purpose.values:
+        hub, hub_origin = hub_states.get((contact.pk, purpose), (None, Origin.HUB))
+        person_consents = [
+            PersonConsent(p.person_id, p.registered_at, p.consents.get(purpose)) for p in persons
+        ]
+        decision = decide_for_contact(hub=hub, persons=person_consents)
+        counting = next((p for p in person_consents if p.person_id == decision.person_id), None)
+        if decision.conflict:
+            figures.conflicts += 1
+        if decision.action is Action.NONE:
+            if hub is None and (counting is None or counting.state is None):
+                continue  # nothing on either side: not worth a row per contact and purpose
+            figures.pending_decisions.append(
+                _decision_row(
+                    cycle=cycle,
+                    contact=contact,
+                    purpose=purpose,
+                    decision=decision,
+                    hub=hub,
+                    person=counting,
+                )
+            )
+            continue
+        if decision.action is Action.WRITE_SUPEROFFICE:
+            try:
+                port.consent_write(
+                    person_id=decision.person_id,
+                    purpose=purpose,
+                    legal_basis=decision.result.legal_basis,
+                    source=decision.result.source,
+                    origin=hub_origin,
+                    comment=f"emhub: {decision.reason}"[:250],
+                )
+            except (TransientCrmError, ConfigurationCrmError) as exc:
+                raise CycleAborted(str(exc)) from exc
+            except (PermanentCrmError, NotFoundCrmError) as exc:
+                figures.errors += 1
+                figures.pending_decisions.append(
+                    _decision_row(
+                        cycle=cycle,
+                        contact=contact,
+                        purpose=purpose,
+                        decision=decision,
+                        hub=hub,
+                        person=counting,
+                        outcome=ConsentDecision.Outcome.FAILED,
+                        error=str(exc)[:2000],
+                    )
+                )
+                continue
+            # The CRM write succeeded: record the decision in its own small transaction.
+            _decision_row(
+                cycle=cycle,
+                contact=contact,
+                purpose=purpose,
+                decision=decision,
+                hub=hub,
+                person=counting,
+            ).save()
+            figures.to_superoffice += 1
+        else:
+            with transaction.atomic():
+                consent_record(
+                    account=cycle.account,
+                    contact=contact,
+                    purpose=purpose,
+                    legal_basis=decision.result.legal_basis,
+                    source=decision.result.source,
+                    changed_at=decision.result.changed_at,
+                    origin=Origin.SUPEROFFICE,
+                    reason=decision.reason,
+                    superoffice_person_id=decision.person_id,
+                    cycle=cycle,
+                )
+                _decision_row(
+                    cycle=cycle,
+                    contact=contact,
+                    purpose=purpose,
+                    decision=decision,
+                    hub=hub,
+                    person=counting,
+                ).save()
+            figures.to_hub += 1
+
+
+def _flush(cycle: ConsentSyncCycle, figures: _Figures) -> None:
+    if figures.pending_decisions:
+        ConsentDecision.objects.bulk_create(figures.pending_decisions, batch_size=1000)
+        figures.pending_decisions.clear()
+    ConsentSyncCycle.objects.filter(pk=cycle.pk).update(
+        contacts_checked=figures.checked,
+        written_to_superoffice=figures.to_superoffice,
+        written_to_hub=figures.to_hub,
+        conflicts=figures.conflicts,
+        errors=figures.errors,
+    )
+
+
+def _run(*, cycle: ConsentSyncCycle, port: ConsentPort, contacts, holder: str) -> _Figures:
+    figures = _Figures()
+    batch: list[Contact] = []
+
+    def run_batch() -> None:
+        states = _hub_states([c.pk for c in batch])
+        try:
+            for contact in batch:
+                _sync_contact(
+                    cycle=cycle, port=port, contact=contact, hub_states=states, figures=figures
+                )
+        finally:
+            _flush(cycle, figures)
+        batch.clear()
+        if not consent_lease_renew(account=cycle.account, holder=holder):
+            # Someone took the lease (ours expired): stop rather than run two cycles.
+            raise CycleAborted("The sync lease was lost; another cycle took over.")
+
+    for contact in contacts.iterator(chunk_size=BATCH_SIZE):
+        batch.append(contact)
+        if len(batch) >= BATCH_SIZE:
+            run_batch()
+    if batch:
+        run_batch()
+    return figures
+
+
+def _finish(cycle: ConsentSyncCycle, *, port, status: str, error: str = "", watermark=None) -> None:
+    cycle.refresh_from_db()
+    cycle.status = status
+    if error:
+        cycle.error = error[:4000]
+    cycle.crm_calls = port.calls if port else 0
+    cycle.finished_at = timezone.now()
+    cycle.duration_ms = int((cycle.finished_at - cycle.started_at).total_seconds() * 1000)
+    cycle.watermark = watermark
+    cycle.save(
+        update_fields=["status", "error", "crm_calls", "finished_at", "duration_ms", "watermark"]
+    )
+
+
+def _linked_contacts(account: Account):
+    return Contact.objects.filter(account=account, superoffice_person_id__isnull=False).order_by(
+        "pk"
+    )
+
+
+def _execute(*, account: Account, kind: str, holder: str, contact_ids=None) -> ConsentSyncCycle:
+    from crm.services import client_for_account
+
+    started = timezone.now()
+    since = consent_sync_last_watermark(account=account)
+    cycle = ConsentSyncCycle.objects.create(account=account, kind=kind, started_at=started)
+    port: ConsentPort | None = None
+    clock = time.monotonic()
+    try:
+        try:
+            port = ConsentPort(client_for_account(account, correlation=f"consent-cycle-{cycle.pk}"))
+            contacts = _contacts_for(cycle=cycle, port=port, since=since, contact_ids=contact_ids)
+        except (TransientCrmError, ConfigurationCrmError, PermanentCrmError) as exc:
+            raise CycleAborted(str(exc)) from exc
+        figures = _run(cycle=cycle, port=port, contacts=contacts, holder=holder)
+    except CycleAborted as exc:
+        logger.warning("Consent cycle %s for account %s stopped: %s", cycle.pk, account.pk, exc)
+        _finish(cycle, port=port, status=ConsentSyncCycle.Status.FAILED, error=str(exc))
+        return cycle
+    except Exception as exc:
+        logger.exception("Consent cycle %s for account %s crashed", cycle.pk, account.pk)
+        _finish(
+            cycle,
+            port=port,
+            status=ConsentSyncCycle.Status.FAILED,
+            error=f"Unexpected error: {exc}",
+        )
+        raise
+    logger.info(
+        "Consent cycle %s (%s) for account %s: %s checked in %.1fs",
+        cycle.pk,
+        kind,
+        account.pk,
+        figures.checked,
+        time.monotonic() - clock,
+    )
+    status = (
+        ConsentSyncCycle.Status.PARTIAL if figures.errors else ConsentSyncCycle.Status.SUCCEEDED
+    )
+    # Only cycles that read SuperOffice's changes move the watermark; an on-demand
+    # run for a handful of recipients says nothing about everyone else. A partial
+    # cycle moves it too: its failed contacts failed on bad data, which the same
+    # request would fail on again; the nightly full reconciliation retries them.
+    watermark = None if kind == ConsentSyncCycle.Kind.ON_DEMAND else started
+    _finish(cycle, port=port, status=status, watermark=watermark)
+    return cycle
+
+
+def _contacts_for(*, cycle: ConsentSyncCycle, port: ConsentPort, since, contact_ids):
+    contacts = _linked_contacts(cycle.account)
+    if cycle.kind == ConsentSyncCycle.Kind.ON_DEMAND:
+        return contacts.filter(pk__in=list(contact_ids or []))
+    if cycle.kind == ConsentSyncCycle.Kind.FULL or since is None:
+        return contacts
+    window = since - WATERMARK_OVERLAP
+    cycle.watermark_from = window
+    cycle.save(update_fields=["watermark_from"])
+    changed_persons = port.persons_with_consent_changes_since(since=window)
+    if changed_persons is None:
+        # The client cannot ask SuperOffice what changed: read every linked person,
+        # which is correct but costs a call per person (noted on the cycle).
+        cycle.error = "SuperOffice changes could not be listed; every linked person was read."
+        cycle.save(update_fields=["error"])
+        return contacts
+    hub_changed = CurrentConsent.objects.filter(
+        account=cycle.account, updated_at__gte=window
+    ).values("contact_id")
+    return contacts.filter(Q(pk__in=hub_changed) | Q(superoffice_person_id__in=changed_persons))
+
+
+def consent_sync_cycle(
+    *, account: Account, kind: str = ConsentSyncCycle.Kind.INCREMENTAL
+) -> ConsentSyncCycle | None:
+    """One sync cycle for the account. Returns None when sync is off or another cycle
+    holds the account's lease (a duplicate beat or a slow previous cycle)."""
+    if kind not in ConsentSyncCycle.Kind.values:
+        raise ValueError(f"Unknown cycle kind {kind!r}")
+    if not consent_sync_enabled(account=account):
+        return None
+    holder = consent_lease_acquire(account=account)
+    if holder is None:
+        logger.info("Consent cycle for account %s skipped: another cycle runs", account.pk)
+        return None
+    try:
+        return _execute(account=account, kind=kind, holder=holder)
+    finally:
+        consent_lease_release(account=account, holder=holder)
+
+
+def consent_sync_for_contacts(
+    *, account: Account, contact_ids, wait_seconds: float = 30.0
+) -> ConsentSyncCycle | None:
+    """Sync the given contacts now (the send checklist, a scheduled send at its time).
+
+    Waits up to `wait_seconds` for a running cycle to finish, since a send needs the
+    answer. Returns None when sync is off or the lease could not be had in time
+    (the caller then decides on the hub's current state alone)."""
+    if not consent_sync_enabled(account=account):
+        return None
+    ids = [int(i) for i in contact_ids]
+    deadline = time.monotonic() + wait_seconds
+    holder = consent_lease_acquire(account=account)
+    while holder is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+        holder = consent_lease_acquire(account=account)
+    if holder is None:
+        logger.warning("On-demand consent sync for account %s: lease busy", account.pk)
+        return None
+    try:
+        return _execute(
+            account=account, kind=ConsentSyncCycle.Kind.ON_DEMAND, holder=holder, contact_ids=ids
+        )
+    finally:
+        consent_lease_release(account=account, holder=holder)
