@@ -80,6 +80,8 @@ class Form(models.Model):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="forms")
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="forms")
     name = models.CharField(max_length=200)
+    # Where `/f/<id>/` sends the visitor after a submission; blank shows the hub's thank-you page.
+    success_url = models.URLField(max_length=2000, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -116,10 +118,14 @@ class Event(models.Model):
     occurred_at = models.DateTimeField(default=timezone.now)
     received_at = models.DateTimeField(default=timezone.now)
     # The sender's id: a re-sent event with the same id is stored once.
-    external_id = models.CharField(max_length=200, null=True, blank=True)
+    external_id = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.API)
-    link = models.ForeignKey(TrackedLink, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
-    form = models.ForeignKey(Form, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+    link = models.ForeignKey(
+        TrackedLink, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    form = models.ForeignKey(
+        Form, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
     # Facts of the event: submitted form fields, user agent, landing page URL, …
     data = models.JSONField(default=dict, blank=True)
 
@@ -138,4 +144,6 @@ class Event(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_type_display()} by {self.contact_id} at {self.occurred_at:%Y-%m-%d %H:%M}"
+        return (
+            f"{self.get_type_display()} by {self.contact_id} at {self.occurred_at:%Y-%m-%d %H:%M}"
+        )

@@ -1,0 +1,738 @@
+"""Writes for campaigns, contacts, tracked links, forms and events.
+
+`events_ingest` is the one way an event gets in. The REST API, the hub's tracked
+links, open pixel and form endpoint all call it, so every event is validated,
+stored once per sender `event_id` and handed to the automations in the same
+transaction, whatever door it came through.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
+from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from emhub.models import Account
+
+from .models import Campaign, Contact, Event, EventType, Form, TrackedLink
+
+logger = logging.getLogger(__name__)
+
+EVENTS_BATCH_MAX = 1000
+# The contact fields an event (or a form submission) may carry; blank values are ignored.
+CONTACT_FIELDS = ("first_name", "last_name", "phone", "mobile", "title", "company_name")
+CONTACT_FIELD_MAX = {name: Contact._meta.get_field(name).max_length for name in CONTACT_FIELDS}
+EVENT_ID_MAX = Event._meta.get_field("external_id").max_length
+EMAIL_MAX = Contact._meta.get_field("email").max_length
+CLICK_TYPES = frozenset({EventType.LINK_CLICKED, EventType.SMS_LINK_CLICKED})
+# How often a batch is tried again when a concurrent request stored one of its event ids
+# (or contacts) between our check and our insert; the next try sees the other's rows.
+INGEST_ATTEMPTS = 3
+
+_email_validator = EmailValidator(message="Enter a valid email address.")
+_EVENT_TYPES = ", ".join(EventType.values)
+
+
+def _too_long(limit: int) -> str:
+    return f"Ensure this field has no more than {limit} characters."
+
+
+# --- Contacts -------------------------------------------------------------------------
+
+
+def email_normalize(email: str) -> str:
+    """Contacts are keyed by the address lower-cased and stripped."""
+    return (email or "").strip().lower()
+
+
+def email_validate(email: str) -> str:
+    """The normalised address, or ValidationError with the message the API shows."""
+    email = email_normalize(email)
+    if not email:
+        raise ValidationError("This field is required.")
+    if len(email) > EMAIL_MAX:
+        raise ValidationError(_too_long(EMAIL_MAX))
+    _email_validator(email)
+    return email
+
+
+def _contacts_by_email(*, account: Account, emails) -> dict[str, Contact]:
+    # Filter on lower(email) so the unique index (account, lower(email)) serves the lookup.
+    qs = (
+        Contact.objects.filter(account=account)
+        .alias(email_lower=Lower("email"))
+        .filter(email_lower__in=list(emails))
+    )
+    return {contact.email.lower(): contact for contact in qs}
+
+
+def contact_upsert(*, account: Account, email: str, **fields: Any) -> Contact:
+    """The account's contact for this address, created if new; non-blank `fields` are set.
+
+    Accepts the CONTACT_FIELDS and `superoffice_person_id`. Setting a person id here does
+    not resume an automation's waiting runs: matching goes through the automations app.
+    """
+    allowed = set(CONTACT_FIELDS) | {"superoffice_person_id"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise TypeError(f"contact_upsert() got unexpected fields: {', '.join(sorted(unknown))}")
+    try:
+        email = email_validate(email)
+    except ValidationError as exc:
+        raise ValidationError({"email": exc.messages}) from exc
+    wanted = {k: v for k, v in fields.items() if v not in (None, "")}
+    for name, value in wanted.items():
+        if name in CONTACT_FIELD_MAX:
+            wanted[name] = str(value).strip()
+            if len(wanted[name]) > CONTACT_FIELD_MAX[name]:
+                raise ValidationError({name: [_too_long(CONTACT_FIELD_MAX[name])]})
+    return _contacts_upsert(account=account, wanted={email: wanted})[email]
+
+
+def _contacts_upsert(
+    *, account: Account, wanted: dict[str, dict[str, Any]], known: dict[str, Contact] | None = None
+) -> dict[str, Contact]:
+    """Bulk upsert: {email: fields} -> {email: contact}, in a handful of queries whatever the size.
+
+    `known` are contacts the caller already holds (the tracking endpoints), not looked up again.
+    """
+    now = timezone.now()
+    found = dict(known or {})
+    to_find = [email for email in wanted if email not in found]
+    if to_find:
+        found.update(_contacts_by_email(account=account, emails=to_find))
+        missing = [email for email in to_find if email not in found]
+        if missing:
+            # ON CONFLICT DO NOTHING: a contact another request creates at the same moment wins,
+            # and we read it back below like any other.
+            Contact.objects.bulk_create(
+                [
+                    Contact(
+                        account=account,
+                        email=email,
+                        created_at=now,
+                        updated_at=now,
+                        **wanted[email],
+                    )
+                    for email in missing
+                ],
+                ignore_conflicts=True,
+            )
+            found.update(_contacts_by_email(account=account, emails=missing))
+    changed: list[Contact] = []
+    changed_fields: set[str] = set()
+    for email, fields in wanted.items():
+        contact = found[email]
+        dirty = [name for name, value in fields.items() if getattr(contact, name) != value]
+        if dirty:
+            for name in dirty:
+                setattr(contact, name, fields[name])
+            contact.updated_at = now
+            changed.append(contact)
+            changed_fields.update(dirty)
+    if changed:
+        Contact.objects.bulk_update(changed, fields=sorted(changed_fields | {"updated_at"}))
+    return found
+
+
+# --- Campaigns, links and forms ----------------------------------------------------------
+
+
+def _clean_and_save(obj, *, update_fields: list[str] | None = None):
+    # The account and campaign come from the caller's scoped rows, not from input.
+    obj.full_clean(exclude=["account", "campaign"])
+    obj.save(update_fields=update_fields)
+    return obj
+
+
+def campaign_create(*, account: Account, name: str, description: str = "") -> Campaign:
+    campaign = Campaign(account=account, name=name.strip(), description=description.strip())
+    return _clean_and_save(campaign)
+
+
+def campaign_update(
+    *,
+    campaign: Campaign,
+    name: str | None = None,
+    description: str | None = None,
+    is_archived: bool | None = None,
+) -> Campaign:
+    changes = {"name": name, "description": description, "is_archived": is_archived}
+    fields = []
+    for attr, value in changes.items():
+        if value is None:
+            continue
+        setattr(campaign, attr, value.strip() if isinstance(value, str) else value)
+        fields.append(attr)
+    if fields:
+        _clean_and_save(campaign, update_fields=fields)
+    return campaign
+
+
+def tracked_link_create(*, campaign: Campaign, name: str, url: str) -> TrackedLink:
+    link = TrackedLink(
+        account_id=campaign.account_id, campaign=campaign, name=name.strip(), url=url.strip()
+    )
+    return _clean_and_save(link)
+
+
+def tracked_link_update(
+    *, link: TrackedLink, name: str | None = None, url: str | None = None
+) -> TrackedLink:
+    fields = []
+    if name is not None:
+        link.name, fields = name.strip(), [*fields, "name"]
+    if url is not None:
+        link.url, fields = url.strip(), [*fields, "url"]
+    if fields:
+        _clean_and_save(link, update_fields=fields)
+    return link
+
+
+def form_create(*, campaign: Campaign, name: str, success_url: str = "") -> Form:
+    form = Form(
+        account_id=campaign.account_id,
+        campaign=campaign,
+        name=name.strip(),
+        success_url=success_url.strip(),
+    )
+    return _clean_and_save(form)
+
+
+def form_update(*, form: Form, name: str | None = None, success_url: str | None = None) -> Form:
+    fields = []
+    if name is not None:
+        form.name, fields = name.strip(), [*fields, "name"]
+    if success_url is not None:
+        form.success_url, fields = success_url.strip(), [*fields, "success_url"]
+    if fields:
+        _clean_and_save(form, update_fields=fields)
+    return form
+
+
+# --- Events ------------------------------------------------------------------------------
+
+
+class EventsInvalid(Exception):
+    """A batch that cannot be stored; nothing of it was.
+
+    `errors` maps an event's index in the batch to {field: [messages]}; `batch_errors`
+    are about the batch itself (empty, too large).
+    """
+
+    def __init__(self, errors: dict[int, dict[str, list[str]]] | None = None, batch_errors=None):
+        self.errors = errors or {}
+        self.batch_errors = list(batch_errors or [])
+        super().__init__(self.batch_errors or self.errors)
+
+
+@dataclass(frozen=True)
+class IngestedEvent:
+    event_id: str | None
+    id: int
+    duplicate: bool
+
+
+@dataclass
+class IngestResult:
+    events: list[IngestedEvent]  # one per event sent, in the order sent
+    stored: list[Event]  # the newly stored events, as handed to the automations
+    runs: list = field(default_factory=list)  # what the automations hook created
+
+    @property
+    def duplicates(self) -> int:
+        return sum(1 for e in self.events if e.duplicate)
+
+
+@dataclass
+class _Clean:
+    event_id: str | None
+    type: str
+    campaign: Campaign
+    email: str
+    contact: Contact | None
+    contact_fields: dict[str, str]
+    occurred_at: datetime
+    link: TrackedLink | None
+    form: Form | None
+    data: dict
+
+
+def _id_or_instance(value, model):
+    """Events name related rows by id (the API) or hand over the row itself (the hub's views)."""
+    if isinstance(value, model):
+        return value
+    if isinstance(value, bool):
+        raise ValueError
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    raise ValueError
+
+
+def _occurred_at(value, now: datetime) -> datetime:
+    if value in (None, ""):
+        return now
+    if isinstance(value, str):
+        parsed = parse_datetime(value.strip())
+        if parsed is None:
+            raise ValueError
+        value = parsed
+    if not isinstance(value, datetime):
+        raise ValueError
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, timezone.get_default_timezone())
+    return value
+
+
+def _events_clean(*, account: Account, events: list[dict]) -> list[_Clean]:
+    """Validate every event, resolving campaigns, links and forms in one query each."""
+    if not isinstance(events, list | tuple):
+        raise EventsInvalid(batch_errors=["Send a list of events."])
+    if not events:
+        raise EventsInvalid(batch_errors=["Send at least one event."])
+    if len(events) > EVENTS_BATCH_MAX:
+        raise EventsInvalid(
+            batch_errors=[
+                f"Send at most {EVENTS_BATCH_MAX} events in one batch; this one has {len(events)}."
+            ]
+        )
+    errors: dict[int, dict[str, list[str]]] = {}
+    refs: dict[type, set[int]] = {Campaign: set(), TrackedLink: set(), Form: set()}
+    parsed: list[dict] = []
+    now = timezone.now()
+
+    for index, raw in enumerate(events):
+        bad: dict[str, list[str]] = {}
+        item: dict[str, Any] = {}
+        if not isinstance(raw, dict):
+            errors[index] = {"non_field_errors": ["Send each event as an object."]}
+            parsed.append(item)
+            continue
+
+        event_id = raw.get("event_id")
+        if event_id is not None:
+            event_id = str(event_id).strip() if isinstance(event_id, str | int) else None
+            if not event_id:
+                bad["event_id"] = ["Send a non-empty string."]
+            elif len(event_id) > EVENT_ID_MAX:
+                bad["event_id"] = [_too_long(EVENT_ID_MAX)]
+        item["event_id"] = event_id
+
+        event_type = raw.get("type")
+        if event_type in (None, ""):
+            bad["type"] = ["This field is required."]
+        elif event_type not in EventType.values:
+            bad["type"] = [f"“{event_type}” is not a valid event type. Use one of: {_EVENT_TYPES}."]
+        item["type"] = event_type
+
+        for name, model, required in (
+            ("campaign", Campaign, True),
+            ("link", TrackedLink, False),
+            ("form", Form, False),
+        ):
+            value = raw.get(name)
+            if value in (None, ""):
+                if required:
+                    bad[name] = ["This field is required."]
+                item[name] = None
+                continue
+            try:
+                value = _id_or_instance(value, model)
+            except ValueError:
+                bad[name] = [f"Send the {name}'s id as an integer."]
+                continue
+            if isinstance(value, int):
+                refs[model].add(value)
+            elif value.account_id != account.pk:
+                bad[name] = [f"Unknown {name}."]
+            item[name] = value
+
+        contact = raw.get("contact")
+        if contact is not None:
+            if not isinstance(contact, Contact) or contact.account_id != account.pk:
+                bad["contact"] = ["Unknown contact."]
+            item["contact"] = contact
+            item["email"] = email_normalize(getattr(contact, "email", ""))
+        else:
+            try:
+                item["email"] = email_validate(
+                    raw.get("email") if isinstance(raw.get("email"), str) else ""
+                )
+            except ValidationError as exc:
+                bad["email"] = exc.messages
+
+        fields = {}
+        for name in CONTACT_FIELDS:
+            value = raw.get(name)
+            if value in (None, ""):
+                continue
+            if not isinstance(value, str):
+                bad[name] = ["Send a string."]
+                continue
+            value = value.strip()
+            if len(value) > CONTACT_FIELD_MAX[name]:
+                bad[name] = [_too_long(CONTACT_FIELD_MAX[name])]
+            elif value:
+                fields[name] = value
+        item["contact_fields"] = fields
+
+        try:
+            item["occurred_at"] = _occurred_at(raw.get("occurred_at"), now)
+        except ValueError:
+            bad["occurred_at"] = [
+                "Send a date and time in ISO 8601, for example 2025-05-01T09:30:00Z."
+            ]
+
+        data = raw.get("data")
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            bad["data"] = ["Send an object."]
+        item["data"] = data
+
+        if bad:
+            errors[index] = bad
+        parsed.append(item)
+
+    def resolve(model):
+        ids = refs[model]
+        if not ids:
+            return {}
+        qs = model.objects.filter(account=account, pk__in=ids)
+        return {obj.pk: obj for obj in qs}
+
+    by_model = {model: resolve(model) for model in refs}
+
+    cleaned: list[_Clean] = []
+    for index, item in enumerate(parsed):
+        if index in errors and "non_field_errors" in errors[index]:
+            continue
+        bad = errors.setdefault(index, {})
+        for name, model in (("campaign", Campaign), ("link", TrackedLink), ("form", Form)):
+            value = item.get(name)
+            if isinstance(value, int):
+                item[name] = by_model[model].get(value)
+                if item[name] is None:
+                    bad.setdefault(name, [f"Unknown {name}: no {name} {value} in this account."])
+        campaign, link, form = item.get("campaign"), item.get("link"), item.get("form")
+        event_type = item.get("type")
+        known_type = event_type in EventType.values
+        if link is not None and known_type and "link" not in bad:
+            if event_type not in CLICK_TYPES:
+                bad["link"] = ["Only link click events name a link."]
+            elif campaign is not None and link.campaign_id != campaign.pk:
+                bad["link"] = ["This link belongs to another campaign."]
+        if form is not None and known_type and "form" not in bad:
+            if event_type != EventType.FORM_SUBMITTED:
+                bad["form"] = ["Only form submissions name a form."]
+            elif campaign is not None and form.campaign_id != campaign.pk:
+                bad["form"] = ["This form belongs to another campaign."]
+        if not bad:
+            del errors[index]
+            cleaned.append(
+                _Clean(
+                    event_id=item["event_id"],
+                    type=event_type,
+                    campaign=campaign,
+                    email=item["email"],
+                    contact=item.get("contact"),
+                    contact_fields=item["contact_fields"],
+                    occurred_at=item["occurred_at"],
+                    link=link,
+                    form=form,
+                    data=item["data"],
+                )
+            )
+    if errors:
+        raise EventsInvalid(errors=errors)
+    return cleaned
+
+
+def _automation_runs_create(*, account: Account, events: list[Event]) -> list:
+    """Hand the newly stored events to the automations, inside the ingest transaction.
+
+    `automations.services.runs_create_for_events` writes one ledger row per matching
+    automation and dispatches after commit. Imported here, lazily, so the two apps
+    do not import each other at load time.
+    """
+    if not events:
+        return []
+    try:
+        from automations.services import runs_create_for_events
+    except ImportError as exc:
+        # Only while the automations app has no hook yet; an import error inside it is raised.
+        if exc.name != "automations.services":
+            raise
+        logger.warning(
+            "automations.services.runs_create_for_events is missing: no runs were created"
+        )
+        return []
+    return list(runs_create_for_events(account=account, events=events) or [])
+
+
+def _events_store(*, account: Account, events: list[dict], source: str) -> IngestResult:
+    cleaned = _events_clean(account=account, events=events)
+    now = timezone.now()
+
+    sent_ids = {c.event_id for c in cleaned if c.event_id is not None}
+    existing: dict[str, int] = {}
+    if sent_ids:
+        existing = dict(
+            Event.objects.filter(account=account, external_id__in=sent_ids).values_list(
+                "external_id", "id"
+            )
+        )
+
+    # The first event of each id not stored yet is new; every other one is a duplicate.
+    is_new: list[bool] = []
+    seen: set[str] = set()
+    for c in cleaned:
+        fresh = c.event_id is None or (c.event_id not in existing and c.event_id not in seen)
+        is_new.append(fresh)
+        if fresh and c.event_id is not None:
+            seen.add(c.event_id)
+    new = [c for c, fresh in zip(cleaned, is_new, strict=True) if fresh]
+
+    # Contacts of new events only: a re-sent batch writes nothing at all.
+    wanted: dict[str, dict[str, str]] = {}
+    known: dict[str, Contact] = {}
+    for c in new:
+        wanted.setdefault(c.email, {}).update(c.contact_fields)
+        if c.contact is not None:
+            known[c.email] = c.contact
+    contacts = _contacts_upsert(account=account, wanted=wanted, known=known) if wanted else {}
+
+    rows = [
+        Event(
+            account=account,
+            campaign=c.campaign,
+            contact=contacts[c.email],
+            type=c.type,
+            occurred_at=c.occurred_at,
+            received_at=now,
+            external_id=c.event_id,
+            source=source,
+            link=c.link,
+            form=c.form,
+            data=c.data,
+        )
+        for c in new
+    ]
+    stored = Event.objects.bulk_create(rows) if rows else []
+    new_ids = {
+        c.event_id: row.pk for c, row in zip(new, stored, strict=True) if c.event_id is not None
+    }
+
+    results: list[IngestedEvent] = []
+    stored_iter = iter(stored)
+    for c, fresh in zip(cleaned, is_new, strict=True):
+        if fresh:
+            results.append(
+                IngestedEvent(event_id=c.event_id, id=next(stored_iter).pk, duplicate=False)
+            )
+        else:
+            first_id = existing.get(c.event_id) or new_ids[c.event_id]
+            results.append(IngestedEvent(event_id=c.event_id, id=first_id, duplicate=True))
+
+    runs = _automation_runs_create(account=account, events=stored)
+    return IngestResult(events=results, stored=stored, runs=runs)
+
+
+def events_ingest(
+    *, account: Account, events: list[dict], source: str = Event.Source.API
+) -> IngestResult:
+    """Validate and store a batch of events in one transaction; all or nothing.
+
+    Each event is a dict: `event_id` (the sender's id; a re-sent id is a duplicate and
+    not stored again), `type` (EventType), `campaign` (id or Campaign), `email` or
+    `contact` (a Contact of the account), optional contact fields (CONTACT_FIELDS),
+    `occurred_at` (datetime or ISO 8601), `link` (id or TrackedLink, clicks only),
+    `form` (id or Form, form submissions only) and `data` (a dict).
+
+    Contacts are upserted by email in bulk; the newly stored events go to the
+    automations hook in the same transaction. Raises EventsInvalid (nothing stored).
+    """
+    for attempt in range(1, INGEST_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                return _events_store(account=account, events=events, source=source)
+        except IntegrityError:
+            # A concurrent batch stored one of these event ids first: look again.
+            if attempt == INGEST_ATTEMPTS:
+                raise
+            logger.info("events_ingest: concurrent insert, trying again (attempt %s)", attempt)
+    raise AssertionError("unreachable")
+
+
+# --- Tracking: signed contact references, tracked links, open pixel, forms --------------
+
+CONTACT_REF_SALT = "campaigns.contact-ref"
+OPEN_REF_SALT = "campaigns.open-ref"
+
+
+def _public_url(path: str) -> str:
+    return settings.EMHUB_PUBLIC_URL.rstrip("/") + path
+
+
+def contact_ref_make(*, contact: Contact) -> str:
+    """A reference to a contact that the recipient cannot change into another contact's."""
+    return signing.Signer(salt=CONTACT_REF_SALT).sign(str(contact.pk))
+
+
+def contact_ref_parse(*, ref: str) -> int:
+    """The contact id in a reference; signing.BadSignature when forged or damaged."""
+    value = signing.Signer(salt=CONTACT_REF_SALT).unsign(ref)
+    if not value.isdigit():
+        raise signing.BadSignature("Not a contact reference")
+    return int(value)
+
+
+def tracking_url_for_link(*, link: TrackedLink, contact: Contact) -> str:
+    """The absolute URL to put in a message to `contact` in place of `link.url`."""
+    path = reverse("campaigns:link_click", kwargs={"token": link.token})
+    return _public_url(f"{path}?{urlencode({'c': contact_ref_make(contact=contact)})}")
+
+
+def open_pixel_url(*, campaign: Campaign, contact: Contact) -> str:
+    """The absolute URL of the 1x1 image that records `contact` opening `campaign`'s email."""
+    ref = signing.Signer(salt=OPEN_REF_SALT).sign(f"{campaign.pk}.{contact.pk}")
+    return _public_url(reverse("campaigns:open_pixel", kwargs={"ref": ref}))
+
+
+def form_action_url(*, form: Form) -> str:
+    return _public_url(reverse("campaigns:form_submit", kwargs={"form_id": form.pk}))
+
+
+class TrackingRefInvalid(Exception):
+    """A forged, damaged or stale contact reference: nothing is recorded."""
+
+
+@dataclass(frozen=True)
+class LinkClick:
+    link: TrackedLink
+    contact: Contact | None
+    event: Event | None
+    redirect_url: str
+
+
+def _meta_data(*, user_agent: str) -> dict:
+    return {"user_agent": user_agent[:300]} if user_agent else {}
+
+
+def link_click_record(*, token: str, contact_ref: str | None, user_agent: str = "") -> LinkClick:
+    """Record a click on a tracked link by the contact `contact_ref` names.
+
+    TrackedLink.DoesNotExist for an unknown token, TrackingRefInvalid for a forged
+    reference. A link opened without a reference (forwarded, pasted) is only followed.
+    """
+    link = TrackedLink.objects.select_related("account", "campaign").get(token=token)
+    if not contact_ref:
+        return LinkClick(link=link, contact=None, event=None, redirect_url=link.url)
+    contact = _contact_from_ref(ref=contact_ref, account_id=link.account_id)
+    result = events_ingest(
+        account=link.account,
+        events=[
+            {
+                "type": EventType.LINK_CLICKED,
+                "campaign": link.campaign,
+                "contact": contact,
+                "link": link,
+                "data": _meta_data(user_agent=user_agent),
+            }
+        ],
+        source=Event.Source.TRACKED_LINK,
+    )
+    return LinkClick(link=link, contact=contact, event=result.stored[0], redirect_url=link.url)
+
+
+def _contact_from_ref(*, ref: str, account_id: int) -> Contact:
+    try:
+        contact_id = contact_ref_parse(ref=ref)
+        return Contact.objects.get(pk=contact_id, account_id=account_id)
+    except (signing.BadSignature, Contact.DoesNotExist) as exc:
+        raise TrackingRefInvalid(str(exc)) from exc
+
+
+def email_open_record(*, ref: str, user_agent: str = "") -> Event:
+    """Record `email_opened` for the campaign and contact the pixel reference names."""
+    try:
+        value = signing.Signer(salt=OPEN_REF_SALT).unsign(ref)
+        campaign_id, contact_id = (int(part) for part in value.split("."))
+        contact = Contact.objects.select_related("account").get(pk=contact_id)
+        campaign = Campaign.objects.get(pk=campaign_id, account_id=contact.account_id)
+    except (signing.BadSignature, ValueError, Contact.DoesNotExist, Campaign.DoesNotExist) as exc:
+        raise TrackingRefInvalid(str(exc)) from exc
+    result = events_ingest(
+        account=contact.account,
+        events=[
+            {
+                "type": EventType.EMAIL_OPENED,
+                "campaign": campaign,
+                "contact": contact,
+                "data": _meta_data(user_agent=user_agent),
+            }
+        ],
+        source=Event.Source.PIXEL,
+    )
+    return result.stored[0]
+
+
+FORM_RESERVED_FIELDS = frozenset({"c", "csrfmiddlewaretoken"})
+FORM_MAX_FIELDS = 50
+FORM_MAX_VALUE = 5000
+
+
+@dataclass(frozen=True)
+class FormSubmission:
+    form: Form
+    event: Event
+
+
+def form_submission_record(
+    *,
+    form_id: int,
+    fields: dict[str, list[str]],
+    contact_ref: str | None = None,
+    user_agent: str = "",
+) -> FormSubmission:
+    """Record `form_submitted` with the submitted fields, for the contact the reference or
+    the `email` field names; the contact fields among them update the contact.
+
+    Form.DoesNotExist, TrackingRefInvalid, or EventsInvalid for a bad email.
+    """
+    form = Form.objects.select_related("account", "campaign").get(pk=form_id)
+    values: dict[str, Any] = {}
+    for name, items in list(fields.items())[:FORM_MAX_FIELDS]:
+        if name in FORM_RESERVED_FIELDS:
+            continue
+        items = [str(item)[:FORM_MAX_VALUE] for item in items]
+        values[name[:100]] = items[0] if len(items) == 1 else items
+    event: dict[str, Any] = {
+        "type": EventType.FORM_SUBMITTED,
+        "campaign": form.campaign,
+        "form": form,
+        "data": {"fields": values, **_meta_data(user_agent=user_agent)},
+    }
+    for name in CONTACT_FIELDS:
+        value = values.get(name)
+        if isinstance(value, str) and value.strip():
+            event[name] = value.strip()[: CONTACT_FIELD_MAX[name]]
+    if contact_ref:
+        event["contact"] = _contact_from_ref(ref=contact_ref, account_id=form.account_id)
+    else:
+        email = values.get("email")
+        event["email"] = email if isinstance(email, str) else ""
+    result = events_ingest(account=form.account, events=[event], source=Event.Source.FORM)
+    return FormSubmission(form=form, event=result.stored[0])
