@@ -1,0 +1,55 @@
+"""Run the NetServer simulator: ``python manage.py netserver_simulator --port 8765``."""
+
+from django.core.management.base import BaseCommand
+
+from crm import simulator
+from crm.simulator.server import make_server
+from crm.simulator.state import Tenant
+
+
+class Command(BaseCommand):
+    help = "Serve a simulated SuperOffice NetServer (SOAP Services88) with seeded demo data."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+        parser.add_argument("--user", default=simulator.DEFAULT_USERNAME)
+        parser.add_argument("--password", default=simulator.DEFAULT_PASSWORD)
+        parser.add_argument("--app-token", default=simulator.DEFAULT_APP_TOKEN)
+        parser.add_argument("--system-user-token", default=simulator.DEFAULT_SYSTEM_USER_TOKEN)
+        parser.add_argument("--context", default=simulator.DEFAULT_CONTEXT_IDENTIFIER)
+        parser.add_argument("--persons", type=int, default=300)
+        parser.add_argument("--seed", type=int, default=42)
+        parser.add_argument(
+            "--ticket-ttl", type=float, default=6 * 3600, help="ticket lifetime in seconds"
+        )
+
+    def handle(self, *args, **options):
+        tenant = Tenant(
+            username=options["user"],
+            password=options["password"],
+            app_token=options["app_token"],
+            persons=options["persons"],
+            seed=options["seed"],
+            system_user_token=options["system_user_token"],
+            context_identifier=options["context"],
+            ticket_ttl=options["ticket_ttl"],
+        )
+        server = make_server(host=options["host"], port=options["port"], tenant=tenant)
+        host, port = server.server_address[:2]
+        self.stdout.write(
+            f"NetServer simulator listening on http://{host}:{port}/Remote/Services88/\n"
+            f"  port={port}\n"
+            f"  user={options['user']} password={options['password']} "
+            f"app-token={options['app_token']}\n"
+            f"  system-user-token={options['system_user_token']} context={options['context']}\n"
+            f"  persons={options['persons']} seed={options['seed']}\n"
+            f"  control: POST http://{host}:{port}/_sim/control, state: GET /_sim/state/<what>"
+        )
+        self.stdout.flush()
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()

@@ -1,0 +1,349 @@
+"""The simulator's in-memory NetServer tenant: seeded demo data and its rules."""
+
+from __future__ import annotations
+
+import random
+import secrets
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+FIRST_NAMES = [
+    "Anna",
+    "Bjørn",
+    "Camille",
+    "David",
+    "Elif",
+    "Finn",
+    "Grete",
+    "Hugo",
+    "Ingrid",
+    "Jonas",
+    "Kari",
+    "Lars",
+    "Maja",
+    "Nils",
+    "Olivia",
+    "Per",
+    "Rania",
+    "Sofie",
+    "Tobias",
+    "Ulla",
+    "Vera",
+    "William",
+    "Yusuf",
+    "Zofia",
+]
+LAST_NAMES = [
+    "Andersen",
+    "Berg",
+    "Christensen",
+    "Dahl",
+    "Eriksen",
+    "Fischer",
+    "Hansen",
+    "Iversen",
+    "Johansen",
+    "Karlsen",
+    "Larsen",
+    "Moen",
+    "Nilsen",
+    "Olsen",
+    "Pedersen",
+    "Rasmussen",
+    "Solberg",
+    "Thorsen",
+    "Vik",
+    "Wolff",
+]
+COMPANY_WORDS = [
+    "Nordic",
+    "Fjord",
+    "Aurora",
+    "Granite",
+    "Harbour",
+    "Polar",
+    "Birch",
+    "Summit",
+    "Lumen",
+    "Tidewater",
+    "Copper",
+    "Falcon",
+]
+COMPANY_KINDS = ["Consulting", "Logistics", "Software", "Foods", "Energy", "Design", "Marine"]
+
+DUPLICATE_EMAIL = "duplicate@example.com"
+ASSIGN_BY_CATEGORY = 2147483647
+
+
+@dataclass
+class Control:
+    mode: str = "normal"  # normal | down | slow | fail_ratio | throttle | entity_bomb
+    delay: float = 0.0
+    ratio: float = 0.0
+    retry_after: float | None = 1.0
+    operations: set[str] = field(default_factory=set)  # empty = all
+    refuse_tickets: bool = False
+    calls_seen: int = 0
+
+
+class Tenant:
+    """One SuperOffice tenant. All access goes through ``lock``."""
+
+    def __init__(
+        self,
+        *,
+        username: str,
+        password: str,
+        app_token: str,
+        persons: int,
+        seed: int,
+        system_user_token: str,
+        context_identifier: str,
+        ticket_ttl: float,
+    ) -> None:
+        self.lock = threading.RLock()
+        self.username = username
+        self.password = password
+        self.app_token = app_token
+        self.system_user_token = system_user_token
+        self.context_identifier = context_identifier
+        self.ticket_ttl = ticket_ttl
+        self.person_count = persons
+        self.seed = seed
+        self.control = Control()
+        self.reset()
+
+    # -- seeding -------------------------------------------------------------
+
+    def reset(self) -> None:
+        with self.lock:
+            self.control = Control()
+            self.counters: dict[str, int] = {"authentications": 0, "wsdl_loads": 0, "calls": 0}
+            self.op_counts: dict[str, int] = {}
+            self.tickets: dict[str, tuple[int, datetime]] = {}
+            self._seed_data()
+
+    def _seed_data(self) -> None:
+        rng = random.Random(self.seed)
+        base = datetime(2024, 1, 1, 9, 0, tzinfo=UTC)
+        self.usergroups = {1: "Sales", 2: "Marketing", 3: "Support", 4: "Management"}
+        self.associates: dict[int, dict[str, Any]] = {}
+        staff = [
+            ("ADM", "Ada Admin", 4, [1, 2]),
+            ("SAL1", "Sam Seller", 1, []),
+            ("SAL2", "Siri Seller", 1, [2]),
+            ("MKT", "Mia Marketer", 2, []),
+            ("SUP1", "Sven Support", 3, []),
+            ("SUP2", "Selma Support", 3, [1]),
+            ("MGR", "Magnus Manager", 4, []),
+            ("SYS", "System User", 4, []),
+        ]
+        for index, (name, full, group, secondary) in enumerate(staff, start=1):
+            self.associates[index] = {
+                "AssociateId": index,
+                "Name": name,
+                "FullName": full,
+                "GroupIdx": group,
+                "secondary_groups": secondary,
+                "email": f"{name.lower()}@tenant.example",
+            }
+        self.login_associate_id = 1
+        self.system_associate_id = 8
+        self.lists: dict[str, list[tuple[int, str]]] = {
+            "source": [(1, "Web form"), (2, "Trade fair"), (3, "E-marketing"), (4, "Referral")],
+            "prob": [(1, "Hot"), (2, "Warm"), (3, "Cold")],
+            "task": [(1, "Phone call"), (2, "Meeting"), (3, "Follow-up"), (4, "Email")],
+            "persint": [(1, "Newsletter"), (2, "Webinars"), (3, "Product news"), (4, "Events")],
+            "category": [(1, "Customer"), (2, "Prospect"), (3, "Partner")],
+            "business": [(1, "IT"), (2, "Retail"), (3, "Manufacturing"), (4, "Finance")],
+            "country": [
+                (47, "Norway"),
+                (46, "Sweden"),
+                (45, "Denmark"),
+                (49, "Germany"),
+                (44, "United Kingdom"),
+            ],
+            "ticketpriority": [(1, "Low"), (2, "Medium"), (3, "High"), (4, "Critical")],
+        }
+        # ejcategory: id -> (name, default owner associate id or 0)
+        self.ticket_categories = {1: ("Sales enquiry", 2), 2: ("Support", 5), 3: ("General", 0)}
+        self.legal_bases = [
+            (1, "Consent", "61A"),
+            (2, "Contract", "61B"),
+            (3, "Required by law", "61C"),
+            (4, "Protect vital interests", "61D"),
+            (5, "Public interest", "61E"),
+            (6, "Legitimate interest", "61F"),
+            (7, "Withdrawn", "WITHDRAWN"),
+        ]
+        self.consent_purposes = [
+            (1, "Sales and service", "STORE"),
+            (2, "E-marketing", "EMARKETING"),
+        ]
+        self.consent_sources = {
+            "USER": (1, "Created by user"),
+            "WEBFORM": (2, "Web form"),
+            "API": (3, "Other integration"),
+            "IMPORT": (4, "Import"),
+        }
+        self.scripts = {1: "echo", 2: "lead-router"}
+        self.usecs: dict[str, int] = {"usec-ada-0001": 1, "usec-sam-0002": 2, "usec-mia-0004": 4}
+
+        self.companies: dict[int, dict[str, Any]] = {}
+        company_total = max(3, self.person_count // 4)
+        for cid in range(1, company_total + 1):
+            self.companies[cid] = {
+                "ContactId": cid,
+                "Name": f"{rng.choice(COMPANY_WORDS)} {rng.choice(COMPANY_KINDS)} {cid}",
+                "AssociateId": rng.choice([2, 3, 7]),
+                "CountryId": rng.choice([47, 46, 45, 49, 44]),
+                "CategoryId": rng.choice([1, 2, 3]),
+                "BusinessId": rng.choice([1, 2, 3, 4]),
+            }
+        self.persons: dict[int, dict[str, Any]] = {}
+        for pid in range(1, self.person_count + 1):
+            first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+            registered = base + timedelta(days=rng.randint(0, 600), minutes=rng.randint(0, 600))
+            email = f"{first.lower()}.{last.lower()}.{pid}@example.com".replace("ø", "o")
+            self.persons[pid] = self._new_person_row(
+                pid=pid,
+                first=first,
+                last=last,
+                email=email,
+                company_id=rng.randint(1, company_total),
+                registered=registered,
+            )
+            self.persons[pid]["Interests"] = {i for i in (1, 2, 3, 4) if rng.random() < 0.25}
+        # A few persons share one email; the oldest must be recognisable as such.
+        for offset, pid in enumerate(range(2, min(self.person_count, 8) + 1, 3)):
+            self.persons[pid]["Emails"] = [DUPLICATE_EMAIL]
+            self.persons[pid]["Registered"] = base + timedelta(days=10 * offset)
+        self.next_ids = {
+            "person": self.person_count + 1,
+            "company": company_total + 1,
+            "sale": 1,
+            "appointment": 1,
+            "ticket": 1,
+            "projectmember": 1,
+            "consent": 1,
+        }
+        self.selections: dict[int, dict[str, Any]] = {}
+        for sid, name in enumerate(
+            ["Newsletter Q1", "Event invitees", "Key accounts", "Webinar leads", "Dormant"], start=1
+        ):
+            members = {p for p in self.persons if rng.random() < 0.1}
+            self.selections[sid] = {"name": name, "members": members}
+        self.projects: dict[int, dict[str, Any]] = {}
+        for prid, name in enumerate(
+            ["Spring campaign", "Partner summit", "Onboarding 2025", "Trade fair Oslo"], start=1
+        ):
+            self.projects[prid] = {"name": name, "members": {}}
+            for pid in self.persons:
+                if rng.random() < 0.08:
+                    self._add_project_member(prid, pid)
+        self.sales: dict[int, dict[str, Any]] = {}
+        self.appointments: dict[int, dict[str, Any]] = {}
+        self.service_tickets: dict[int, dict[str, Any]] = {}
+        self.consents: dict[tuple[int, str], dict[str, Any]] = {}
+        for pid in self.persons:
+            if rng.random() < 0.5:
+                when = self.persons[pid]["Registered"] + timedelta(days=1)
+                self._write_consent(pid, "STORE", "61F", "USER", "", when)
+            if rng.random() < 0.3:
+                when = self.persons[pid]["Registered"] + timedelta(days=2)
+                self._write_consent(pid, "EMARKETING", "61A", "WEBFORM", "", when)
+
+    def _new_person_row(
+        self, *, pid: int, first: str, last: str, email: str, company_id: int, registered: datetime
+    ) -> dict[str, Any]:
+        return {
+            "PersonId": pid,
+            "Firstname": first,
+            "Lastname": last,
+            "Title": "",
+            "Emails": [email] if email else [],
+            "OfficePhones": [],
+            "MobilePhones": [],
+            "ContactId": company_id,
+            "CountryId": 47,
+            "NoMailing": False,
+            "Registered": registered,
+            "Updated": registered,
+            "Interests": set(),
+            "CustomFields": {},
+            "UserDefinedFields": {},
+            "ExtraFields": {},
+        }
+
+    def _add_project_member(self, project_id: int, person_id: int) -> int:
+        members = self.projects[project_id]["members"]
+        for member_id, existing in members.items():
+            if existing == person_id:
+                return member_id
+        member_id = self.next_ids["projectmember"]
+        self.next_ids["projectmember"] += 1
+        members[member_id] = person_id
+        return member_id
+
+    def _write_consent(
+        self,
+        person_id: int,
+        purpose: str,
+        legal_base: str,
+        source: str,
+        comment: str,
+        when: datetime,
+    ) -> None:
+        key = (person_id, purpose)
+        row = self.consents.get(key)
+        if row is None:
+            row = {
+                "id": self.next_ids["consent"],
+                "registered": when,
+                "registered_by": self.login_associate_id,
+            }
+            self.next_ids["consent"] += 1
+            self.consents[key] = row
+        row.update(
+            {
+                "legal_base": legal_base,
+                "source": source,
+                "comment": comment,
+                "updated": when,
+                "updated_by": self.login_associate_id,
+            }
+        )
+
+    # -- auth ----------------------------------------------------------------
+
+    def issue_ticket(self, associate_id: int) -> str:
+        ticket = f"7T:{secrets.token_urlsafe(24)};{associate_id}"
+        expires = datetime.now(UTC) + timedelta(seconds=self.ticket_ttl)
+        self.tickets[ticket] = (associate_id, expires)
+        self.counters["authentications"] += 1
+        return ticket
+
+    def associate_for_ticket(self, ticket: str | None) -> int | None:
+        if not ticket or self.control.refuse_tickets:
+            return None
+        entry = self.tickets.get(ticket)
+        if entry is None or entry[1] < datetime.now(UTC):
+            return None
+        return entry[0]
+
+    def expire_tickets(self) -> None:
+        self.tickets.clear()
+
+    # -- helpers used by the handlers -----------------------------------------
+
+    def new_id(self, kind: str) -> int:
+        value = self.next_ids[kind]
+        self.next_ids[kind] += 1
+        return value
+
+    def list_name(self, list_id_kind: str, item_id: int | None) -> str | None:
+        if not item_id:
+            return None
+        return dict(self.lists.get(list_id_kind, [])).get(item_id)

@@ -1,0 +1,382 @@
+"""The slice of NetServer Services88 the hub uses, as data.
+
+Written from the hub's SuperOffice reference notes (operation names, fields and
+their relative order as SuperOffice publishes them). Every complex type here is
+a subset of the official one with the official element order, so a message that
+is valid against this description is also valid against SuperOffice's full WSDL.
+
+This module is the single source for two things:
+- the hub's own WSDL files next to it (rendered by ``render.py``), which the
+  client loads by default;
+- the simulator's serializer and parser, so the simulator can only ever answer
+  with elements, names and order that the WSDL declares.
+"""
+
+from __future__ import annotations
+
+NS = "http://www.superoffice.net/ws/crm/NetServer/Services88"
+ARRAYS_NS = "http://schemas.microsoft.com/2003/10/Serialization/Arrays"
+PARTNER_NS = "http://www.superoffice.com/superid/partnersystemuser/0.1"
+
+PRIMITIVES = {"int", "short", "string", "boolean", "dateTime", "double"}
+
+# ArrayOfint / ArrayOfstring live in the Microsoft arrays namespace.
+ARRAYS_NS_TYPES = {"ArrayOfint": "int", "ArrayOfstring": "string"}
+
+ENUMS: dict[str, list[str]] = {
+    "ActivityStatus": ["Unknown", "NotStarted", "Started", "Completed"],
+    "AppointmentType": [
+        "Unknown",
+        "inDiary",
+        "inChecklist",
+        "Note",
+        "Document",
+        "SavedReport",
+        "BookingForDiary",
+        "BookingForChecklist",
+        "MergeDraft",
+        "MergeFinal",
+    ],
+    "SaleStatus": ["Unknown", "Open", "Sold", "Lost", "Stalled", "SaintAll"],
+    "OrderBySortType": ["ASC", "DESC"],
+    "InterRestrictionOperator": ["None", "And", "Or"],
+}
+
+# Dictionaries serialize as repeated <PairName><Key/><Value/></PairName>.
+# name -> (pair element name, value type)
+DICTS: dict[str, tuple[str, str]] = {
+    "StringDictionary": ("StringKeyValuePair", "string"),
+    "SoExtraInfo": ("ExtraInfoNameValuePair", "string"),
+    "ColumnDataDictionary": ("ColumnDataKeyValuePair", "ArchiveColumnData"),
+}
+
+# Complex types: ordered (element name, type). "ArrayOfX" (X a complex type) is
+# a sequence of <X> elements in the Services88 namespace.
+TYPES: dict[str, list[tuple[str, str]]] = {
+    "SoCredentials": [("Ticket", "string")],
+    "SoTimeZone": [("SoTimeZoneId", "int"), ("SoTimeZoneLocationCode", "string")],
+    "SoExceptionInfo": [
+        ("Message", "string"),
+        ("StackTrace", "string"),
+        ("FriendlyText", "string"),
+        ("ExceptionType", "string"),
+        ("Source", "string"),
+    ],
+    "Associate": [
+        ("AssociateId", "int"),
+        ("Name", "string"),
+        ("GroupIdx", "int"),
+        ("FullName", "string"),
+    ],
+    "Contact": [("ContactId", "int"), ("Name", "string")],
+    "Person": [
+        ("PersonId", "int"),
+        ("Firstname", "string"),
+        ("Lastname", "string"),
+    ],
+    "Project": [("ProjectId", "int"), ("Name", "string")],
+    "Country": [("CountryId", "int"), ("Name", "string")],
+    "Business": [("Id", "int"), ("Value", "string")],
+    "Category": [("Id", "int"), ("Value", "string")],
+    "Source": [("Id", "int"), ("Value", "string")],
+    "Rating": [("Id", "int"), ("Value", "string")],
+    "EntityElement": [
+        ("Value", "string"),
+        ("StrippedValue", "string"),
+        ("Description", "string"),
+    ],
+    "SelectableMDOListItem": [("Id", "int"), ("Name", "string"), ("Selected", "boolean")],
+    "ConsentInfo": [
+        ("ConsentPersonId", "int"),
+        ("Comment", "string"),
+        ("Registered", "dateTime"),
+        ("RegisteredAssociateId", "int"),
+        ("Updated", "dateTime"),
+        ("UpdatedAssociateId", "int"),
+        ("LegalBaseId", "int"),
+        ("LegalBaseKey", "string"),
+        ("LegalBaseName", "string"),
+        ("ConsentPurposeId", "int"),
+        ("ConsentPurposeKey", "string"),
+        ("ConsentPurposeName", "string"),
+        ("ConsentSourceId", "int"),
+        ("ConsentSourceKey", "string"),
+        ("ConsentSourceName", "string"),
+    ],
+    "PersonEntity": [
+        ("PersonId", "int"),
+        ("Firstname", "string"),
+        ("Lastname", "string"),
+        ("Title", "string"),
+        ("UpdatedDate", "dateTime"),
+        ("CreatedDate", "dateTime"),
+        ("Emails", "ArrayOfEntityElement"),
+        ("MobilePhones", "ArrayOfEntityElement"),
+        ("OfficePhones", "ArrayOfEntityElement"),
+        ("Contact", "Contact"),
+        ("Country", "Country"),
+        ("Interests", "ArrayOfSelectableMDOListItem"),
+        ("FullName", "string"),
+        ("NoMailing", "boolean"),
+        ("UserDefinedFields", "StringDictionary"),
+        ("ExtraFields", "StringDictionary"),
+        ("CustomFields", "StringDictionary"),
+    ],
+    "ContactEntity": [
+        ("ContactId", "int"),
+        ("Name", "string"),
+        ("Associate", "Associate"),
+        ("Business", "Business"),
+        ("Category", "Category"),
+        ("Country", "Country"),
+    ],
+    "SaleEntity": [
+        ("Associate", "Associate"),
+        ("Contact", "Contact"),
+        ("SaleText", "string"),
+        ("Person", "Person"),
+        ("Rating", "Rating"),
+        ("Source", "Source"),
+        ("Status", "SaleStatus"),
+        ("Saledate", "dateTime"),
+        ("SaleId", "int"),
+        ("Heading", "string"),
+    ],
+    "Sale": [
+        ("SaleId", "int"),
+        ("Title", "string"),
+        ("Description", "string"),
+        ("PersonId", "int"),
+    ],
+    "TaskListItem": [("TaskListItemId", "int"), ("Value", "string")],
+    "AppointmentEntity": [
+        ("Associate", "Associate"),
+        ("Contact", "Contact"),
+        ("AppointmentId", "int"),
+        ("Description", "string"),
+        ("StartDate", "dateTime"),
+        ("EndDate", "dateTime"),
+        ("Person", "Person"),
+        ("Project", "Project"),
+        ("Type", "AppointmentType"),
+        ("Completed", "ActivityStatus"),
+        ("Task", "TaskListItem"),
+    ],
+    "Appointment": [
+        ("AppointmentId", "int"),
+        ("StartDate", "dateTime"),
+        ("EndDate", "dateTime"),
+        ("Description", "string"),
+        ("PersonId", "int"),
+    ],
+    "ContactPersonId": [("PersonId", "int"), ("ContactId", "int")],
+    "ProjectMember": [
+        ("ProjectmemberId", "int"),
+        ("ContactId", "int"),
+        ("ProjectId", "int"),
+        ("EmailAddress", "string"),
+        ("Firstname", "string"),
+        ("Lastname", "string"),
+        ("PersonId", "int"),
+    ],
+    "ArchiveOrderByInfo": [("Name", "string"), ("Direction", "OrderBySortType")],
+    "ArchiveRestrictionInfo": [
+        ("Name", "string"),
+        ("Operator", "string"),
+        ("Values", "ArrayOfstring"),
+        ("IsActive", "boolean"),
+        ("InterOperator", "InterRestrictionOperator"),
+    ],
+    "ArchiveColumnData": [
+        ("DisplayValue", "string"),
+        ("TooltipHint", "string"),
+        ("LinkHint", "string"),
+    ],
+    "ArchiveListItem": [
+        ("EntityName", "string"),
+        ("PrimaryKey", "int"),
+        ("ColumnData", "ColumnDataDictionary"),
+    ],
+    "MDOListItem": [
+        ("Id", "int"),
+        ("Name", "string"),
+        ("ToolTip", "string"),
+        ("Deleted", "boolean"),
+    ],
+    "LegalBase": [("LegalBaseId", "int"), ("Name", "string"), ("Key", "string")],
+    "ConsentPurpose": [("ConsentPurposeId", "int"), ("Name", "string"), ("Key", "string")],
+    "TicketCategoryEntity": [("TicketCategoryId", "int"), ("Name", "string")],
+    "TicketPriorityEntity": [("TicketPriorityId", "int"), ("Name", "string")],
+    "TicketEntity": [
+        ("TicketId", "int"),
+        ("Title", "string"),
+        ("CreatedAt", "dateTime"),
+        ("OwnedBy", "Associate"),
+        ("Category", "TicketCategoryEntity"),
+        ("Priority", "TicketPriorityEntity"),
+        ("Person", "Person"),
+    ],
+    "SoPrincipalCarrier": [
+        ("Associate", "string"),
+        ("AssociateId", "int"),
+        ("GroupId", "int"),
+        ("FullName", "string"),
+        ("EMailAddress", "string"),
+        ("SecondaryGroups", "ArrayOfint"),
+        ("DatabaseContextIdentifier", "string"),
+    ],
+}
+
+Op = tuple[list[tuple[str, str]], list[tuple[str, str]]]
+
+
+def _response(type_name: str) -> list[tuple[str, str]]:
+    return [("Response", type_name)]
+
+
+# agent -> operation -> (request fields, response fields). The request element is
+# named after the operation, the response element "<Operation>Response" (except
+# SoPrincipal, whose operations all answer "AuthenticateResponse").
+AGENTS: dict[str, dict[str, Op]] = {
+    "SoPrincipal": {
+        "AuthenticateUsernamePassword": (
+            [("UserName", "string"), ("Password", "string")],
+            [
+                ("Response", "SoPrincipalCarrier"),
+                ("Credentials", "SoCredentials"),
+                ("AuthenticationSucceeded", "boolean"),
+            ],
+        ),
+    },
+    "Person": {
+        "GetPersonEntity": ([("PersonEntityId", "int")], _response("PersonEntity")),
+        "SavePersonEntity": ([("PersonEntity", "PersonEntity")], _response("PersonEntity")),
+        "GetConsentInfos": ([("PersonId", "int")], _response("ArrayOfConsentInfo")),
+        "SetConsent": (
+            [
+                ("PersonId", "int"),
+                ("Purpose", "string"),
+                ("Source", "string"),
+                ("LegalBase", "string"),
+                ("Comment", "string"),
+            ],
+            [],
+        ),
+        "RemoveConsent": ([("PersonId", "int"), ("Purpose", "string")], []),
+    },
+    "Contact": {
+        "SaveContactEntity": ([("ContactEntity", "ContactEntity")], _response("ContactEntity")),
+    },
+    "Sale": {
+        "SaveSaleEntity": ([("SaleEntity", "SaleEntity")], _response("SaleEntity")),
+        "GetSalesFromPerson": (
+            [("PersonId", "int"), ("OnlyOpenSales", "boolean")],
+            _response("ArrayOfSale"),
+        ),
+    },
+    "Appointment": {
+        "SaveAppointmentEntity": (
+            [("AppointmentEntity", "AppointmentEntity")],
+            _response("AppointmentEntity"),
+        ),
+        "GetPersonAppointments": (
+            [
+                ("PersonId", "int"),
+                ("IncludeProjectAppointments", "boolean"),
+                ("StartTime", "dateTime"),
+                ("EndTime", "dateTime"),
+                ("Count", "int"),
+            ],
+            _response("ArrayOfAppointment"),
+        ),
+    },
+    "Selection": {
+        "AddContactSelectionMembers": (
+            [("SelectionId", "int"), ("ContactPersonIds", "ArrayOfContactPersonId")],
+            [],
+        ),
+        "RemoveContactSelectionMembers": (
+            [("SelectionId", "int"), ("ContactPersonIds", "ArrayOfContactPersonId")],
+            [],
+        ),
+    },
+    "Project": {
+        "AddProjectMembers": (
+            [("ProjectEntityId", "int"), ("ProjectMembers", "ArrayOfProjectMember")],
+            [],
+        ),
+        "DeleteProjectMemberByIds": ([("ProjectMemberIds", "ArrayOfint")], []),
+    },
+    "Archive": {
+        "GetArchiveListByColumns": (
+            [
+                ("ProviderName", "string"),
+                ("Columns", "ArrayOfstring"),
+                ("SortOrder", "ArrayOfArchiveOrderByInfo"),
+                ("Restriction", "ArrayOfArchiveRestrictionInfo"),
+                ("Entities", "ArrayOfstring"),
+                ("Page", "int"),
+                ("PageSize", "int"),
+            ],
+            _response("ArrayOfArchiveListItem"),
+        ),
+    },
+    "MDO": {
+        "GetList": (
+            [
+                ("Name", "string"),
+                ("ForceFlatList", "boolean"),
+                ("AdditionalInfo", "string"),
+                ("OnlyHistory", "boolean"),
+            ],
+            _response("ArrayOfMDOListItem"),
+        ),
+    },
+    "List": {
+        "GetLegalBases": ([], _response("ArrayOfLegalBase")),
+        "GetConsentPurposes": ([], _response("ArrayOfConsentPurpose")),
+    },
+    "Ticket": {
+        "SaveTicketEntity": ([("TicketEntity", "TicketEntity")], _response("TicketEntity")),
+    },
+    "CRMScript": {
+        "ExecuteScript": (
+            [("CRMScriptId", "int"), ("Parameters", "StringDictionary")],
+            _response("string"),
+        ),
+    },
+}
+
+# Agents whose operations take only the ApplicationToken header (no ticket yet).
+NO_TICKET_AGENTS = {"SoPrincipal"}
+
+REQUEST_HEADERS = [
+    ("ApplicationToken", "string"),
+    ("Credentials", "SoCredentials"),
+    ("TimeZone", "SoTimeZone"),
+]
+RESPONSE_HEADERS = [
+    ("ExceptionInfo", "SoExceptionInfo"),
+    ("ExtraInfo", "SoExtraInfo"),
+    ("Succeeded", "boolean"),
+    ("TimeZone", "SoTimeZone"),
+]
+
+
+def response_element(agent: str, operation: str) -> str:
+    if agent == "SoPrincipal":
+        return "AuthenticateResponse"
+    return f"{operation}Response"
+
+
+def soap_action(agent: str, operation: str) -> str:
+    return f"{NS}/{agent}/{operation}"
+
+
+def array_item(type_name: str) -> str | None:
+    """The item type of an array type, or None when type_name is not an array."""
+    if type_name in ARRAYS_NS_TYPES:
+        return ARRAYS_NS_TYPES[type_name]
+    if type_name.startswith("ArrayOf"):
+        return type_name[len("ArrayOf") :]
+    return None
