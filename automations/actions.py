@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import string
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -45,10 +46,10 @@ def person_id_resolve(*, run: Run, client) -> int | None:
     ).exists()
     if not auto:
         return None
-    persons = client.find_persons_by_email(contact.email)
+    persons = client.find_persons_by_email(email=contact.email)
     if len(persons) != 1:
         return None
-    person_id = persons[0].person_id
+    person_id = persons[0].id
     contact_person_set_automatically(contact=contact, person_id=person_id)
     return person_id
 
@@ -97,69 +98,93 @@ def _text_with_marker(text: str, run: Run) -> str:
 
 # --- owner ------------------------------------------------------------------------------
 
+# The hub's own SuperOffice user per account, the last-resort owner (see _owner_id).
+_default_owner: dict[int, tuple[float, int]] = {}
+_DEFAULT_OWNER_TTL = 3600.0
 
-def _owner_id(*, run: Run, person) -> int | None:
+
+def _owner_id(*, run: Run, client, person) -> int:
+    """The automation's owner, else the owner of the person's company.
+
+    When SuperOffice does not tell the company's owner (the client's Person has no
+    `company_owner_id`), the hub's own SuperOffice user owns it, looked up once an hour.
+    """
     owner = run.automation.settings.get("owner_id")
     if owner:
         return int(owner)
-    return getattr(person, "company_owner_id", None)
+    company_owner = getattr(person, "company_owner_id", None)
+    if company_owner:
+        return int(company_owner)
+    cached = _default_owner.get(run.account_id)
+    if cached and time.monotonic() - cached[0] < _DEFAULT_OWNER_TTL:
+        return cached[1]
+    associate_id = client.whoami().associate_id
+    _default_owner[run.account_id] = (time.monotonic(), associate_id)
+    return associate_id
 
 
 # --- the nine actions -------------------------------------------------------------------
 
 
+def _outcome_unknown(run: Run) -> bool:
+    # attempts counts claims: a run claimed before may have created its object already
+    # (timeout after the save was sent, worker killed, lease expired).
+    return run.attempts > 1
+
+
 def _create_sale(*, run: Run, client, person_id: int) -> ActionResult:
     s = run.automation.settings
-    if run.attempts > 1:
-        found = client.find_sale_by_marker(person_id=person_id, marker=run.marker)
-        if found is not None:
-            _sale_extras(run=run, client=client, person_id=person_id, person=None)
-            return ActionResult("sale", found.sale_id)
-    person = client.get_person(person_id)
-    text = description_render(template=s.get("description", ""), run=run)
-    sale = client.create_sale(
-        person_id=person_id,
-        contact_id=getattr(person, "contact_id", None),
-        owner_id=_owner_id(run=run, person=person),
-        heading=(s.get("heading") or text.splitlines()[0] if text else run.automation.name)[:200],
-        text=_text_with_marker(text, run),
-        source_id=s.get("source_id"),
-        rating_id=s.get("rating_id"),
-    )
-    _sale_extras(run=run, client=client, person_id=person_id, person=person)
-    return ActionResult("sale", sale.sale_id)
-
-
-def _sale_extras(*, run: Run, client, person_id: int, person) -> None:
-    s = run.automation.settings
+    person = None
+    sale_id = None
+    if _outcome_unknown(run):
+        sale_id = client.find_sale_by_marker(person_id=person_id, marker=run.marker)
+    if sale_id is None:
+        person = client.get_person(person_id=person_id)
+        text = description_render(template=s.get("description", ""), run=run)
+        heading = (text.splitlines()[0] if text else "") or run.automation.name
+        sale_id = client.create_sale(
+            heading=heading[:200],
+            text=_text_with_marker(text, run),
+            person_id=person_id,
+            owner_id=_owner_id(run=run, client=client, person=person),
+            company_id=person.company_id,
+            source_id=_int(s.get("source_id")),
+            rating_id=_int(s.get("rating_id")),
+        )
+    company_id = person.company_id if person is not None else None
     if s.get("extra_selection_id"):
         _add_to_selection(client=client, selection_id=int(s["extra_selection_id"]),
-                          person_id=person_id, person=person)
+                          person_id=person_id, company_id=company_id)
     if s.get("extra_project_id"):
-        _add_to_project(client=client, project_id=int(s["extra_project_id"]), person_id=person_id,
-                        person=person)
+        _add_to_project(client=client, project_id=int(s["extra_project_id"]),
+                        person_id=person_id, company_id=company_id)
+    return ActionResult("sale", sale_id)
+
+
+def _int(value) -> int | None:
+    return int(value) if value not in (None, "") else None
 
 
 def _appointment(*, run: Run, client, person_id: int, completed: bool) -> ActionResult:
     s = run.automation.settings
-    if run.attempts > 1:
+    if _outcome_unknown(run):
         found = client.find_appointment_by_marker(person_id=person_id, marker=run.marker)
         if found is not None:
-            return ActionResult("appointment", found.appointment_id)
-    person = client.get_person(person_id)
+            return ActionResult("appointment", found)
+    person = client.get_person(person_id=person_id)
     text = description_render(template=s.get("description", ""), run=run)
-    now = timezone.now()
-    appointment = client.create_appointment(
+    start = timezone.now()
+    appointment_id = client.create_appointment(
         person_id=person_id,
-        contact_id=getattr(person, "contact_id", None),
-        owner_id=_owner_id(run=run, person=person),
-        activity_type_id=s.get("activity_type_id"),
+        owner_id=_owner_id(run=run, client=client, person=person),
+        task_id=int(s["activity_type_id"]),
         description=_text_with_marker(text, run),
+        start=start,
+        end=start + timedelta(minutes=30),
         completed=completed,
-        start=now,
-        end=now + timedelta(minutes=30),
+        company_id=person.company_id,
     )
-    return ActionResult("appointment", appointment.appointment_id)
+    return ActionResult("appointment", appointment_id)
 
 
 def _create_task(*, run: Run, client, person_id: int) -> ActionResult:
@@ -175,31 +200,28 @@ def _interest_ids(run: Run) -> list[int]:
 
 
 def _set_interest(*, run: Run, client, person_id: int) -> ActionResult:
-    client.set_person_interests(person_id, add=_interest_ids(run), remove=[])
+    # Idempotent: the client saves only when a Selected flag actually changes.
+    client.set_person_interests(person_id=person_id, add_ids=_interest_ids(run))
     return ActionResult("person", person_id)
 
 
 def _unset_interest(*, run: Run, client, person_id: int) -> ActionResult:
-    client.set_person_interests(person_id, add=[], remove=_interest_ids(run))
+    client.set_person_interests(person_id=person_id, remove_ids=_interest_ids(run))
     return ActionResult("person", person_id)
 
 
-def _add_to_project(*, client, project_id: int, person_id: int, person=None) -> None:
-    if client.is_project_member(project_id=project_id, person_id=person_id):
+def _add_to_project(*, client, project_id: int, person_id: int, company_id=None) -> None:
+    # Membership is a set: check first, so a retried run does not add a second row.
+    if client.project_has_person(project_id=project_id, person_id=person_id):
         return
-    if person is None:
-        person = client.get_person(person_id)
-    client.add_project_member(project_id=project_id, person_id=person_id,
-                              contact_id=getattr(person, "contact_id", None))
+    client.project_add_person(project_id=project_id, person_id=person_id, company_id=company_id)
 
 
-def _add_to_selection(*, client, selection_id: int, person_id: int, person=None) -> None:
-    if client.is_selection_member(selection_id=selection_id, person_id=person_id):
+def _add_to_selection(*, client, selection_id: int, person_id: int, company_id=None) -> None:
+    if client.selection_has_person(selection_id=selection_id, person_id=person_id):
         return
-    if person is None:
-        person = client.get_person(person_id)
-    client.add_selection_member(selection_id=selection_id, person_id=person_id,
-                                contact_id=getattr(person, "contact_id", None))
+    client.selection_add_person(selection_id=selection_id, person_id=person_id,
+                                company_id=company_id)
 
 
 def _add_to_project_action(*, run: Run, client, person_id: int) -> ActionResult:
@@ -210,7 +232,7 @@ def _add_to_project_action(*, run: Run, client, person_id: int) -> ActionResult:
 
 def _remove_from_project(*, run: Run, client, person_id: int) -> ActionResult:
     project_id = int(run.automation.settings["project_id"])
-    client.remove_project_member(project_id=project_id, person_id=person_id)
+    client.project_remove_person(project_id=project_id, person_id=person_id)
     return ActionResult("project", project_id)
 
 
@@ -222,7 +244,8 @@ def _add_to_selection_action(*, run: Run, client, person_id: int) -> ActionResul
 
 def _remove_from_selection(*, run: Run, client, person_id: int) -> ActionResult:
     selection_id = int(run.automation.settings["selection_id"])
-    client.remove_selection_member(selection_id=selection_id, person_id=person_id)
+    # Removing a person who is not a member is not an error in SuperOffice.
+    client.selection_remove_person(selection_id=selection_id, person_id=person_id)
     return ActionResult("selection", selection_id)
 
 

@@ -1,5 +1,25 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "automations"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("campaigns/<int:campaign_id>/automations/", views.campaign_automations,
+         name="campaign_automations"),
+    path("campaigns/<int:campaign_id>/automations/new/", views.automation_create,
+         name="automation_create"),
+    path("campaigns/<int:campaign_id>/automations/runs/", views.campaign_runs,
+         name="campaign_runs"),
+    path("automations/", views.run_list, name="run_list"),
+    path("automations/<int:automation_id>/edit/", views.automation_edit, name="automation_edit"),
+    path("automations/<int:automation_id>/toggle/", views.automation_toggle,
+         name="automation_toggle"),
+    path("automations/<int:automation_id>/delete/", views.automation_delete,
+         name="automation_delete"),
+    path("automations/<int:automation_id>/runs/", views.automation_runs, name="automation_runs"),
+    path("automations/runs/<int:run_id>/", views.run_detail, name="run_detail"),
+    path("automations/runs/<int:run_id>/retry/", views.run_retry, name="run_retry"),
+    path("contacts/<int:contact_id>/runs/", views.contact_runs, name="contact_runs"),
+    path("queue/", views.queue, name="queue"),
+]

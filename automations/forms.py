@@ -1,0 +1,172 @@
+"""The automation form: type, trigger, and settings picked from SuperOffice's lists."""
+
+from __future__ import annotations
+
+from django import forms
+
+from campaigns.models import EventType, Form, TrackedLink
+
+from .models import Automation, AutomationType
+
+T = AutomationType
+
+# Which settings each type uses; the first tuple is required, the second optional.
+TYPE_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    T.CREATE_SALE: (("source_id", "rating_id", "description"),
+                    ("owner_id", "extra_selection_id", "extra_project_id")),
+    T.CREATE_TASK: (("activity_type_id", "description"), ("owner_id",)),
+    T.NOTIFY_SALES_REP: (("activity_type_id", "description"), ("owner_id",)),
+    T.SET_INTEREST: (("interest_ids",), ()),
+    T.UNSET_INTEREST: (("interest_ids",), ()),
+    T.ADD_TO_PROJECT: (("project_id",), ()),
+    T.REMOVE_FROM_PROJECT: (("project_id",), ()),
+    T.ADD_TO_SELECTION: (("selection_id",), ()),
+    T.REMOVE_FROM_SELECTION: (("selection_id",), ()),
+}
+SETTING_FIELDS = ("source_id", "rating_id", "activity_type_id", "description", "interest_ids",
+                  "project_id", "selection_id", "owner_id", "extra_selection_id",
+                  "extra_project_id")
+INT_SETTINGS = {"source_id", "rating_id", "activity_type_id", "project_id", "selection_id",
+                "owner_id", "extra_selection_id", "extra_project_id"}
+
+DESCRIPTION_HELP = ("You can use {campaign}, {link}, {form}, {time}, {email} and {name}: "
+                    "they are filled in from the event.")
+
+
+def _types_using(field: str) -> str:
+    return " ".join(t for t, (req, opt) in TYPE_FIELDS.items() if field in req + opt)
+
+
+class AutomationForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    type = forms.ChoiceField(label="What to do in SuperOffice", choices=AutomationType.choices)
+    trigger_event_type = forms.ChoiceField(label="When the contact", choices=EventType.choices)
+    trigger_link = forms.ModelChoiceField(
+        label="Only this link", queryset=TrackedLink.objects.none(), required=False,
+        empty_label="Any link",
+    )
+    trigger_form = forms.ModelChoiceField(
+        label="Only this form", queryset=Form.objects.none(), required=False,
+        empty_label="Any form",
+    )
+    source_id = forms.TypedChoiceField(label="Source", coerce=int, required=False)
+    rating_id = forms.TypedChoiceField(label="Rating", coerce=int, required=False)
+    activity_type_id = forms.TypedChoiceField(label="Activity type", coerce=int, required=False)
+    description = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=2000,
+        help_text=DESCRIPTION_HELP,
+    )
+    interest_ids = forms.TypedMultipleChoiceField(
+        label="Interests", coerce=int, required=False,
+        widget=forms.SelectMultiple(attrs={"size": 6}),
+    )
+    project_id = forms.TypedChoiceField(label="Project", coerce=int, required=False)
+    selection_id = forms.TypedChoiceField(label="Selection", coerce=int, required=False)
+    owner_id = forms.TypedChoiceField(
+        label="Owner", coerce=int, required=False, empty_value=None,
+        help_text="Leave empty to give it to the owner of the person's company.",
+    )
+    extra_selection_id = forms.TypedChoiceField(
+        label="Also add the person to selection", coerce=int, required=False, empty_value=None
+    )
+    extra_project_id = forms.TypedChoiceField(
+        label="Also add the person to project", coerce=int, required=False, empty_value=None
+    )
+    once_per_contact = forms.BooleanField(
+        required=False, label="Only once per contact",
+        help_text="Otherwise it runs every time a contact triggers it.",
+    )
+    is_enabled = forms.BooleanField(required=False, initial=True, label="Enabled")
+
+    def __init__(self, *args, campaign, lists: dict[str, list[tuple[int, str]]], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.campaign = campaign
+        self.fields["trigger_link"].queryset = TrackedLink.objects.filter(
+            account_id=campaign.account_id, campaign=campaign
+        )
+        self.fields["trigger_form"].queryset = Form.objects.filter(
+            account_id=campaign.account_id, campaign=campaign
+        )
+        pick = "Choose…"
+        self.fields["source_id"].choices = [("", pick), *lists.get("sources", [])]
+        self.fields["rating_id"].choices = [("", pick), *lists.get("ratings", [])]
+        self.fields["activity_type_id"].choices = [("", pick), *lists.get("activity_types", [])]
+        self.fields["interest_ids"].choices = list(lists.get("interests", []))
+        self.fields["project_id"].choices = [("", pick), *lists.get("projects", [])]
+        self.fields["selection_id"].choices = [("", pick), *lists.get("selections", [])]
+        self.fields["owner_id"].choices = [("", "The company's owner"),
+                                           *lists.get("associates", [])]
+        self.fields["extra_selection_id"].choices = [("", "None"), *lists.get("selections", [])]
+        self.fields["extra_project_id"].choices = [("", "None"), *lists.get("projects", [])]
+        # The page's script shows a settings field only for the types that use it.
+        for name in SETTING_FIELDS:
+            self.fields[name].widget.attrs["data-types"] = _types_using(name)
+        self.fields["trigger_link"].widget.attrs["data-events"] = "link_clicked sms_link_clicked"
+        self.fields["trigger_form"].widget.attrs["data-events"] = "form_submitted"
+
+    @classmethod
+    def initial_from(cls, automation: Automation) -> dict:
+        data = {
+            "name": automation.name,
+            "type": automation.type,
+            "trigger_event_type": automation.trigger_event_type,
+            "trigger_link": automation.trigger_link_id,
+            "trigger_form": automation.trigger_form_id,
+            "once_per_contact": automation.once_per_contact,
+            "is_enabled": automation.is_enabled,
+        }
+        for name in SETTING_FIELDS:
+            if name in automation.settings:
+                data[name] = automation.settings[name]
+        return data
+
+    def clean(self):
+        data = super().clean()
+        type_ = data.get("type")
+        if not type_:
+            return data
+        required, optional = TYPE_FIELDS[type_]
+        for name in required:
+            value = data.get(name)
+            if value in (None, "", []):
+                self.add_error(name, "Choose one." if name != "description"
+                               else "Write what the sales rep should read.")
+        event_type = data.get("trigger_event_type")
+        if data.get("trigger_link") and event_type not in ("link_clicked", "sms_link_clicked"):
+            self.add_error("trigger_link", "A link can only narrow a 'link clicked' trigger.")
+        if data.get("trigger_form") and event_type != "form_submitted":
+            self.add_error("trigger_form", "A form can only narrow a 'form submitted' trigger.")
+        settings: dict = {}
+        for name in required + optional:
+            value = data.get(name)
+            if value in (None, "", []):
+                continue
+            settings[name] = value
+        data["settings"] = settings
+        return data
+
+    def service_kwargs(self) -> dict:
+        d = self.cleaned_data
+        return {
+            "name": d["name"],
+            "type": d["type"],
+            "trigger_event_type": d["trigger_event_type"],
+            "trigger_link": d.get("trigger_link"),
+            "trigger_form": d.get("trigger_form"),
+            "settings": d["settings"],
+            "once_per_contact": d["once_per_contact"],
+            "is_enabled": d["is_enabled"],
+        }
+
+
+class RunFilterForm(forms.Form):
+    status = forms.ChoiceField(
+        required=False,
+        choices=[("", "All statuses")],
+    )
+
+    def __init__(self, *args, **kwargs):
+        from .models import RunStatus
+
+        super().__init__(*args, **kwargs)
+        self.fields["status"].choices = [("", "All statuses"), *RunStatus.choices]

@@ -1,0 +1,44 @@
+"""The SuperOffice lists a marketer picks automation settings from.
+
+They come from the crm app's cached pick-list service (one SuperOffice round trip per
+list and cache lifetime); `refresh` asks it to fetch them again.
+"""
+
+from __future__ import annotations
+
+import logging
+
+logger = logging.getLogger(__name__)
+
+# Our name -> the crm pick-list name.
+LISTS = {
+    "sources": "sources",
+    "ratings": "ratings",
+    "activity_types": "activity_types",
+    "interests": "interests",
+    "projects": "projects",
+    "selections": "selections",
+    "associates": "associates",
+}
+
+
+Choices = dict[str, list[tuple[int, str]]]
+
+
+def picklists_load(*, account, refresh: bool = False) -> tuple[Choices, str]:
+    """All lists as (id, name) choices, and an error text ("" when all loaded)."""
+    from crm import services as crm_services
+    from crm.errors import CrmError
+
+    lists: Choices = {name: [] for name in LISTS}
+    try:
+        for ours, theirs in LISTS.items():
+            items = crm_services.picklist_get(account=account, name=theirs, refresh=refresh)
+            lists[ours] = [(item.id, item.name) for item in items]
+    except CrmError as exc:
+        logger.info("Pick lists of account %s not loaded: %s", account.pk, exc)
+        return lists, f"SuperOffice's lists could not be loaded: {exc}"
+    except (AttributeError, ImportError) as exc:
+        logger.warning("Pick-list service unavailable: %s", exc)
+        return lists, "SuperOffice's lists are not available yet. Check the SuperOffice connection."
+    return lists, ""
