@@ -7,6 +7,7 @@ Routes:
 - ``POST /_sim/control``  JSON ``{"mode": "normal"|"down"|"slow"|"fail_ratio"|"throttle"|
   "entity_bomb", "delay": s, "ratio": r, "retry_after": s, "operations": [...],
   "refuse_tickets": bool, "expire_tickets": bool}``
+- ``/login/...``  the OpenID Connect identity provider (see ``idp``)
 - ``POST /_sim/reset``, ``GET /_sim/state/<what>[/<id>]``, ``GET /_sim/partner-key``
 """
 
@@ -28,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from crm.wsdl import render, spec
 
-from . import xmlio
+from . import idp, xmlio
 from .handlers import HANDLERS, SimFault, authenticate_username_password
 from .state import Tenant
 
@@ -187,6 +188,9 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         if path.startswith("/_sim/state/"):
             self._state(path[len("/_sim/state/") :].strip("/").split("/"))
             return
+        if path.startswith(idp.PREFIX):
+            idp.respond(self, self.sim)
+            return
         self._send(404, b"not found", content_type="text/plain")
 
     def _state(self, parts: list[str]) -> None:
@@ -260,6 +264,9 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             return
         if path == PARTNER_PATH:
             self._partner(body)
+            return
+        if path.startswith(idp.PREFIX):
+            idp.respond(self, self.sim, body)
             return
         if path.startswith(SERVICES_PREFIX):
             self._soap(path[len(SERVICES_PREFIX) :].removesuffix(".svc"), body)
