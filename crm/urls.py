@@ -1,5 +1,11 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "crm"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.connection_settings, name="connection"),
+    path("test/", views.connection_test_view, name="connection_test"),
+    path("calls/", views.call_list, name="call_list"),
+]
