@@ -23,22 +23,9 @@ def consent_sync_enabled(*, account: Account) -> bool:
     Read on every cycle, so turning it off or on takes effect at the next one."""
     from crm.models import SuperOfficeConnection
 
-    connection = SuperOfficeConnection.objects.filter(account=account).first()
-    if connection is None:
-        return False
-    return bool(getattr(connection, SYNC_FLAG_FIELD, False)) and _connection_usable(connection)
-
-
-# The field name the crm app gives the switch.
-SYNC_FLAG_FIELD = "legal_basis_sync"
-
-
-def _connection_usable(connection) -> bool:
-    # A connection the admin disabled, or one stopped for bad configuration, does not sync.
-    for name in ("is_enabled", "enabled", "is_active"):
-        if hasattr(connection, name):
-            return bool(getattr(connection, name))
-    return True
+    return SuperOfficeConnection.objects.filter(
+        account=account, legal_basis_sync_enabled=True
+    ).exists()
 
 
 def consent_sync_last_watermark(*, account: Account) -> datetime | None:
@@ -115,45 +102,36 @@ def consent_next_cycle_at(*, now: datetime | None = None) -> datetime:
     return base.replace(minute=CYCLE_MINUTES[0]) + timedelta(hours=1)
 
 
-@dataclass(frozen=True)
-class ChartPoint:
-    x: float
-    y_checked: float
-    y_written: float
-    cycle: ConsentSyncCycle
-
-
 def consent_cycle_chart(*, account: Account, limit: int = 48) -> dict:
-    """The last cycles' figures scaled into a 600×160 box for an inline SVG chart."""
+    """The last cycles' figures, oldest first, for the shared chart partial."""
     cycles = list(consent_cycles(account=account)[:limit])[::-1]
-    width, height, pad = 600, 160, 8
-    if not cycles:
-        return {"points": [], "width": width, "height": height, "max": 0}
-    top = (
-        max(max(c.contacts_checked, c.written_to_superoffice + c.written_to_hub) for c in cycles)
-        or 1
-    )
-    step = (width - 2 * pad) / max(1, len(cycles) - 1)
-
-    def y(value: int) -> float:
-        return round(height - pad - (height - 2 * pad) * value / top, 1)
-
-    points = [
-        ChartPoint(
-            round(pad + i * step, 1),
-            y(c.contacts_checked),
-            y(c.written_to_superoffice + c.written_to_hub),
-            c,
-        )
-        for i, c in enumerate(cycles)
-    ]
     return {
-        "points": points,
-        "checked_path": " ".join(f"{p.x},{p.y_checked}" for p in points),
-        "written_path": " ".join(f"{p.x},{p.y_written}" for p in points),
-        "width": width,
-        "height": height,
-        "max": top,
-        "first": cycles[0].started_at,
-        "last": cycles[-1].started_at,
+        "labels": [timezone.localtime(c.started_at).strftime("%d %b %H:%M") for c in cycles],
+        "datasets": [
+            {"label": "Checked", "data": [c.contacts_checked for c in cycles]},
+            {"label": "Written to SuperOffice", "data": [c.written_to_superoffice for c in cycles]},
+            {"label": "Written to the hub", "data": [c.written_to_hub for c in cycles]},
+            {"label": "Conflicts", "data": [c.conflicts for c in cycles]},
+            {"label": "Errors", "data": [c.errors for c in cycles]},
+        ],
     }
+
+
+def consent_sync_accounts() -> list[Account]:
+    """Accounts whose admin turned legal-basis sync on."""
+    from crm.models import SuperOfficeConnection
+
+    account_ids = SuperOfficeConnection.objects.filter(legal_basis_sync_enabled=True).values(
+        "account_id"
+    )
+    return list(Account.objects.filter(pk__in=account_ids).order_by("pk"))
+
+
+def consent_sync_running(*, account: Account) -> bool:
+    from .models import ConsentSyncLease
+
+    return (
+        ConsentSyncLease.objects.filter(account=account, expires_at__gt=timezone.now())
+        .exclude(holder="")
+        .exists()
+    )

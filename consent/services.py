@@ -497,3 +497,41 @@ def consent_sync_for_contacts(
         )
     finally:
         consent_lease_release(account=account, holder=holder)
+
+
+# -- recording from outside (API, forms) -------------------------------------------
+
+# A caller's clock may run a little ahead; beyond this, a future time would win
+# every later comparison, so it is refused.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+def consent_record_for_email(
+    *,
+    account: Account,
+    email: str,
+    purpose: str,
+    legal_basis: str,
+    source: str = "",
+    changed_at: datetime | None = None,
+    origin: str = Origin.API,
+    reason: str = "",
+) -> ConsentChange:
+    """Record a consent for an email address (the consent API, a form): the contact is
+    created when the account has none with that address."""
+    from campaigns.services import contact_upsert
+
+    if changed_at is not None and changed_at > timezone.now() + FUTURE_TOLERANCE:
+        raise ValidationError({"changed_at": ["The time of the change lies in the future."]})
+    with transaction.atomic():
+        contact = contact_upsert(account=account, email=email)
+        return consent_record(
+            account=account,
+            contact=contact,
+            purpose=purpose,
+            legal_basis=legal_basis,
+            source=source,
+            changed_at=changed_at,
+            origin=origin,
+            reason=reason,
+        )

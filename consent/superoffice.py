@@ -52,11 +52,11 @@ class ConsentPort:
         offers no such query (the caller then reads every linked person)."""
         if not self.can_list_changes:
             return None
-        return {int(pid) for pid in self._call("consents_changed_since", since)}
+        return {int(pid) for pid in self._call("consents_changed_since", since=since)}
 
     def consents_of(self, person_id: int) -> dict[str, ConsentState]:
         states: dict[str, ConsentState] = {}
-        for consent in self._call("get_consents", person_id):
+        for consent in self._call("consents", person_id=person_id):
             when = consent.updated_at or consent.registered_at
             if when is None:
                 continue
@@ -68,7 +68,7 @@ class ConsentPort:
     def persons_for_contact(self, *, contact) -> list[SuperOfficePerson]:
         """The contact's person and every other person sharing its email, with consents."""
         matches = {
-            m.id: m.registered_at for m in self._call("find_persons_by_email", contact.email)
+            m.id: m.registered_at for m in self._call("find_persons_by_email", email=contact.email)
         }
         if contact.superoffice_person_id and contact.superoffice_person_id not in matches:
             # Linked by hand to a person whose primary email differs: still the contact's.
@@ -93,9 +93,9 @@ class ConsentPort:
         source = source.upper() if source and source.upper() in KNOWN_SOURCES else ""
         self._call(
             "set_consent",
-            person_id,
-            purpose,
-            legal_basis,
-            source or SOURCE_BY_ORIGIN.get(origin, "USER"),
-            comment,
+            person_id=person_id,
+            purpose_key=purpose,
+            legal_base_key=legal_basis,
+            source_key=source or SOURCE_BY_ORIGIN.get(origin, "USER"),
+            comment=comment,
         )

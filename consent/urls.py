@@ -1,5 +1,13 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import api, views
 
 app_name = "consent"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("consent/", views.sync_history, name="sync_history"),
+    path("consent/run/", views.sync_run, name="sync_run"),
+    path("consent/cycles/<int:cycle_id>/", views.sync_cycle_detail, name="sync_cycle_detail"),
+    path("consent/contacts/<int:contact_id>/", views.contact_consents, name="contact_consents"),
+    path("api/v1/consents/", api.ConsentApi.as_view(), name="consents_api"),
+]

@@ -1,0 +1,56 @@
+"""Celery entry points of the legal-basis sync. Each takes ids, re-reads the rows and
+calls one service; the account's lease (not Celery) makes a cycle run once at a time,
+so a duplicate beat or a redelivered message is a harmless no-op."""
+
+import logging
+
+from celery import shared_task
+
+from emhub.models import Account
+
+from .models import ConsentSyncCycle
+from .selectors import consent_sync_accounts
+from .services import consent_sync_cycle
+
+logger = logging.getLogger(__name__)
+
+# A full reconciliation of a large account reads every linked person; give it room
+# beyond the default task limits. The lease is renewed after every batch meanwhile.
+CYCLE_SOFT_TIME_LIMIT = 3300
+CYCLE_TIME_LIMIT = 3600
+
+
+@shared_task(
+    name="consent.sync_account",
+    ignore_result=True,
+    soft_time_limit=CYCLE_SOFT_TIME_LIMIT,
+    time_limit=CYCLE_TIME_LIMIT,
+)
+def sync_account(account_id: int, kind: str = ConsentSyncCycle.Kind.INCREMENTAL) -> None:
+    account = Account.objects.filter(pk=account_id).first()
+    if account is None:
+        return
+    consent_sync_cycle(account=account, kind=kind)
+
+
+def _fan_out(kind: str) -> int:
+    count = 0
+    for account in consent_sync_accounts():
+        # One message per account: one account's slow or failing SuperOffice never
+        # holds up another's cycle.
+        sync_account.delay(account.pk, kind)
+        count += 1
+    logger.info("Consent sync (%s) queued for %s accounts", kind, count)
+    return count
+
+
+@shared_task(name="consent.sync_all_accounts", ignore_result=True)
+def sync_all_accounts() -> None:
+    """Every 30 minutes: an incremental cycle for every account with sync on."""
+    _fan_out(ConsentSyncCycle.Kind.INCREMENTAL)
+
+
+@shared_task(name="consent.reconcile_all_accounts", ignore_result=True)
+def reconcile_all_accounts() -> None:
+    """Nightly: a full reconciliation for every account with sync on."""
+    _fan_out(ConsentSyncCycle.Kind.FULL)

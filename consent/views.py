@@ -1,0 +1,126 @@
+"""Pages of the consent app: sync history, a cycle's decisions, a contact's consents."""
+
+import logging
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from campaigns.models import Contact
+from emhub.tenancy import account_required, admin_required
+
+from .models import ConsentDecision, ConsentSyncCycle
+from .selectors import (
+    consent_cycle_chart,
+    consent_cycle_decisions,
+    consent_cycle_get,
+    consent_cycles,
+    consent_decisions_for_contact,
+    consent_history_for_contact,
+    consent_next_cycle_at,
+    consent_state_for_contact,
+    consent_sync_enabled,
+    consent_sync_running,
+)
+
+logger = logging.getLogger(__name__)
+
+CYCLES_PER_PAGE = 25
+DECISIONS_PER_PAGE = 50
+CHANGES_PER_PAGE = 50
+
+
+@account_required
+def sync_history(request):
+    account = request.account
+    page = Paginator(consent_cycles(account=account), CYCLES_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    enabled = consent_sync_enabled(account=account)
+    return render(
+        request,
+        "consent/sync_history.html",
+        {
+            "page": page,
+            "sync_enabled": enabled,
+            "running": consent_sync_running(account=account),
+            "next_cycle_at": consent_next_cycle_at() if enabled else None,
+            "last_cycle": consent_cycles(account=account).first(),
+            "chart_data": consent_cycle_chart(account=account),
+        },
+    )
+
+
+@account_required
+def sync_cycle_detail(request, cycle_id: int):
+    cycle = consent_cycle_get(account=request.account, cycle_id=cycle_id)
+    if cycle is None:
+        raise Http404("No such cycle")
+    decisions = consent_cycle_decisions(cycle=cycle)
+    action = request.GET.get("action", "")
+    if action in ConsentDecision.Action.values:
+        decisions = decisions.filter(action=action)
+    elif action == "failed":
+        decisions = decisions.filter(outcome=ConsentDecision.Outcome.FAILED)
+    elif action == "conflict":
+        decisions = decisions.filter(conflict=True)
+    else:
+        action = ""
+    page = Paginator(decisions, DECISIONS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "consent/cycle_detail.html",
+        {
+            "cycle": cycle,
+            "page": page,
+            "action": action,
+            "query": f"action={action}" if action else "",
+            "actions": ConsentDecision.Action.choices,
+        },
+    )
+
+
+@admin_required
+@require_POST
+def sync_run(request):
+    """Queue a cycle now (the lease still makes it wait its turn behind a running one)."""
+    from .tasks import sync_account
+
+    kind = request.POST.get("kind", ConsentSyncCycle.Kind.INCREMENTAL)
+    if kind not in (ConsentSyncCycle.Kind.INCREMENTAL, ConsentSyncCycle.Kind.FULL):
+        kind = ConsentSyncCycle.Kind.INCREMENTAL
+    if not consent_sync_enabled(account=request.account):
+        messages.error(request, "Legal-basis sync is off for this account.")
+        return redirect("consent:sync_history")
+    try:
+        sync_account.delay(request.account.pk, kind)
+    except Exception:
+        # The broker is down: say so rather than pretend the cycle was queued.
+        logger.exception("Could not queue a consent cycle for account %s", request.account.pk)
+        messages.error(request, "The cycle could not be queued. Try again in a minute.")
+    else:
+        label = ConsentSyncCycle.Kind(kind).label.lower()
+        messages.success(request, f"Cycle queued ({label}); it appears below when it runs.")
+    return redirect("consent:sync_history")
+
+
+@account_required
+def contact_consents(request, contact_id: int):
+    contact = get_object_or_404(Contact, account=request.account, pk=contact_id)
+    page = Paginator(consent_history_for_contact(contact=contact), CHANGES_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    return render(
+        request,
+        "consent/contact_consents.html",
+        {
+            "contact": contact,
+            "states": consent_state_for_contact(contact=contact),
+            "page": page,
+            "decisions": consent_decisions_for_contact(contact=contact).select_related("cycle")[
+                :10
+            ],
+        },
+    )

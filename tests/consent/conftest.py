@@ -1,0 +1,92 @@
+"""The consent tests' SuperOffice: the NetServer simulator over loopback HTTP, reached
+through the hub's real client. One server per session, reset before each test."""
+
+import json
+import urllib.request
+
+import pytest
+
+from crm import simulator as sim_defaults
+from crm.models import SuperOfficeConnection
+from crm.simulator.server import make_server, serve_in_thread
+from crm.simulator.state import Tenant
+
+SIM_PERSONS = 40
+
+
+class SimulatorHandle:
+    """The simulator's control and state endpoints, as the tests use them."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.netserver_url = f"{base}/Remote/Services88/"
+
+    def _post(self, path: str, data: dict) -> dict:
+        request = urllib.request.Request(  # noqa: S310 - loopback test server
+            f"{self.base}{path}",
+            data=json.dumps(data).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            return json.loads(response.read())
+
+    def _get(self, path: str):
+        with urllib.request.urlopen(f"{self.base}{path}", timeout=5) as response:  # noqa: S310
+            return json.loads(response.read())
+
+    def reset(self) -> None:
+        self._post("/_sim/reset", {})
+
+    def control(self, **settings) -> None:
+        self._post("/_sim/control", settings)
+
+    def person(self, person_id: int) -> dict:
+        return self._get(f"/_sim/state/persons/{person_id}")
+
+    def consents(self, person_id: int) -> dict:
+        return self._get(f"/_sim/state/consents/{person_id}")
+
+    def operation_counts(self) -> dict:
+        return self._get("/_sim/state/counters")["operations"]
+
+
+@pytest.fixture(scope="session")
+def consent_simulator():
+    tenant = Tenant(
+        username=sim_defaults.DEFAULT_USERNAME,
+        password=sim_defaults.DEFAULT_PASSWORD,
+        app_token=sim_defaults.DEFAULT_APP_TOKEN,
+        persons=SIM_PERSONS,
+        seed=7,
+        system_user_token=sim_defaults.DEFAULT_SYSTEM_USER_TOKEN,
+        context_identifier=sim_defaults.DEFAULT_CONTEXT_IDENTIFIER,
+        ticket_ttl=6 * 3600,
+    )
+    server = make_server(host="127.0.0.1", port=0, tenant=tenant)
+    serve_in_thread(server)
+    host, port = server.server_address[:2]
+    yield SimulatorHandle(f"http://{host}:{port}")
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def sim(consent_simulator):
+    consent_simulator.reset()
+    yield consent_simulator
+    consent_simulator.control(mode="normal", operations=[])
+
+
+@pytest.fixture
+def connection(account, sim):
+    """The account's SuperOffice connection to the simulator, legal-basis sync on."""
+    return SuperOfficeConnection.objects.create(
+        account=account,
+        base_url=sim.netserver_url,
+        auth_mode=SuperOfficeConnection.AuthMode.ONSITE,
+        username=sim_defaults.DEFAULT_USERNAME,
+        password=sim_defaults.DEFAULT_PASSWORD,
+        application_token=sim_defaults.DEFAULT_APP_TOKEN,
+        legal_basis_sync_enabled=True,
+    )
