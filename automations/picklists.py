@@ -33,12 +33,10 @@ def picklists_load(*, account, refresh: bool = False) -> tuple[Choices, str]:
     lists: Choices = {name: [] for name in LISTS}
     try:
         for ours, theirs in LISTS.items():
-            items = crm_services.picklist_get(account=account, name=theirs, refresh=refresh)
+            items = crm_services.crm_list_items(account=account, list_name=theirs,
+                                                 refresh=refresh)
             lists[ours] = [(item.id, item.name) for item in items]
     except CrmError as exc:
         logger.info("Pick lists of account %s not loaded: %s", account.pk, exc)
         return lists, f"SuperOffice's lists could not be loaded: {exc}"
-    except (AttributeError, ImportError) as exc:
-        logger.warning("Pick-list service unavailable: %s", exc)
-        return lists, "SuperOffice's lists are not available yet. Check the SuperOffice connection."
     return lists, ""

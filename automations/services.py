@@ -336,11 +336,7 @@ def runs_sweep(*, limit: int = 2000) -> int:
     """
     now = timezone.now()
     stale = now - timedelta(seconds=redispatch_after_seconds())
-    paused_accounts = list(
-        AutomationSettings.objects.filter(
-            crm_paused_at__isnull=False, crm_paused_until__gt=now
-        ).values_list("account_id", flat=True)
-    )
+    paused_accounts = _paused_accounts_not_fixed(now=now)
 
     resumed = Run.objects.filter(
         status=RunStatus.WAITING_FOR_MATCH, contact__superoffice_person_id__isnull=False
@@ -368,6 +364,34 @@ def runs_sweep(*, limit: int = 2000) -> int:
         return 0
     Run.objects.filter(id__in=run_ids).update(dispatched_at=now)
     return runs_dispatch(run_ids=run_ids)
+
+
+def _paused_accounts_not_fixed(*, now) -> list[int]:
+    """Accounts whose CRM work is held. A pause ends early when the admin saved or
+    successfully tested the SuperOffice connection after it began."""
+    from crm.models import SuperOfficeConnection
+
+    paused = list(
+        AutomationSettings.objects.filter(crm_paused_at__isnull=False).select_related("account")
+    )
+    if not paused:
+        return []
+    connections = {
+        c.account_id: c
+        for c in SuperOfficeConnection.objects.filter(account_id__in=[p.account_id for p in paused])
+    }
+    held = []
+    for row in paused:
+        conn = connections.get(row.account_id)
+        fixed = conn is not None and any(
+            when is not None and when > row.crm_paused_at
+            for when in (conn.updated_at, conn.last_verified_at)
+        )
+        if fixed:
+            account_crm_resume(account=row.account)
+        elif row.crm_paused_until and row.crm_paused_until > now:
+            held.append(row.account_id)
+    return held
 
 
 # --- executing a run -----------------------------------------------------------------

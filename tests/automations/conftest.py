@@ -1,0 +1,268 @@
+"""Fixtures for the engine's end-to-end tests: the NetServer simulator over HTTP, a
+connected account, and real Celery workers (in-process threads, or subprocesses that
+can be killed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from crm import simulator as sim_defaults
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, *, timeout: float, interval: float = 0.1, message: str = ""):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Timed out after {timeout}s: {message}")
+        time.sleep(interval)
+
+
+class Sim:
+    """The simulator's control and state endpoints."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.root = f"http://127.0.0.1:{port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.root}/Remote/Services88/"
+
+    def state(self, *parts):
+        url = f"{self.root}/_sim/state/{'/'.join(map(str, parts))}"
+        with urllib.request.urlopen(url, timeout=10) as r:  # noqa: S310 - loopback test server
+            return json.loads(r.read())
+
+    def _post(self, path: str, data: dict) -> dict:
+        req = urllib.request.Request(  # noqa: S310
+            f"{self.root}{path}", data=json.dumps(data).encode(), method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310
+            return json.loads(r.read())
+
+    def control(self, **data) -> dict:
+        return self._post("/_sim/control", data)
+
+    def reset(self) -> None:
+        self._post("/_sim/reset", {})
+
+    def sales_for(self, marker_prefix: str = "[emhub:") -> list[dict]:
+        return [s for s in self.state("sales") if marker_prefix in json.dumps(s)]
+
+
+@pytest.fixture(scope="session")
+def sim_server():
+    port = free_port()
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "manage.py", "netserver_simulator", "--port", str(port),
+         "--persons", "300"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "emhub.settings.test"},
+    )
+    sim = Sim(port)
+
+    def up():
+        try:
+            sim.state("counters")
+            return True
+        except OSError:
+            return False
+
+    try:
+        wait_until(up, timeout=30, message="simulator did not start")
+        yield sim
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture
+def sim(sim_server):
+    sim_server.reset()
+    yield sim_server
+    sim_server.control(mode="normal", refuse_tickets=False)
+
+
+@pytest.fixture
+def connected_account(account, sim):
+    """The `account` fixture with a SuperOffice connection to the simulator."""
+    from crm.services import connection_save
+
+    connection_save(
+        account=account, base_url=sim.base_url, auth_mode="onsite",
+        username=sim_defaults.DEFAULT_USERNAME, password=sim_defaults.DEFAULT_PASSWORD,
+        application_token=sim_defaults.DEFAULT_APP_TOKEN,
+    )
+    return account
+
+
+@pytest.fixture
+def fast_retries(settings):
+    settings.AUTOMATIONS_RETRY_BASE_SECONDS = 0.2
+    settings.AUTOMATIONS_RETRY_CAP_SECONDS = 1.0
+    settings.AUTOMATIONS_REDISPATCH_AFTER_SECONDS = 1.0
+    settings.AUTOMATIONS_CONFIG_PAUSE_SECONDS = 2.0
+    settings.AUTOMATIONS_LEASE_SECONDS = 30.0
+    return settings
+
+
+def purge_broker(app) -> None:
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge("celery")
+
+
+@pytest.fixture
+def celery_worker_threads(transactional_db, fast_retries):
+    """A real Celery worker consuming the test broker in this process (threads pool)."""
+    from celery.contrib.testing.worker import start_worker
+
+    from emhub.celery import app
+
+    purge_broker(app)
+    with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False,
+                      shutdown_timeout=30, loglevel="WARNING") as worker:
+        yield worker
+
+
+# --- subprocess workers (killable) --------------------------------------------------------
+
+
+class WorkerProcess:
+    def __init__(self, *, broker_url: str, concurrency: int = 4, env: dict | None = None):
+        db = settings.DATABASES["default"]
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.automations.worker_settings",
+            # The worker works in the test database the test process created.
+            "DATABASE_URL": (f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:"
+                             f"{db['PORT'] or 5432}/{db['NAME']}"),
+            "CELERY_BROKER_URL": broker_url,
+            **(env or {}),
+        }
+        self.concurrency = concurrency
+        self.proc: subprocess.Popen | None = None
+
+    def start(self):
+        self.proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "celery", "-A", "emhub", "worker", "--pool", "prefork",
+             "--concurrency", str(self.concurrency), "--loglevel", "WARNING",
+             "--without-heartbeat", "--without-gossip", "--without-mingle"],
+            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        return self
+
+    def kill(self):
+        """SIGKILL the whole worker: the main process and its pool children."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def worker_process():
+    started: list[WorkerProcess] = []
+
+    def make(**kw) -> WorkerProcess:
+        w = WorkerProcess(broker_url=kw.pop("broker_url", settings.CELERY_BROKER_URL), **kw)
+        started.append(w)
+        return w.start()
+
+    yield make
+    for w in started:
+        w.stop()
+
+
+class RedisServer:
+    """A private redis-server, so a test can stop the broker without touching anyone else's."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self):
+        self.proc = subprocess.Popen(  # noqa: S603
+            ["redis-server", "--port",  # noqa: S607 - the machine's redis-server str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+
+        def up():
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return True
+            except OSError:
+                return False
+
+        wait_until(up, timeout=10, message="redis-server did not start")
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def private_redis():
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@contextmanager
+def app_broker(url: str):
+    """Point this process's Celery app (the publisher) at another broker for a while."""
+    from emhub.celery import app
+
+    def reset_pools():
+        # Closing a pool to a dead broker may fail; the pool is dropped either way.
+        with suppress(Exception):
+            app.pool.force_close_all()
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    old = app.conf.broker_url
+    reset_pools()
+    app.conf.broker_url = url
+    try:
+        yield app
+    finally:
+        reset_pools()
+        app.conf.broker_url = old

@@ -1,0 +1,14 @@
+"""Settings of the subprocess workers in the fault tests: the test settings, with short
+retry, lease and pause times so a killed worker's runs come back within the test."""
+
+from emhub.settings.test import *  # noqa: F403
+from emhub.settings.test import env
+
+AUTOMATIONS_RETRY_BASE_SECONDS = env.float("AUTOMATIONS_RETRY_BASE_SECONDS", default=0.5)
+AUTOMATIONS_RETRY_CAP_SECONDS = env.float("AUTOMATIONS_RETRY_CAP_SECONDS", default=2.0)
+AUTOMATIONS_LEASE_SECONDS = env.float("AUTOMATIONS_LEASE_SECONDS", default=10.0)
+AUTOMATIONS_REDISPATCH_AFTER_SECONDS = env.float(
+    "AUTOMATIONS_REDISPATCH_AFTER_SECONDS", default=2.0
+)
+AUTOMATIONS_CONFIG_PAUSE_SECONDS = env.float("AUTOMATIONS_CONFIG_PAUSE_SECONDS", default=2.0)
+AUTOMATIONS_MAX_ATTEMPTS = env.int("AUTOMATIONS_MAX_ATTEMPTS", default=30)
