@@ -1,0 +1,200 @@
+"""Contract: the hub's WSDL and the simulator agree with SuperOffice's official WSDL.
+
+Where ``../shared/superoffice-wsdl`` exists next to the repository, zeep is built
+from SuperOffice's own WSDL files (strict mode, no DTDs or entities), pointed at the
+simulator, and every operation the hub uses is called through the hub's client: the
+requests zeep builds from the official contract must be understood by the simulator,
+and the simulator's replies must parse against it.
+"""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import zeep
+
+from crm.client import PARTNER_AGENT, ZEEP_SETTINGS, NetServerClient, bundled_wsdl
+from crm.models import SuperOfficeConnection
+from crm.services import connection_settings_of
+from crm.types import ASSIGN_BY_CATEGORY, NewCompany
+from crm.wsdl import spec
+
+OFFICIAL = Path(__file__).resolve().parents[2].parent / "shared" / "superoffice-wsdl"
+SERVICES88 = OFFICIAL / "Services88"
+PARTNER_WSDL = OFFICIAL / "PartnerSystemUserService" / "WcfPartnerSystemUserService.wsdl"
+
+pytestmark = pytest.mark.skipif(
+    not SERVICES88.is_dir(),
+    reason=f"SuperOffice's official WSDL files are not available at {OFFICIAL}",
+)
+
+
+def official_wsdl(agent: str) -> str:
+    if agent == PARTNER_AGENT:
+        return str(PARTNER_WSDL)
+    return str(SERVICES88 / f"WSDL-Services88-{agent}.xml")
+
+
+@pytest.fixture(scope="module")
+def official_clients():
+    return {
+        agent: zeep.Client(official_wsdl(agent), settings=ZEEP_SETTINGS) for agent in spec.AGENTS
+    }
+
+
+def _official_fields(client: zeep.Client, type_name: str) -> list[str]:
+    xsd_type = client.get_type(f"{{{spec.NS}}}{type_name}")
+    return [name for name, _ in xsd_type.elements]
+
+
+@pytest.mark.parametrize("agent", sorted(spec.AGENTS))
+def test_hub_operations_exist_with_the_official_action_and_element_order(official_clients, agent):
+    official = official_clients[agent]
+    binding = official.wsdl.bindings[f"{{{spec.NS}}}BasicHttpBinding_{agent}"]
+    for operation, (request, response) in spec.AGENTS[agent].items():
+        official_op = binding.get(operation)
+        assert official_op.soapaction == spec.soap_action(agent, operation)
+        body = official_op.input.body
+        official_request = [name for name, _ in body.type.elements]
+        assert [n for n, _ in request] == official_request, (agent, operation)
+        official_response = [name for name, _ in official_op.output.body.type.elements]
+        assert [n for n, _ in response] == official_response, (agent, operation)
+
+
+def _is_subsequence(short: list[str], long: list[str]) -> bool:
+    remaining = iter(long)
+    return all(name in remaining for name in short)
+
+
+def test_every_hub_type_is_an_ordered_subset_of_the_official_type(official_clients):
+    checked = set()
+    for agent, client in official_clients.items():
+        for type_name, fields in spec.TYPES.items():
+            try:
+                official = _official_fields(client, type_name)
+            except (zeep.exceptions.LookupError, KeyError):
+                continue
+            assert _is_subsequence([n for n, _ in fields], official), (agent, type_name, official)
+            checked.add(type_name)
+    assert checked == set(spec.TYPES), set(spec.TYPES) - checked
+
+
+def test_partner_service_matches_the_official_wsdl():
+    ours = zeep.Client(bundled_wsdl(PARTNER_AGENT), settings=ZEEP_SETTINGS)
+    official = zeep.Client(official_wsdl(PARTNER_AGENT), settings=ZEEP_SETTINGS)
+    for client in (ours, official):
+        op = client.wsdl.bindings[
+            f"{{{spec.PARTNER_NS}}}BasicHttpBinding_IPartnerSystemUserService"
+        ].get("Authenticate")
+        assert [n for n, _ in op.input.body.type.elements] == [
+            "SignedSystemToken",
+            "ReturnTokenType",
+        ]
+        assert [n for n, _ in op.output.body.type.elements] == [
+            "IsSuccessful",
+            "Token",
+            "ErrorMessage",
+        ]
+        assert op.soapaction.endswith("/IPartnerSystemUserService/Authenticate")
+
+
+def _official_client(account, simulator) -> NetServerClient:
+    connection = SuperOfficeConnection.objects.get(account=account)
+    return NetServerClient(
+        connection=connection_settings_of(connection), timeout=10, wsdl_locator=official_wsdl
+    )
+
+
+@pytest.mark.django_db
+def test_every_operation_round_trips_through_the_official_wsdl_in_strict_mode(
+    crm_account, simulator
+):
+    crm = _official_client(crm_account, simulator)
+    assert crm.whoami().associate_id == 1
+    assert crm.get_person(person_id=5).id == 5
+    assert crm.find_persons_by_email(email="duplicate@example.com")
+    person = crm.create_person(
+        first_name="Kim",
+        last_name="Berg",
+        email="kim@example.com",
+        phone="1",
+        mobile="2",
+        title="CFO",
+        company_id=2,
+    )
+    company_person = crm.create_person(
+        first_name="Liv",
+        last_name="Dahl",
+        email="liv@example.com",
+        new_company=NewCompany(name="Birch AS", country_id=46, category_id=1, business_id=2),
+    )
+    assert company_person.company_name == "Birch AS"
+    sale_id = crm.create_sale(
+        heading="H",
+        text="t [emhub:run:c1]",
+        person_id=person.id,
+        owner_id=2,
+        company_id=2,
+        source_id=1,
+        rating_id=1,
+    )
+    assert crm.find_sale_by_marker(person_id=person.id, marker="[emhub:run:c1]") == sale_id
+    start = datetime.now(UTC)
+    appointment_id = crm.create_appointment(
+        person_id=person.id,
+        owner_id=2,
+        task_id=1,
+        description="d [emhub:run:c2]",
+        start=start,
+        end=start + timedelta(hours=1),
+        completed=True,
+        project_id=1,
+    )
+    assert crm.find_appointment_by_marker(person_id=person.id, marker="[emhub:run:c2]") == (
+        appointment_id
+    )
+    crm.selection_add_person(selection_id=3, person_id=person.id)
+    assert crm.selection_has_person(selection_id=3, person_id=person.id)
+    assert crm.selection_members(selection_id=3, page_size=5).members
+    crm.selection_remove_person(selection_id=3, person_id=person.id)
+    crm.project_add_person(project_id=2, person_id=person.id)
+    assert crm.project_has_person(project_id=2, person_id=person.id)
+    assert crm.project_members(project_id=2, page_size=5).members
+    assert crm.project_remove_person(project_id=2, person_id=person.id)
+    assert {
+        i.id for i in crm.set_person_interests(person_id=person.id, add_ids=[2]) if i.selected
+    } == {2}
+    crm.set_consent(person_id=person.id, purpose_key="STORE", legal_base_key="61B")
+    crm.withdraw_consent(person_id=person.id, purpose_key="STORE")
+    assert crm.consents(person_id=person.id)[0].is_withdrawn
+    crm.set_no_mailing(person_id=person.id, no_mailing=True)
+    assert crm.get_no_mailing(person_id=person.id)
+    crm.set_person_custom_field(person_id=person.id, field="x_a", value="b")
+    assert crm.get_person(person_id=person.id).custom_fields == {"x_a": "b"}
+    assert crm.create_ticket(title="T", category_id=1, owner_id=ASSIGN_BY_CATEGORY).owner_id == 2
+    assert crm.execute_script(script_id=1, parameters={"k": "v"}) == "echo:k=v"
+    assert crm.verify_panel_user(usec="usec-mia-0004").associate_id == 4
+    for list_name in (
+        "sources",
+        "ratings",
+        "activity_types",
+        "interests",
+        "selections",
+        "projects",
+        "associates",
+        "user_groups",
+        "countries",
+        "categories",
+        "businesses",
+        "ticket_priorities",
+        "ticket_categories",
+        "legal_bases",
+        "consent_purposes",
+    ):
+        assert crm.list_items(list_name=list_name), list_name
+
+
+@pytest.mark.django_db
+def test_online_ticket_exchange_through_the_official_partner_wsdl(crm_online_account, simulator):
+    crm = _official_client(crm_online_account, simulator)
+    assert crm.get_person(person_id=4).id == 4
