@@ -599,10 +599,14 @@ def contact_ref_parse(*, ref: str) -> int:
     return int(value)
 
 
+def link_public_url(*, link: TrackedLink) -> str:
+    """The link's tracking URL without a contact: it redirects, but records no click."""
+    return _public_url(reverse("campaigns:link_click", kwargs={"token": link.token}))
+
+
 def tracking_url_for_link(*, link: TrackedLink, contact: Contact) -> str:
     """The absolute URL to put in a message to `contact` in place of `link.url`."""
-    path = reverse("campaigns:link_click", kwargs={"token": link.token})
-    return _public_url(f"{path}?{urlencode({'c': contact_ref_make(contact=contact)})}")
+    return f"{link_public_url(link=link)}?{urlencode({'c': contact_ref_make(contact=contact)})}"
 
 
 def open_pixel_url(*, campaign: Campaign, contact: Contact) -> str:

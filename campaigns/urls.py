@@ -1,5 +1,29 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import api, views
 
 app_name = "campaigns"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("campaigns/", views.campaign_list, name="campaign_list"),
+    path("campaigns/new/", views.campaign_create, name="campaign_create"),
+    path("campaigns/<int:campaign_id>/", views.campaign_detail, name="campaign_detail"),
+    path("campaigns/<int:campaign_id>/edit/", views.campaign_edit, name="campaign_edit"),
+    path("campaigns/<int:campaign_id>/links/", views.campaign_links, name="campaign_links"),
+    path("campaigns/<int:campaign_id>/links/<int:link_id>/", views.link_edit, name="link_edit"),
+    path("campaigns/<int:campaign_id>/forms/", views.campaign_forms, name="campaign_forms"),
+    path("campaigns/<int:campaign_id>/forms/<int:form_id>/", views.form_detail, name="form_detail"),
+    path("campaigns/<int:campaign_id>/events/", views.campaign_events, name="campaign_events"),
+    path("events/<int:event_id>/", views.event_detail, name="event_detail"),
+    path("contacts/", views.contact_list, name="contact_list"),
+    path("contacts/<int:contact_id>/", views.contact_detail, name="contact_detail"),
+    path("api/v1/events/", api.EventIngestApi.as_view(), name="events_api"),
+    # Public: recipients of a campaign reach these from emails and landing pages.
+    path("t/<str:token>/", views.link_click, name="link_click"),
+    path("o/<str:ref>.gif", views.open_pixel, name="open_pixel"),
+    path("f/<int:form_id>/", views.form_submit, name="form_submit"),
+]
+
+# Reached by anyone on the internet, authorised by a signed reference or the form's
+# publication rather than by a signed-in account (see tests/test_account_isolation.py).
+PUBLIC_URL_NAMES = ("link_click", "open_pixel", "form_submit")

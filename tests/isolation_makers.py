@@ -5,6 +5,13 @@ account's objects; every app adds a maker when it adds a URL keyword.
 """
 
 from emhub.services import api_key_issue
+from tests.campaigns.factories import (
+    CampaignFactory,
+    ContactFactory,
+    EventFactory,
+    FormFactory,
+    TrackedLinkFactory,
+)
 
 
 def _api_key(account):
@@ -13,4 +20,9 @@ def _api_key(account):
 
 OBJECT_MAKERS = {
     "key_id": _api_key,
+    "campaign_id": lambda account: CampaignFactory(account=account).pk,
+    "contact_id": lambda account: ContactFactory(account=account).pk,
+    "link_id": lambda account: TrackedLinkFactory(campaign__account=account).pk,
+    "form_id": lambda account: FormFactory(campaign__account=account).pk,
+    "event_id": lambda account: EventFactory(campaign__account=account).pk,
 }

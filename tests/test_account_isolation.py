@@ -9,6 +9,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
+from campaigns.urls import PUBLIC_URL_NAMES as CAMPAIGNS_PUBLIC
 from emhub.models import Membership
 from emhub.services import api_key_issue
 from tests.factories import AccountFactory, MembershipFactory, UserFactory
@@ -16,6 +17,10 @@ from tests.factories import AccountFactory, MembershipFactory, UserFactory
 from .isolation_makers import OBJECT_MAKERS
 
 SKIPPED_PREFIXES = ("admin:",)
+# Recipients' endpoints (tracked links, open pixel, public forms): reached by anyone,
+# authorised by a signed contact reference rather than a signed-in account, so not
+# account-scoped by design. tests/campaigns/test_tracking.py covers their forgery cases.
+PUBLIC_URL_NAMES = {f"campaigns:{name}" for name in CAMPAIGNS_PUBLIC}
 
 
 def _patterns_with_ids(resolver=None, namespace=""):
@@ -33,7 +38,7 @@ def _patterns_with_ids(resolver=None, namespace=""):
 def _url_names_with_ids():
     names = {}
     for name, kwargs in _patterns_with_ids():
-        if not name.startswith(SKIPPED_PREFIXES):
+        if not name.startswith(SKIPPED_PREFIXES) and name not in PUBLIC_URL_NAMES:
             names[name] = kwargs
     return sorted(names.items())
 
@@ -50,7 +55,8 @@ def account_a_clients(db, client, signed_in):
     user = UserFactory(username="alice")
     MembershipFactory(user=user, account=account_a, role=Membership.Role.ADMIN)
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_issue(account=account_a, name='a').raw_key}")
+    raw_key = api_key_issue(account=account_a, name="a").raw_key
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
     return signed_in(client, user, account_a), api
 
 

@@ -1,0 +1,351 @@
+"""Pages for campaigns and contacts, and the public tracking endpoints recipients hit.
+
+Every page is account-scoped: objects are read through the selectors with
+`request.account`, so another account's id is a 404.
+"""
+
+import json
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST, require_safe
+
+from emhub.tenancy import account_required
+
+from . import selectors, services
+from .forms import (
+    CampaignEditForm,
+    CampaignForm,
+    CampaignFormForm,
+    ContactSearchForm,
+    EventFilterForm,
+    TrackedLinkForm,
+)
+from .models import Form, TrackedLink
+
+PER_PAGE = 25
+EVENTS_PER_PAGE = 50
+
+
+def _apply_errors(form, exc: ValidationError) -> None:
+    """Show a service's ValidationError on the form, by field where the form has the field."""
+    if hasattr(exc, "error_dict"):
+        for name, errors in exc.message_dict.items():
+            form.add_error(name if name in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+# --- Campaigns -----------------------------------------------------------------------------
+
+
+@account_required
+def campaign_list(request):
+    page = Paginator(selectors.campaigns_of(account=request.account), PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "campaigns/campaign_list.html", {"page": page})
+
+
+@account_required
+def campaign_create(request):
+    form = CampaignForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            campaign = services.campaign_create(account=request.account, **form.cleaned_data)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, f"Campaign “{campaign.name}” created.")
+            return redirect("campaigns:campaign_detail", campaign_id=campaign.pk)
+    return render(request, "campaigns/campaign_form.html", {"form": form, "campaign": None})
+
+
+@account_required
+def campaign_edit(request, campaign_id: int):
+    campaign = selectors.campaign_get(account=request.account, campaign_id=campaign_id)
+    initial = {
+        "name": campaign.name,
+        "description": campaign.description,
+        "is_archived": campaign.is_archived,
+    }
+    form = CampaignEditForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.campaign_update(campaign=campaign, **form.cleaned_data)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Campaign saved.")
+            return redirect("campaigns:campaign_detail", campaign_id=campaign.pk)
+    return render(request, "campaigns/campaign_form.html", {"form": form, "campaign": campaign})
+
+
+@account_required
+def campaign_detail(request, campaign_id: int):
+    """The Overview tab: event counts by type and events per day."""
+    campaign = selectors.campaign_get(account=request.account, campaign_id=campaign_id)
+    per_day = selectors.campaign_events_per_day(campaign=campaign, days=30)
+    chart = {
+        "labels": [day.strftime("%d %b") for day, _ in per_day],
+        "datasets": [{"label": "Events", "data": [n for _, n in per_day]}],
+    }
+    return render(
+        request,
+        "campaigns/campaign_detail.html",
+        {
+            "campaign": campaign,
+            "tab": "overview",
+            "counts": selectors.campaign_event_counts(campaign=campaign),
+            "chart": chart,
+            "chart_total": sum(n for _, n in per_day),
+            "recent_events": selectors.events_of_campaign(campaign=campaign)[:10],
+        },
+    )
+
+
+@account_required
+def campaign_links(request, campaign_id: int):
+    """The Links tab: the campaign's tracked links with their click counts, and a new one."""
+    campaign = selectors.campaign_get(account=request.account, campaign_id=campaign_id)
+    form = TrackedLinkForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            link = services.tracked_link_create(campaign=campaign, **form.cleaned_data)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, f"Tracked link “{link.name}” created.")
+            return redirect("campaigns:campaign_links", campaign_id=campaign.pk)
+    return render(
+        request,
+        "campaigns/campaign_links.html",
+        {
+            "campaign": campaign,
+            "tab": "links",
+            "form": form,
+            "links": [
+                (link, services.link_public_url(link=link))
+                for link in selectors.links_of_campaign(campaign=campaign)
+            ],
+        },
+    )
+
+
+@account_required
+def link_edit(request, campaign_id: int, link_id: int):
+    campaign = selectors.campaign_get(account=request.account, campaign_id=campaign_id)
+    link = selectors.link_get(account=request.account, campaign=campaign, link_id=link_id)
+    form = TrackedLinkForm(request.POST or None, initial={"name": link.name, "url": link.url})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.tracked_link_update(link=link, **form.cleaned_data)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, f"Tracked link “{link.name}” saved.")
+            return redirect("campaigns:campaign_links", campaign_id=campaign.pk)
+    return render(
+        request,
+        "campaigns/link_form.html",
+        {"campaign": campaign, "tab": "links", "link": link, "form": form},
+    )
+
+
+@account_required
+def campaign_forms(request, campaign_id: int):
+    """The Forms tab: the campaign's forms with their submission counts, and a new one."""
+    campaign = selectors.campaign_get(account=request.account, campaign_id=campaign_id)
+    form = CampaignFormForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            created = services.form_create(campaign=campaign, **form.cleaned_data)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, f"Form “{created.name}” created. Put its code in your page.")
+            return redirect("campaigns:form_detail", campaign_id=campaign.pk, form_id=created.pk)
+    return render(
+        request,
+        "campaigns/campaign_forms.html",
+        {
+            "campaign": campaign,
+            "tab": "forms",
+            "form": form,
+            "forms": selectors.forms_of_campaign(campaign=campaign),
+        },
+    )
+
+
+@account_required
+def form_detail(request, campaign_id: int, form_id: int):
+    """One form: its settings, the HTML to embed, and its latest submissions."""
+    campaign = selectors.campaign_get(account=request.account, campaign_id=campaign_id)
+    obj = selectors.form_get(account=request.account, campaign=campaign, form_id=form_id)
+    form = CampaignFormForm(
+        request.POST or None, initial={"name": obj.name, "success_url": obj.success_url}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.form_update(form=obj, **form.cleaned_data)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, f"Form “{obj.name}” saved.")
+            return redirect("campaigns:form_detail", campaign_id=campaign.pk, form_id=obj.pk)
+    page = Paginator(selectors.events_of_form(form=obj), PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "campaigns/form_detail.html",
+        {
+            "campaign": campaign,
+            "tab": "forms",
+            "obj": obj,
+            "form": form,
+            "page": page,
+            "action_url": services.form_action_url(form=obj),
+        },
+    )
+
+
+@account_required
+def campaign_events(request, campaign_id: int):
+    campaign = selectors.campaign_get(account=request.account, campaign_id=campaign_id)
+    filter_form = EventFilterForm(request.GET or None)
+    event_type = filter_form.cleaned_data["type"] if filter_form.is_valid() else ""
+    events = selectors.events_of_campaign(campaign=campaign, event_type=event_type)
+    page = Paginator(events, EVENTS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "campaigns/campaign_events.html",
+        {
+            "campaign": campaign,
+            "tab": "events",
+            "filter_form": filter_form,
+            "page": page,
+            "query": urlencode({"type": event_type}) if event_type else "",
+        },
+    )
+
+
+@account_required
+def event_detail(request, event_id: int):
+    event = selectors.event_get(account=request.account, event_id=event_id)
+    data_json = json.dumps(event.data, indent=2, ensure_ascii=False, sort_keys=True)
+    return render(request, "campaigns/event_detail.html", {"event": event, "data_json": data_json})
+
+
+# --- Contacts ------------------------------------------------------------------------------
+
+
+@account_required
+def contact_list(request):
+    search = ContactSearchForm(request.GET or None)
+    query = search.cleaned_data["q"] if search.is_valid() else ""
+    contacts = selectors.contacts_search(account=request.account, query=query)
+    page = Paginator(contacts, PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "campaigns/contact_list.html",
+        {
+            "search": search,
+            "page": page,
+            "q": query,
+            "query": urlencode({"q": query}) if query else "",
+        },
+    )
+
+
+@account_required
+def contact_detail(request, contact_id: int):
+    contact = selectors.contact_get(account=request.account, contact_id=contact_id)
+    page = Paginator(selectors.events_of_contact(contact=contact), EVENTS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "campaigns/contact_detail.html", {"contact": contact, "page": page})
+
+
+# --- Public tracking endpoints -------------------------------------------------------------
+# Recipients reach these from emails and landing pages, signed in to nothing. Each view
+# parses the request, calls one service and responds; they stay thin so link actions can be
+# added in the services without touching the views.
+
+# The smallest transparent GIF: 1x1 pixel, 43 bytes.
+PIXEL_GIF = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
+    b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
+
+
+def _no_store(response: HttpResponse) -> HttpResponse:
+    # Every click and open must reach the hub: no browser, proxy or mail client cache.
+    response["Cache-Control"] = "no-cache, no-store, must-revalidate, private, max-age=0"
+    response["Pragma"] = "no-cache"
+    response["Expires"] = "0"
+    return response
+
+
+def _user_agent(request) -> str:
+    return request.META.get("HTTP_USER_AGENT", "")
+
+
+@require_safe
+def link_click(request, token: str):
+    """`/t/<token>/?c=<signed contact ref>`: record the click, then send the recipient on."""
+    # HEAD is what link scanners send: answer it, but only a GET is a click.
+    ref = request.GET.get("c") if request.method == "GET" else None
+    try:
+        click = services.link_click_record(
+            token=token, contact_ref=ref, user_agent=_user_agent(request)
+        )
+    except TrackedLink.DoesNotExist as exc:
+        raise Http404("No such link") from exc
+    except services.TrackingRefInvalid:
+        return _no_store(render(request, "campaigns/tracking_invalid.html", status=400))
+    response = HttpResponseRedirect(click.redirect_url)
+    # The tracking URL carries the contact's reference: keep it out of the next site's Referer.
+    response["Referrer-Policy"] = "no-referrer"
+    return _no_store(response)
+
+
+@require_safe
+def open_pixel(request, ref: str):
+    """`/o/<signed ref>.gif`: record that the email was opened; answer with a 1x1 GIF."""
+    if request.method == "GET":
+        try:
+            services.email_open_record(ref=ref, user_agent=_user_agent(request))
+        except services.TrackingRefInvalid as exc:
+            raise Http404("No such image") from exc
+    return _no_store(HttpResponse(PIXEL_GIF, content_type="image/gif"))
+
+
+@csrf_exempt  # a public form posted from the customer's own pages; it changes nothing of theirs
+@require_POST
+def form_submit(request, form_id: int):
+    """`POST /f/<form id>/`: record the submission for the contact named by `c` or `email`."""
+    fields = {name: request.POST.getlist(name) for name in request.POST}
+    ref = request.POST.get("c") or request.GET.get("c")
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    try:
+        submission = services.form_submission_record(
+            form_id=form_id, fields=fields, contact_ref=ref, user_agent=_user_agent(request)
+        )
+    except Form.DoesNotExist as exc:
+        raise Http404("No such form") from exc
+    except (services.TrackingRefInvalid, services.EventsInvalid) as exc:
+        errors = exc.errors.get(0, {}) if isinstance(exc, services.EventsInvalid) else {}
+        if wants_json:
+            return JsonResponse(errors or {"c": ["This link is not valid."]}, status=400)
+        return render(
+            request, "campaigns/form_thanks.html", {"errors": errors, "failed": True}, status=400
+        )
+    if wants_json:
+        return JsonResponse({"event": submission.event.pk}, status=201)
+    if submission.form.success_url:
+        return HttpResponseRedirect(submission.form.success_url, status=303)
+    return render(request, "campaigns/form_thanks.html", {"form": submission.form})
