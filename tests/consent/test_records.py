@@ -1,0 +1,125 @@
+"""Recording changes: the append-only history and its current state."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.template import Context, Template
+from django.utils import timezone
+
+from consent.models import WITHDRAWN, ConsentChange, CurrentConsent, Origin, Purpose
+from consent.selectors import (
+    consent_history_for_contact,
+    consent_next_cycle_at,
+    consent_state_for_contact,
+)
+from consent.services import consent_record
+
+from .factories import ContactFactory
+
+
+@pytest.fixture
+def contact(account):
+    return ContactFactory(account=account, email="ola@example.com")
+
+
+def test_every_change_is_kept_and_the_newest_is_the_current_state(account, contact):
+    start = timezone.now() - timedelta(days=3)
+    for offset, basis in enumerate(["61A", WITHDRAWN, "61F"]):
+        consent_record(
+            account=account,
+            contact=contact,
+            purpose=Purpose.STORE,
+            legal_basis=basis,
+            changed_at=start + timedelta(days=offset),
+        )
+    states = {s.purpose: s for s in consent_state_for_contact(contact=contact)}
+    assert states[Purpose.STORE].current.legal_basis == "61F"
+    assert states[Purpose.STORE].is_granted
+    assert states[Purpose.EMARKETING].current is None
+    assert [c.legal_basis for c in consent_history_for_contact(contact=contact)] == [
+        "61F",
+        WITHDRAWN,
+        "61A",
+    ]
+
+
+def test_a_change_older_than_the_current_one_is_history_only(account, contact):
+    now = timezone.now()
+    consent_record(
+        account=account,
+        contact=contact,
+        purpose=Purpose.EMARKETING,
+        legal_basis=WITHDRAWN,
+        changed_at=now,
+    )
+    consent_record(
+        account=account,
+        contact=contact,
+        purpose=Purpose.EMARKETING,
+        legal_basis="61A",
+        changed_at=now - timedelta(minutes=1),
+    )
+    assert CurrentConsent.objects.get(contact=contact).legal_basis == WITHDRAWN
+    assert ConsentChange.objects.filter(contact=contact).count() == 2
+
+
+def test_a_withdrawal_at_the_same_time_as_a_grant_wins_whichever_arrives_first(account):
+    when = timezone.now()
+    for order in (["61A", WITHDRAWN], [WITHDRAWN, "61A"]):
+        contact = ContactFactory(account=account)
+        for basis in order:
+            consent_record(
+                account=account,
+                contact=contact,
+                purpose=Purpose.STORE,
+                legal_basis=basis,
+                changed_at=when,
+            )
+        assert CurrentConsent.objects.get(contact=contact).legal_basis == WITHDRAWN
+
+
+def test_a_contact_of_another_account_cannot_be_written(account, other_account):
+    stranger = ContactFactory(account=other_account)
+    with pytest.raises(ValidationError) as error:
+        consent_record(account=account, contact=stranger, purpose=Purpose.STORE, legal_basis="61A")
+    assert "contact" in error.value.message_dict
+    assert not ConsentChange.objects.exists()
+
+
+def test_bad_values_are_refused_with_field_messages(account, contact):
+    with pytest.raises(ValidationError) as error:
+        consent_record(
+            account=account,
+            contact=contact,
+            purpose="SPAM",
+            legal_basis=" ",
+            origin="mars",
+            changed_at=timezone.now().replace(tzinfo=None),
+        )
+    assert set(error.value.message_dict) == {"purpose", "legal_basis", "origin", "changed_at"}
+
+
+def test_the_contact_panel_shows_each_purpose_and_the_latest_changes(account, contact):
+    consent_record(
+        account=account,
+        contact=contact,
+        purpose=Purpose.EMARKETING,
+        legal_basis=WITHDRAWN,
+        origin=Origin.FORM,
+        reason="Unsubscribed in the footer link.",
+    )
+    html = Template("{% load consent_tags %}{% contact_consents contact %}").render(
+        Context({"contact": contact})
+    )
+    assert "Store and process" in html and "No legal basis recorded" in html
+    assert "Marketing sendouts" in html and "withdrawn" in html
+    assert "Unsubscribed in the footer link." in html
+    assert f"/consent/contacts/{contact.pk}/" in html
+
+
+def test_the_next_cycle_is_at_the_next_half_hour():
+    at = timezone.now().replace(hour=10, minute=12, second=5)
+    assert consent_next_cycle_at(now=at) == at.replace(minute=30, second=0, microsecond=0)
+    at = at.replace(minute=47)
+    assert consent_next_cycle_at(now=at) == at.replace(hour=11, minute=0, second=0, microsecond=0)
