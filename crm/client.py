@@ -445,8 +445,12 @@ class NetServerClient:
         headers: dict[str, Any],
         binding: str | None = None,
         address: str | None = None,
+        check: Callable[[Any], None] | None = None,
     ) -> Any:
-        """One SOAP round trip, classified and logged. Returns the reply body."""
+        """One SOAP round trip, classified and logged. Returns the reply body.
+
+        ``check`` may raise a CrmError for a reply that is valid SOAP but a refusal
+        (a failed sign-in), so the log row carries the real outcome."""
         location = self.wsdl_locator(agent)
         started, started_at = time.perf_counter(), datetime.now(UTC)
         transport: _CapturingTransport | None = None
@@ -506,6 +510,20 @@ class NetServerClient:
                 transport=transport,
             )
             raise failure
+        if check is not None:
+            try:
+                check(body)
+            except CrmError as exc:
+                self._record(
+                    agent=agent,
+                    operation=operation,
+                    started=started,
+                    started_at=started_at,
+                    outcome=_outcome(exc),
+                    error=str(exc),
+                    transport=transport,
+                )
+                raise
         self._record(
             agent=agent,
             operation=operation,
@@ -570,21 +588,31 @@ class NetServerClient:
         if self.connection.auth_mode == "online":
             return self._authenticate_online(now)
         principal, ticket = self._authenticate_username_password(
-            username=self.connection.username, password=self.connection.password
+            username=self.connection.username,
+            password=self.connection.password,
+            refusal=ConfigurationCrmError("SuperOffice refused the user name or password"),
         )
-        if ticket is None or principal is None:
+        if ticket is None or principal is None:  # only when no refusal was asked for
             raise ConfigurationCrmError("SuperOffice refused the user name or password")
         return ticket, now + TICKET_LIFETIME - TICKET_SAFETY_MARGIN, principal
 
     def _authenticate_username_password(
-        self, *, username: str, password: str
+        self, *, username: str, password: str, refusal: CrmError | None = None
     ) -> tuple[Principal | None, str | None]:
-        """SoPrincipal.AuthenticateUsernamePassword: a principal and its ticket, or (None, None)."""
+        """SoPrincipal.AuthenticateUsernamePassword: a principal and its ticket, or
+        (None, None) when NetServer does not accept the credentials (``refusal``, when
+        given, is raised instead, and logged as the call's outcome)."""
+
+        def check(body: Any) -> None:
+            if refusal is not None and (not body.AuthenticationSucceeded or not body.Credentials):
+                raise refusal
+
         body = self._send(
             agent="SoPrincipal",
             operation="AuthenticateUsernamePassword",
             params={"UserName": username, "Password": password},
             headers={"ApplicationToken": self.connection.application_token},
+            check=check,
         )
         if not body.AuthenticationSucceeded or body.Credentials is None:
             return None, None
@@ -621,11 +649,8 @@ class NetServerClient:
             },
             binding=PARTNER_BINDING,
             address=c.partner_service_url,
+            check=_check_partner_reply,
         )
-        if not body.IsSuccessful or not body.Token:
-            raise ConfigurationCrmError(
-                f"SuperOffice refused the system user: {body.ErrorMessage or 'no reason given'}"
-            )
         self._extra_secrets.append(body.Token)
         claims = auth.jwt_claims(body.Token)
         ticket = claims.get(auth.TICKET_CLAIM)
@@ -1211,6 +1236,13 @@ class NetServerClient:
             ListItem(id=i.ConsentPurposeId, name=i.Name or "", key=i.Key or "")
             for i in _elements(items, "ConsentPurpose")
         ]
+
+
+def _check_partner_reply(body: Any) -> None:
+    if not body.IsSuccessful or not body.Token:
+        raise ConfigurationCrmError(
+            f"SuperOffice refused the system user: {body.ErrorMessage or 'no reason given'}"
+        )
 
 
 def _member(row: dict[str, Any], key: int | None = None) -> Member:
