@@ -1,0 +1,142 @@
+"""SOAP calls through the hub's NetServer client against the simulator, next to the floor.
+
+    .venv/bin/python bench/crm_calls.py [--calls 2000] [--persons 300]
+
+Starts the simulator in a subprocess, then in this one process measures:
+- the client: ``NetServerClient.get_person`` (Person.GetPersonEntity) over keep-alive HTTP,
+  zeep strict parsing, error classification and a redacted call record per call
+  (recorded in memory: the CrmCall row insert is the database's cost, not the client's);
+- the floor: plain ``requests`` posts of the very same envelope bytes to the same endpoint;
+and prints calls per second, the ratio, CPU ms per call (this process only) and the
+CPU the client adds over the floor, plus WSDL loads and authentications per 1,000 calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+from crm.client import (  # noqa: E402
+    STATS,
+    ConnectionSettings,
+    NetServerClient,
+    _zeep_clients,
+    bundled_wsdl,  # noqa: E402
+)
+
+
+def start_simulator(persons: int) -> tuple[subprocess.Popen, str]:
+    env = os.environ.copy()
+    env.setdefault("DJANGO_SETTINGS_MODULE", "emhub.settings.local")
+    process = subprocess.Popen(  # noqa: S603
+        [
+            sys.executable,
+            "manage.py",
+            "netserver_simulator",
+            "--port",
+            "0",
+            "--persons",
+            str(persons),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.strip().startswith("port="):
+            return process, f"http://127.0.0.1:{int(line.strip().split('=', 1)[1])}"
+    raise SystemExit("simulator did not start")
+
+
+def measure(label: str, calls: int, fn) -> tuple[float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    for i in range(calls):
+        fn(i)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return calls / wall, cpu * 1000 / calls
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--persons", type=int, default=300)
+    args = parser.parse_args()
+    process, root = start_simulator(args.persons)
+    try:
+        records = []
+        client = NetServerClient(
+            connection=ConnectionSettings(
+                base_url=f"{root}/Remote/Services88/",
+                auth_mode="onsite",
+                application_token="sim-app-token",
+                username="sim-admin",
+                password="sim-password",
+            ),
+            recorder=records.append,
+            timeout=10,
+        )
+        stats_before = dict(STATS)
+        persons = args.persons
+
+        def client_call(i: int) -> None:
+            client.get_person(person_id=1 + i % persons)
+            if len(records) > 1000:
+                records.clear()
+
+        client_call(0)  # the first call loads the WSDL and signs in; it is counted below
+        client_rate, client_cpu = measure("client", args.calls, client_call)
+        total_calls = args.calls + 1
+        wsdl_loads = STATS["wsdl_loads"] - stats_before["wsdl_loads"]
+        authentications = STATS["authentications"] - stats_before["authentications"]
+
+        # The floor: the same envelope bytes the client sent, posted with plain requests.
+        transport = _zeep_clients[(bundled_wsdl("Person"), 10)].transport
+        envelope = transport.capture.request
+        session = requests.Session()
+        url = f"{root}/Remote/Services88/Person.svc"
+        headers = {
+            "Content-Type": "text/xml; charset=utf-8",
+            "SOAPAction": '"http://www.superoffice.net/ws/crm/NetServer/Services88/'
+            'Person/GetPersonEntity"',
+        }
+
+        def floor_call(i: int) -> None:
+            response = session.post(url, data=envelope, headers=headers, timeout=10)
+            response.content  # noqa: B018 - read the body like the client does
+            assert response.status_code == 200
+
+        floor_call(0)
+        floor_rate, floor_cpu = measure("floor", args.calls, floor_call)
+
+        print(f"calls measured:                 {args.calls} (Person.GetPersonEntity, 1 thread)")
+        print(f"client  calls/s:                {client_rate:8.0f}   CPU/call {client_cpu:6.2f} ms")
+        print(f"floor   calls/s (plain POSTs):  {floor_rate:8.0f}   CPU/call {floor_cpu:6.2f} ms")
+        print(f"ratio client/floor throughput:  {client_rate / floor_rate:8.2f}")
+        print(f"client CPU over the floor:      {client_cpu - floor_cpu:8.2f} ms per call")
+        print(
+            f"WSDL loads per 1,000 calls:     {wsdl_loads * 1000 / total_calls:8.2f}"
+            f"   ({wsdl_loads} in {total_calls} calls)"
+        )
+        print(
+            f"authentications per 1,000 calls:{authentications * 1000 / total_calls:8.2f}"
+            f"   ({authentications} in {total_calls} calls)"
+        )
+    finally:
+        process.terminate()
+        process.wait(timeout=5)
+
+
+if __name__ == "__main__":
+    main()
