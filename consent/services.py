@@ -244,6 +244,14 @@ def _sync_contact(*, cycle, port: ConsentPort, contact, hub_states, figures: _Fi
             PersonConsent(p.person_id, p.registered_at, p.consents.get(purpose)) for p in persons
         ]
         decision = decide_for_contact(hub=hub, persons=person_consents)
+        if decision.action is Action.WRITE_SUPEROFFICE:
+            # The batch read the hub's state a moment ago; a change recorded since
+            # (API, form) must not be overwritten in SuperOffice by the older value,
+            # whose SuperOffice time would then look newest. Decide again on fresh state.
+            fresh = _hub_states([contact.pk]).get((contact.pk, purpose), (None, Origin.HUB))
+            if fresh[0] != hub:
+                hub, hub_origin = fresh
+                decision = decide_for_contact(hub=hub, persons=person_consents)
         counting = next((p for p in person_consents if p.person_id == decision.person_id), None)
         if decision.conflict:
             figures.conflicts += 1
@@ -535,3 +543,146 @@ def consent_record_for_email(
             origin=origin,
             reason=reason,
         )
+
+
+# -- bulk merge (imports, and the hub side of large reconciliations) -----------------
+
+
+@dataclass(frozen=True)
+class BulkChange:
+    contact_id: int
+    purpose: str
+    legal_basis: str
+    changed_at: datetime
+    source: str = ""
+
+
+@dataclass
+class BulkResult:
+    recorded: int = 0
+    refused: int = 0
+    current_moved: int = 0
+
+
+# On PostgreSQL: the rows are COPYed into a temporary table, then one statement
+# appends them to the history and moves each (contact, purpose)'s current state to
+# its newest change, only where that change is newer than the one held (at equal
+# times a withdrawal wins), the same rule as consent_record.
+_MERGE_SQL = """
+WITH ins AS (
+    INSERT INTO consent_consentchange
+        (account_id, contact_id, purpose, legal_basis, source, changed_at, recorded_at,
+         origin, reason, superoffice_person_id, cycle_id)
+    SELECT %(account)s, s.contact_id, s.purpose, s.legal_basis, s.source, s.changed_at,
+           %(now)s, %(origin)s, %(reason)s, NULL, NULL
+    FROM consent_stage s
+    JOIN campaigns_contact c ON c.id = s.contact_id AND c.account_id = %(account)s
+    RETURNING id, contact_id, purpose, legal_basis, source, changed_at, origin
+), newest AS (
+    SELECT DISTINCT ON (contact_id, purpose) *
+    FROM ins
+    ORDER BY contact_id, purpose, changed_at DESC, (legal_basis = %(withdrawn)s) DESC, id DESC
+), merged AS (
+    INSERT INTO consent_currentconsent AS cur
+        (account_id, contact_id, purpose, change_id, legal_basis, source, changed_at, origin,
+         updated_at)
+    SELECT %(account)s, contact_id, purpose, id, legal_basis, source, changed_at, origin, %(now)s
+    FROM newest
+    ON CONFLICT (contact_id, purpose) DO UPDATE SET
+        change_id = EXCLUDED.change_id, legal_basis = EXCLUDED.legal_basis,
+        source = EXCLUDED.source, changed_at = EXCLUDED.changed_at, origin = EXCLUDED.origin,
+        updated_at = EXCLUDED.updated_at
+    WHERE EXCLUDED.changed_at > cur.changed_at
+       OR (EXCLUDED.changed_at = cur.changed_at
+           AND (EXCLUDED.legal_basis = %(withdrawn)s OR cur.legal_basis <> %(withdrawn)s))
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM merged)
+"""
+
+
+def _bulk_validate(change: BulkChange) -> BulkChange | None:
+    basis = _normalise_legal_basis(change.legal_basis)
+    if (
+        change.purpose not in Purpose.values
+        or not basis
+        or len(basis) > LEGAL_BASIS_MAX
+        or change.changed_at is None
+        or timezone.is_naive(change.changed_at)
+    ):
+        return None
+    return BulkChange(change.contact_id, change.purpose, basis, change.changed_at, change.source)
+
+
+def consent_bulk_record(
+    *, account: Account, changes, origin: str = Origin.IMPORT, reason: str = ""
+) -> BulkResult:
+    """Record many changes at once (an import of consents). Rows with bad values, or
+    for contacts outside the account, are refused and counted, not raised."""
+    from django.db import connection
+
+    if origin not in Origin.values:
+        raise ValidationError({"origin": [f"Choose one of {', '.join(Origin.values)}."]})
+    result = BulkResult()
+    valid: list[BulkChange] = []
+    for change in changes:
+        checked = _bulk_validate(change)
+        if checked is None:
+            result.refused += 1
+        else:
+            valid.append(checked)
+    if not valid:
+        return result
+    now = timezone.now()
+    if connection.vendor != "postgresql":
+        # The embedded SQLite mode: correct, one change at a time.
+        owned = set(
+            Contact.objects.filter(
+                account=account, pk__in={c.contact_id for c in valid}
+            ).values_list("pk", flat=True)
+        )
+        contacts = Contact.objects.in_bulk(owned)
+        for change in valid:
+            if change.contact_id not in owned:
+                result.refused += 1
+                continue
+            consent_record(
+                account=account,
+                contact=contacts[change.contact_id],
+                purpose=change.purpose,
+                legal_basis=change.legal_basis,
+                source=change.source,
+                changed_at=change.changed_at,
+                origin=origin,
+                reason=reason,
+            )
+            result.recorded += 1
+        return result
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE consent_stage (contact_id bigint, purpose varchar(20), "
+            "legal_basis varchar(40), source varchar(60), changed_at timestamptz) "
+            "ON COMMIT DROP"
+        )
+        with cursor.copy(
+            "COPY consent_stage (contact_id, purpose, legal_basis, source, changed_at) FROM STDIN"
+        ) as copy:
+            for c in valid:
+                copy.write_row(
+                    (c.contact_id, c.purpose, c.legal_basis, c.source[:60], c.changed_at)
+                )
+        cursor.execute(
+            _MERGE_SQL,
+            {
+                "account": account.pk,
+                "now": now,
+                "origin": origin,
+                "reason": reason,
+                "withdrawn": WITHDRAWN,
+            },
+        )
+        recorded, moved = cursor.fetchone()
+    result.recorded = recorded
+    result.current_moved = moved
+    result.refused += len(valid) - recorded
+    return result

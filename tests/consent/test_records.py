@@ -123,3 +123,37 @@ def test_the_next_cycle_is_at_the_next_half_hour():
     assert consent_next_cycle_at(now=at) == at.replace(minute=30, second=0, microsecond=0)
     at = at.replace(minute=47)
     assert consent_next_cycle_at(now=at) == at.replace(hour=11, minute=0, second=0, microsecond=0)
+
+
+def test_a_bulk_merge_keeps_every_row_and_moves_the_current_state_by_the_same_rule(
+    account, other_account
+):
+    from consent.services import BulkChange, consent_bulk_record
+
+    now = timezone.now()
+    held = ContactFactory(account=account)
+    consent_record(
+        account=account, contact=held, purpose=Purpose.STORE, legal_basis=WITHDRAWN, changed_at=now
+    )
+    fresh = ContactFactory(account=account)
+    stranger = ContactFactory(account=other_account)
+    changes = [
+        # Older than the withdrawal held: history only.
+        BulkChange(held.pk, Purpose.STORE, "61A", now - timedelta(hours=1)),
+        # A new contact: three changes, a grant and a withdrawal tie at the newest time.
+        BulkChange(fresh.pk, Purpose.EMARKETING, "61A", now - timedelta(days=1)),
+        BulkChange(fresh.pk, Purpose.EMARKETING, "61f", now),
+        BulkChange(fresh.pk, Purpose.EMARKETING, WITHDRAWN, now),
+        # Refused: another account's contact, an unknown purpose, a naive time.
+        BulkChange(stranger.pk, Purpose.STORE, "61A", now),
+        BulkChange(fresh.pk, "SPAM", "61A", now),
+        BulkChange(fresh.pk, Purpose.STORE, "61A", now.replace(tzinfo=None)),
+    ]
+
+    result = consent_bulk_record(account=account, changes=changes, origin=Origin.IMPORT)
+
+    assert (result.recorded, result.refused, result.current_moved) == (4, 3, 1)
+    assert CurrentConsent.objects.get(contact=held).legal_basis == WITHDRAWN
+    assert CurrentConsent.objects.get(contact=fresh).legal_basis == WITHDRAWN
+    assert ConsentChange.objects.filter(contact=fresh, origin=Origin.IMPORT).count() == 3
+    assert not ConsentChange.objects.filter(account=other_account).exists()
