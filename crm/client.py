@@ -199,6 +199,8 @@ _cache_lock = threading.Lock()
 _zeep_clients: dict[tuple[str, float], zeep.Client] = {}
 _services: dict[tuple[str, float, str, str], Any] = {}
 _wsdl_cache = InMemoryCache(timeout=3600)
+# Who the hub signed in as, per connection identity (see NetServerClient.whoami).
+_principals: dict[tuple[str, ...], Principal] = {}
 
 
 def _new_session() -> requests.Session:
@@ -244,6 +246,7 @@ def clear_caches() -> None:
     with _cache_lock:
         _zeep_clients.clear()
         _services.clear()
+        _principals.clear()
 
 
 # -- small helpers -------------------------------------------------------------------
@@ -341,6 +344,7 @@ def _person_from_entity(entity: Any) -> Person:
         mobile=mobiles[0] if mobiles else "",
         company_id=(contact.ContactId or None) if contact is not None else None,
         company_name=(contact.Name or "") if contact is not None else "",
+        company_owner_id=(contact.AssociateId or None) if contact is not None else None,
         country_id=entity.Country.CountryId if entity.Country is not None else None,
         no_mailing=bool(entity.NoMailing),
         created_at=entity.CreatedDate,
@@ -706,9 +710,16 @@ class NetServerClient:
 
     # -- connection ------------------------------------------------------------------
 
-    def whoami(self) -> Principal:
-        """Sign in afresh (SoPrincipal.AuthenticateUsernamePassword, or the Online
-        PartnerSystemUserService.Authenticate) and say who the hub is in SuperOffice."""
+    def whoami(self, *, fresh: bool = False) -> Principal:
+        """Who the hub is in SuperOffice.
+
+        Signs in (SoPrincipal.AuthenticateUsernamePassword, or the Online
+        PartnerSystemUserService.Authenticate) the first time per process and
+        connection, or always with ``fresh=True`` ("Test connection"); otherwise the
+        answer is remembered, so asking costs no call."""
+        cache_key = self._principal_cache_key()
+        if not fresh and cache_key in _principals:
+            return _principals[cache_key]
         ticket, expires_at, principal = self._authenticate()
         self._ticket = ticket
         self.ticket_store.save(ticket=ticket, expires_at=expires_at)
@@ -721,7 +732,12 @@ class NetServerClient:
                 full_name=names.get(principal.associate_id, "System user"),
                 context_identifier=principal.context_identifier,
             )
+        _principals[cache_key] = principal
         return principal
+
+    def _principal_cache_key(self) -> tuple[str, ...]:
+        c = self.connection
+        return (c.base_url, c.auth_mode, c.username, c.context_identifier, c.system_user_token)
 
     def verify_panel_user(self, *, usec: str) -> Principal | None:
         """Who a web panel's ``<usec>`` secret belongs to (SoPrincipal.AuthenticateUsernamePassword

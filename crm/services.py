@@ -243,7 +243,7 @@ def connection_test(*, account: Account) -> ConnectionTestResult:
     """Sign in afresh and report who the hub is in SuperOffice, or why it cannot sign in."""
     try:
         client = client_for_account(account, correlation="test-connection")
-        principal = client.whoami()
+        principal = client.whoami(fresh=True)
     except ConfigurationCrmError as exc:
         return ConnectionTestResult(ok=False, message=f"SuperOffice refused the hub: {exc}")
     except CrmError as exc:

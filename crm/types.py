@@ -57,6 +57,7 @@ class Person:
     mobile: str = ""
     company_id: int | None = None
     company_name: str = ""
+    company_owner_id: int | None = None
     country_id: int | None = None
     no_mailing: bool = False
     created_at: datetime | None = None

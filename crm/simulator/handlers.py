@@ -56,7 +56,11 @@ def _person_entity(t: Tenant, person: dict[str, Any]) -> dict[str, Any]:
         "Emails": [{"Value": e, "StrippedValue": e, "Description": ""} for e in person["Emails"]],
         "MobilePhones": [{"Value": p} for p in person["MobilePhones"]],
         "OfficePhones": [{"Value": p} for p in person["OfficePhones"]],
-        "Contact": {"ContactId": company["ContactId"], "Name": company["Name"]}
+        "Contact": {
+            "ContactId": company["ContactId"],
+            "Name": company["Name"],
+            "AssociateId": company["AssociateId"],
+        }
         if company
         else None,
         "Country": {"CountryId": person["CountryId"], "Name": country} if country else None,

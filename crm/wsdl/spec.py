@@ -68,7 +68,7 @@ TYPES: dict[str, list[tuple[str, str]]] = {
         ("GroupIdx", "int"),
         ("FullName", "string"),
     ],
-    "Contact": [("ContactId", "int"), ("Name", "string")],
+    "Contact": [("ContactId", "int"), ("Name", "string"), ("AssociateId", "int")],
     "Person": [
         ("PersonId", "int"),
         ("Firstname", "string"),

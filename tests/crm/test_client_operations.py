@@ -299,3 +299,18 @@ def test_pick_lists(crm, list_name, expected):
 def test_legal_bases_and_purposes_carry_keys(crm):
     assert {i.key for i in crm.list_items(list_name="consent_purposes")} == {"STORE", "EMARKETING"}
     assert "WITHDRAWN" in {i.key for i in crm.list_items(list_name="legal_bases")}
+
+
+def test_whoami_is_remembered_unless_asked_fresh(crm, simulator):
+    crm.whoami(fresh=True)
+    before = simulator.state("counters")["authentications"]
+    assert crm.whoami().associate_id == 1
+    assert simulator.state("counters")["authentications"] == before
+    crm.whoami(fresh=True)
+    assert simulator.state("counters")["authentications"] == before + 1
+
+
+def test_person_carries_its_company_owner(crm, simulator):
+    person = crm.get_person(person_id=5)
+    company = simulator.state(f"companies/{person.company_id}")
+    assert person.company_owner_id == company["AssociateId"]
