@@ -73,7 +73,15 @@ class EventInputSerializer(serializers.Serializer):
 
 
 class EventBatchInputSerializer(serializers.Serializer):
-    events = EventInputSerializer(many=True, allow_empty=False, max_length=EVENTS_BATCH_MAX)
+    events = EventInputSerializer(
+        many=True,
+        allow_empty=False,
+        max_length=EVENTS_BATCH_MAX,
+        error_messages={
+            "empty": "Send at least one event.",
+            "max_length": "Send at most {max_length} events in one batch.",
+        },
+    )
 
 
 class IngestedEventOutputSerializer(serializers.Serializer):
@@ -110,9 +118,11 @@ class EventIngestOutputSerializer(serializers.Serializer):
 
 def _batch_errors(errors) -> dict:
     """DRF reports a batch's errors as a list with an entry per event; we key them by index."""
-    events = errors.get("events") if isinstance(errors, dict) else None
+    events = errors.get("events")
     if isinstance(events, list) and events and all(isinstance(e, dict) for e in events):
-        errors = dict(errors, events={str(i): e for i, e in enumerate(events) if e})
+        return dict(errors, events={str(i): e for i, e in enumerate(events) if e})
+    if isinstance(events, dict) and set(events) == {"non_field_errors"}:
+        return dict(errors, events=events["non_field_errors"])  # about the batch as a whole
     return errors
 
 

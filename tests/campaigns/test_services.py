@@ -1,0 +1,304 @@
+"""Contacts by email, campaigns, links, forms, and the bulk event ingest."""
+
+from datetime import UTC, datetime
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from campaigns.models import Contact, Event, EventType
+from campaigns.services import (
+    EVENTS_BATCH_MAX,
+    EventsInvalid,
+    campaign_create,
+    campaign_update,
+    contact_upsert,
+    events_ingest,
+    form_create,
+    tracked_link_create,
+)
+
+from .factories import CampaignFactory, ContactFactory, FormFactory, TrackedLinkFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def campaign(account):
+    return CampaignFactory(account=account, name="Spring webinar")
+
+
+def event(of_campaign, n=1, **extra):
+    return {
+        "event_id": f"evt-{n}",
+        "type": EventType.EMAIL_OPENED,
+        "campaign": of_campaign.pk,
+        "email": f"reader{n}@example.com",
+        **extra,
+    }
+
+
+# --- contacts ---------------------------------------------------------------------------
+
+
+def test_contact_upsert_keys_contacts_by_email_case_insensitively(account):
+    first = contact_upsert(account=account, email="  Anna.Berg@Example.COM ", first_name="Anna")
+    again = contact_upsert(account=account, email="anna.berg@example.com", last_name="Berg")
+
+    assert again.pk == first.pk
+    assert Contact.objects.filter(account=account).count() == 1
+    again.refresh_from_db()
+    assert (again.email, again.first_name, again.last_name) == (
+        "anna.berg@example.com",
+        "Anna",
+        "Berg",
+    )
+
+
+def test_contact_upsert_leaves_fields_alone_when_given_blank(account):
+    contact_upsert(account=account, email="a@example.com", first_name="Anna", title="CEO")
+    contact = contact_upsert(account=account, email="A@example.com", first_name="", title=None)
+    assert (contact.first_name, contact.title) == ("Anna", "CEO")
+
+
+def test_the_same_address_in_two_accounts_is_two_contacts(account, other_account):
+    mine = contact_upsert(account=account, email="a@example.com")
+    theirs = contact_upsert(account=other_account, email="A@example.com")
+    assert mine.pk != theirs.pk
+
+
+def test_contact_upsert_refuses_a_bad_address(account):
+    with pytest.raises(ValidationError) as exc:
+        contact_upsert(account=account, email="not-an-address")
+    assert exc.value.message_dict == {"email": ["Enter a valid email address."]}
+    assert not Contact.objects.exists()
+
+
+def test_the_database_refuses_a_second_contact_differing_only_in_case(account):
+    ContactFactory(account=account, email="a@example.com")
+    with pytest.raises(Exception, match="contact_unique_account_email"):
+        ContactFactory(account=account, email="A@EXAMPLE.com")
+
+
+# --- campaigns, links, forms ------------------------------------------------------------
+
+
+def test_campaign_create_and_update(account):
+    campaign = campaign_create(account=account, name="  May newsletter ", description="Launch")
+    assert campaign.name == "May newsletter"
+    campaign_update(campaign=campaign, name="May newsletter (final)", is_archived=True)
+    campaign.refresh_from_db()
+    assert (campaign.name, campaign.is_archived) == ("May newsletter (final)", True)
+
+
+def test_campaign_create_needs_a_name(account):
+    with pytest.raises(ValidationError) as exc:
+        campaign_create(account=account, name="  ")
+    assert "name" in exc.value.message_dict
+
+
+def test_tracked_link_and_form_belong_to_the_campaigns_account(campaign):
+    link = tracked_link_create(campaign=campaign, name="Pricing", url="https://example.com/pricing")
+    form = form_create(campaign=campaign, name="Demo request")
+    assert link.account_id == form.account_id == campaign.account_id
+    assert len(link.token) >= 16
+
+
+def test_tracked_link_create_refuses_a_url_that_is_not_one(campaign):
+    with pytest.raises(ValidationError) as exc:
+        tracked_link_create(campaign=campaign, name="Bad", url="javascript:alert(1)")
+    assert "url" in exc.value.message_dict
+
+
+# --- events_ingest ----------------------------------------------------------------------
+
+
+def test_ingest_stores_events_and_creates_their_contacts(account, campaign):
+    result = events_ingest(
+        account=account,
+        events=[
+            event(campaign, 1, first_name="Anna"),
+            event(campaign, 2, email="READER1@example.com"),
+        ],
+    )
+
+    assert len(result.stored) == 2 and result.duplicates == 0
+    assert [e.event_id for e in result.events] == ["evt-1", "evt-2"]
+    assert Contact.objects.filter(account=account).count() == 1
+    contact = Contact.objects.get(account=account)
+    assert (contact.email, contact.first_name) == ("reader1@example.com", "Anna")
+    stored = Event.objects.get(external_id="evt-1")
+    assert (stored.account_id, stored.campaign_id, stored.contact_id) == (
+        account.pk,
+        campaign.pk,
+        contact.pk,
+    )
+    assert stored.source == Event.Source.API
+
+
+def test_a_resent_event_is_stored_once_and_reported_as_a_duplicate(account, campaign):
+    first = events_ingest(account=account, events=[event(campaign, 1)])
+    again = events_ingest(account=account, events=[event(campaign, 1), event(campaign, 2)])
+
+    assert Event.objects.filter(external_id="evt-1").count() == 1
+    assert [(e.event_id, e.duplicate) for e in again.events] == [("evt-1", True), ("evt-2", False)]
+    assert again.events[0].id == first.events[0].id
+    assert [e.external_id for e in again.stored] == ["evt-2"]
+
+
+def test_the_same_event_id_twice_in_one_batch_is_stored_once(account, campaign):
+    result = events_ingest(account=account, events=[event(campaign, 1), event(campaign, 1)])
+    assert Event.objects.count() == 1
+    assert [e.duplicate for e in result.events] == [False, True]
+    assert result.events[0].id == result.events[1].id
+
+
+def test_event_ids_are_per_account(account, other_account, campaign):
+    theirs = CampaignFactory(account=other_account)
+    events_ingest(account=account, events=[event(campaign, 1)])
+    result = events_ingest(account=other_account, events=[event(theirs, 1)])
+    assert result.duplicates == 0
+    assert Event.objects.filter(external_id="evt-1").count() == 2
+
+
+def test_a_resent_batch_changes_no_contact(account, campaign):
+    events_ingest(account=account, events=[event(campaign, 1, first_name="Anna")])
+    events_ingest(account=account, events=[event(campaign, 1, first_name="Changed")])
+    assert Contact.objects.get().first_name == "Anna"
+
+
+def test_ingest_keeps_the_time_it_happened_and_the_data(account, campaign):
+    link = TrackedLinkFactory(campaign=campaign)
+    events_ingest(
+        account=account,
+        events=[
+            event(
+                campaign,
+                1,
+                type=EventType.LINK_CLICKED,
+                link=link.pk,
+                occurred_at="2025-05-01T09:30:00Z",
+                data={"utm": "mail"},
+            )
+        ],
+    )
+    stored = Event.objects.get()
+    assert stored.occurred_at == datetime(2025, 5, 1, 9, 30, tzinfo=UTC)
+    assert (stored.link_id, stored.data) == (link.pk, {"utm": "mail"})
+
+
+def test_ingest_hands_exactly_the_new_events_to_the_automations(account, campaign, monkeypatch):
+    handed = []
+
+    def fake_runs_create_for_events(*, account, events):
+        handed.append((account, [e.external_id for e in events], all(e.pk for e in events)))
+        return ["run"] * len(events)
+
+    monkeypatch.setattr("automations.services.runs_create_for_events", fake_runs_create_for_events)
+    events_ingest(account=account, events=[event(campaign, 1)])
+    result = events_ingest(account=account, events=[event(campaign, 1), event(campaign, 2)])
+
+    assert handed == [(account, ["evt-1"], True), (account, ["evt-2"], True)]
+    assert result.runs == ["run"]
+
+
+def test_when_the_automations_fail_no_event_is_stored(account, campaign, monkeypatch):
+    def broken(*, account, events):
+        raise RuntimeError("ledger down")
+
+    monkeypatch.setattr("automations.services.runs_create_for_events", broken)
+    with pytest.raises(RuntimeError):
+        events_ingest(account=account, events=[event(campaign, 1)])
+    assert not Event.objects.exists() and not Contact.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "change, field, message",
+    [
+        ({"email": "nope"}, "email", "Enter a valid email address."),
+        ({"email": ""}, "email", "This field is required."),
+        ({"type": "email_bounced"}, "type", "“email_bounced” is not a valid event type"),
+        ({"campaign": None}, "campaign", "This field is required."),
+        ({"campaign": 999999}, "campaign", "Unknown campaign"),
+        ({"occurred_at": "yesterday"}, "occurred_at", "ISO 8601"),
+        ({"data": ["a"]}, "data", "Send an object."),
+        ({"first_name": "x" * 101}, "first_name", "no more than 100 characters"),
+        ({"event_id": "x" * 201}, "event_id", "no more than 200 characters"),
+    ],
+)
+def test_a_bad_event_rejects_the_whole_batch(account, campaign, change, field, message):
+    batch = [event(campaign, 1), event(campaign, 2), event(campaign, 3, **change)]
+    with pytest.raises(EventsInvalid) as exc:
+        events_ingest(account=account, events=batch)
+
+    assert list(exc.value.errors) == [2]
+    assert message in " ".join(exc.value.errors[2][field])
+    assert not Event.objects.exists() and not Contact.objects.exists()
+
+
+def test_another_accounts_campaign_link_and_form_are_unknown(account, other_account, campaign):
+    theirs = CampaignFactory(account=other_account)
+    their_link = TrackedLinkFactory(campaign=theirs)
+    their_form = FormFactory(campaign=theirs)
+    batch = [
+        event(campaign, 1, campaign=theirs.pk),
+        event(campaign, 2, type=EventType.LINK_CLICKED, link=their_link.pk),
+        event(campaign, 3, type=EventType.FORM_SUBMITTED, form=their_form.pk),
+    ]
+    with pytest.raises(EventsInvalid) as exc:
+        events_ingest(account=account, events=batch)
+    assert {i: list(fields) for i, fields in exc.value.errors.items()} == {
+        0: ["campaign"],
+        1: ["link"],
+        2: ["form"],
+    }
+    assert not Event.objects.exists()
+
+
+def test_a_link_of_another_campaign_or_on_a_non_click_is_refused(account, campaign):
+    other_campaign = CampaignFactory(account=account)
+    link = TrackedLinkFactory(campaign=other_campaign)
+    own_link = TrackedLinkFactory(campaign=campaign)
+    own_form = FormFactory(campaign=campaign)
+    batch = [
+        event(campaign, 1, type=EventType.LINK_CLICKED, link=link.pk),
+        event(campaign, 2, type=EventType.EMAIL_OPENED, link=own_link.pk),
+        event(campaign, 3, type=EventType.LINK_CLICKED, form=own_form.pk),
+    ]
+    with pytest.raises(EventsInvalid) as exc:
+        events_ingest(account=account, events=batch)
+    assert exc.value.errors[0]["link"] == ["This link belongs to another campaign."]
+    assert exc.value.errors[1]["link"] == ["Only link click events name a link."]
+    assert exc.value.errors[2]["form"] == ["Only form submissions name a form."]
+
+
+def test_batch_limits(account, campaign):
+    with pytest.raises(EventsInvalid) as exc:
+        events_ingest(account=account, events=[])
+    assert exc.value.batch_errors == ["Send at least one event."]
+
+    too_many = [event(campaign, n) for n in range(EVENTS_BATCH_MAX + 1)]
+    with pytest.raises(EventsInvalid) as exc:
+        events_ingest(account=account, events=too_many)
+    assert "at most 1000 events" in exc.value.batch_errors[0]
+
+    result = events_ingest(account=account, events=too_many[:EVENTS_BATCH_MAX])
+    assert len(result.stored) == EVENTS_BATCH_MAX
+    assert Contact.objects.filter(account=account).count() == EVENTS_BATCH_MAX
+
+
+def test_a_full_batch_takes_a_handful_of_queries_not_one_per_event(account, campaign):
+    link = TrackedLinkFactory(campaign=campaign)
+    ContactFactory(account=account, email="reader1@example.com", first_name="Old")
+    batch = [
+        event(campaign, n, type=EventType.LINK_CLICKED, link=link.pk, first_name=f"Reader {n}")
+        for n in range(EVENTS_BATCH_MAX)
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        events_ingest(account=account, events=batch)
+    # campaigns, links, known ids, contacts (find, insert, find new, update),
+    # events, the automations hook, savepoints: no query per event.
+    assert len(queries) <= 16, [q["sql"][:80] for q in queries]
+    assert Event.objects.count() == EVENTS_BATCH_MAX
+    assert Contact.objects.get(email="reader1@example.com").first_name == "Reader 1"

@@ -1,0 +1,239 @@
+"""The recipients' endpoints: tracked links, the open pixel and public forms."""
+
+from urllib.parse import urlsplit
+
+import pytest
+from django.test import Client
+from django.test.utils import override_settings
+
+from campaigns.models import Contact, Event, EventType
+from campaigns.services import (
+    contact_ref_make,
+    form_action_url,
+    open_pixel_url,
+    tracking_url_for_link,
+)
+from campaigns.views import PIXEL_GIF
+
+from .factories import CampaignFactory, ContactFactory, FormFactory, TrackedLinkFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def campaign(account):
+    return CampaignFactory(account=account)
+
+
+@pytest.fixture
+def link(campaign):
+    return TrackedLinkFactory(campaign=campaign, url="https://www.example.com/pricing?plan=pro")
+
+
+@pytest.fixture
+def contact(account):
+    return ContactFactory(account=account, email="anna@example.com")
+
+
+@pytest.fixture
+def visitor():
+    """A recipient: signed in to nothing, with CSRF checks on as in a real browser."""
+    return Client(enforce_csrf_checks=True, HTTP_USER_AGENT="Mail/1.0")
+
+
+def path_of(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+# --- tracked links -----------------------------------------------------------------------
+
+
+@override_settings(EMHUB_PUBLIC_URL="https://hub.example.com/")
+def test_the_tracking_url_is_absolute_and_names_the_contact(link, contact):
+    url = tracking_url_for_link(link=link, contact=contact)
+    assert url.startswith(f"https://hub.example.com/t/{link.token}/?c=")
+
+
+def test_a_click_records_the_event_and_redirects_to_the_link(visitor, link, contact):
+    response = visitor.get(path_of(tracking_url_for_link(link=link, contact=contact)))
+
+    assert response.status_code == 302
+    assert response["Location"] == "https://www.example.com/pricing?plan=pro"
+    assert response["Referrer-Policy"] == "no-referrer"
+    assert "no-store" in response["Cache-Control"]
+    event = Event.objects.get()
+    assert (event.type, event.contact, event.link, event.campaign_id) == (
+        EventType.LINK_CLICKED,
+        contact,
+        link,
+        link.campaign_id,
+    )
+    assert (event.source, event.account_id, event.data) == (
+        Event.Source.TRACKED_LINK,
+        contact.account_id,
+        {"user_agent": "Mail/1.0"},
+    )
+
+
+def test_every_click_is_an_event(visitor, link, contact):
+    url = path_of(tracking_url_for_link(link=link, contact=contact))
+    visitor.get(url)
+    visitor.get(url)
+    assert Event.objects.filter(type=EventType.LINK_CLICKED).count() == 2
+
+
+def test_a_click_goes_to_the_automations(visitor, link, contact, monkeypatch):
+    handed = []
+    monkeypatch.setattr(
+        "automations.services.runs_create_for_events",
+        lambda *, account, events: handed.extend(events) or [],
+    )
+    visitor.get(path_of(tracking_url_for_link(link=link, contact=contact)))
+    assert [e.type for e in handed] == [EventType.LINK_CLICKED]
+
+
+def test_a_forged_contact_reference_records_nothing(visitor, link, contact):
+    other = ContactFactory(account=contact.account)
+    forged = contact_ref_make(contact=contact).replace(f"{contact.pk}:", f"{other.pk}:")
+    response = visitor.get(f"/t/{link.token}/", {"c": forged})
+    assert response.status_code == 400
+    assert visitor.get(f"/t/{link.token}/", {"c": "garbage"}).status_code == 400
+    assert not Event.objects.exists()
+
+
+def test_a_reference_to_another_accounts_contact_records_nothing(visitor, link, other_account):
+    stranger = ContactFactory(account=other_account)
+    response = visitor.get(path_of(tracking_url_for_link(link=link, contact=stranger)))
+    assert response.status_code == 400
+    assert not Event.objects.exists()
+
+
+def test_an_unknown_token_is_404(visitor, contact):
+    response = visitor.get(f"/t/no-such-token/?c={contact_ref_make(contact=contact)}")
+    assert response.status_code == 404
+    assert not Event.objects.exists()
+
+
+def test_a_link_without_a_contact_still_works_but_records_nothing(visitor, link):
+    response = visitor.get(f"/t/{link.token}/")
+    assert response.status_code == 302 and response["Location"] == link.url
+    assert not Event.objects.exists()
+
+
+def test_a_head_request_from_a_link_scanner_is_not_a_click(visitor, link, contact):
+    response = visitor.head(path_of(tracking_url_for_link(link=link, contact=contact)))
+    assert response.status_code == 302
+    assert not Event.objects.exists()
+
+
+def test_a_click_takes_a_few_queries(visitor, link, contact, django_assert_max_num_queries):
+    url = path_of(tracking_url_for_link(link=link, contact=contact))
+    # link, contact, savepoint, insert, release, the automations' lookup
+    with django_assert_max_num_queries(8):
+        visitor.get(url)
+
+
+# --- open pixel ---------------------------------------------------------------------------
+
+
+def test_the_open_pixel_records_an_open_and_answers_a_gif(visitor, campaign, contact):
+    response = visitor.get(path_of(open_pixel_url(campaign=campaign, contact=contact)))
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/gif"
+    assert response.content == PIXEL_GIF and PIXEL_GIF.startswith(b"GIF89a")
+    assert "no-cache" in response["Cache-Control"] and "no-store" in response["Cache-Control"]
+    event = Event.objects.get()
+    assert (event.type, event.contact, event.campaign, event.source) == (
+        EventType.EMAIL_OPENED,
+        contact,
+        campaign,
+        Event.Source.PIXEL,
+    )
+
+
+def test_a_forged_pixel_records_nothing(visitor, campaign, contact, other_account):
+    url = path_of(open_pixel_url(campaign=campaign, contact=contact))
+    assert visitor.get(url.replace(f"/o/{campaign.pk}.", "/o/999999.")).status_code == 404
+    assert visitor.get("/o/garbage.gif").status_code == 404
+    # A genuine reference whose campaign is of another account than the contact's.
+    theirs = CampaignFactory(account=other_account)
+    assert visitor.get(path_of(open_pixel_url(campaign=theirs, contact=contact))).status_code == 404
+    assert not Event.objects.exists()
+
+
+# --- forms --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def form(campaign):
+    return FormFactory(campaign=campaign, name="Demo request")
+
+
+def test_a_form_posted_with_an_email_records_the_fields_and_creates_the_contact(visitor, form):
+    response = visitor.post(
+        path_of(form_action_url(form=form)),
+        {"email": "New.Person@Example.com", "first_name": "Nina", "interest": ["CRM", "Email"]},
+    )
+
+    assert response.status_code == 200
+    assert b"Thank you" in response.content
+    contact = Contact.objects.get()
+    assert (contact.email, contact.first_name, contact.account_id) == (
+        "new.person@example.com",
+        "Nina",
+        form.account_id,
+    )
+    event = Event.objects.get()
+    assert (event.type, event.form, event.campaign_id, event.source) == (
+        EventType.FORM_SUBMITTED,
+        form,
+        form.campaign_id,
+        Event.Source.FORM,
+    )
+    assert event.data["fields"] == {
+        "email": "New.Person@Example.com",
+        "first_name": "Nina",
+        "interest": ["CRM", "Email"],
+    }
+
+
+def test_a_form_posted_with_a_signed_reference_is_the_referenced_contact(visitor, form, contact):
+    response = visitor.post(
+        f"/f/{form.pk}/", {"c": contact_ref_make(contact=contact), "company_name": "Acme AB"}
+    )
+    assert response.status_code == 200
+    event = Event.objects.get()
+    assert event.contact == contact and "c" not in event.data["fields"]
+    contact.refresh_from_db()
+    assert contact.company_name == "Acme AB"
+
+
+def test_a_form_goes_to_its_success_page(visitor, campaign):
+    form = FormFactory(campaign=campaign, success_url="https://www.example.com/thanks")
+    response = visitor.post(f"/f/{form.pk}/", {"email": "a@example.com"})
+    assert response.status_code == 303 and response["Location"] == "https://www.example.com/thanks"
+
+
+def test_a_form_can_answer_in_json(visitor, form):
+    response = visitor.post(
+        f"/f/{form.pk}/", {"email": "a@example.com"}, HTTP_ACCEPT="application/json"
+    )
+    assert response.status_code == 201
+    assert response.json() == {"event": Event.objects.get().pk}
+
+
+def test_a_form_without_a_valid_email_or_reference_records_nothing(visitor, form, contact):
+    assert visitor.post(f"/f/{form.pk}/", {"email": "nope"}).status_code == 400
+    assert visitor.post(f"/f/{form.pk}/", {"first_name": "Nina"}).status_code == 400
+    assert visitor.post(f"/f/{form.pk}/", {"c": "forged:ref"}).status_code == 400
+    response = visitor.post(f"/f/{form.pk}/", {"email": "nope"}, HTTP_ACCEPT="application/json")
+    assert response.json() == {"email": ["Enter a valid email address."]}
+    assert not Event.objects.exists() and not Contact.objects.exclude(pk=contact.pk).exists()
+
+
+def test_an_unknown_form_is_404_and_get_is_not_allowed(visitor, form):
+    assert visitor.post("/f/999999/", {"email": "a@example.com"}).status_code == 404
+    assert visitor.get(f"/f/{form.pk}/").status_code == 405
+    assert not Event.objects.exists()
