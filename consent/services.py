@@ -449,15 +449,25 @@ def _contacts_for(*, cycle: ConsentSyncCycle, port: ConsentPort, since, contact_
     cycle.watermark_from = window
     cycle.save(update_fields=["watermark_from"])
     changed_persons = port.persons_with_consent_changes_since(since=window)
+    # A current state the sync itself took from SuperOffice agrees with SuperOffice
+    # by construction; only the hub's own changes need pushing.
+    hub_changed = (
+        CurrentConsent.objects.filter(account=cycle.account, updated_at__gte=window)
+        .exclude(origin=Origin.SUPEROFFICE)
+        .values("contact_id")
+    )
     if changed_persons is None:
-        # The client cannot ask SuperOffice what changed: read every linked person,
-        # which is correct but costs a call per person (noted on the cycle).
-        cycle.error = "SuperOffice changes could not be listed; every linked person was read."
+        # The client cannot ask SuperOffice which consents changed. Reading every
+        # person every 30 minutes is what the watermark exists to avoid, so this
+        # cycle handles the hub's changes only; SuperOffice's changes arrive with
+        # the nightly full reconciliation and with the on-demand sync before every send.
+        cycle.error = (
+            "SuperOffice cannot list changed consents through this connection: only the "
+            "hub's changes were synced; SuperOffice's arrive with the nightly full "
+            "reconciliation and before every send."
+        )
         cycle.save(update_fields=["error"])
-        return contacts
-    hub_changed = CurrentConsent.objects.filter(
-        account=cycle.account, updated_at__gte=window
-    ).values("contact_id")
+        return contacts.filter(pk__in=hub_changed)
     return contacts.filter(Q(pk__in=hub_changed) | Q(superoffice_person_id__in=changed_persons))
 
 

@@ -271,15 +271,25 @@ def test_an_on_demand_sync_handles_only_the_given_contacts_and_keeps_the_waterma
     assert sim.consents(21).get(Purpose.STORE, {}).get("legal_base") != "61D"
 
 
-def test_an_incremental_cycle_reads_from_the_last_watermark_with_an_overlap(
+def test_an_incremental_cycle_handles_only_what_changed_since_the_watermark_with_an_overlap(
     account, connection, sim
 ):
-    linked_contact(account, sim, 22)
+    contacts = [linked_contact(account, sim, person_id) for person_id in (22, 24, 25)]
     first = consent_sync_cycle(account=account)
+    consent_record(account=account, contact=contacts[1], purpose=Purpose.STORE, legal_basis="61E")
+    calls_before = sum(sim.operation_counts().values())
+
     second = consent_sync_cycle(account=account)
 
     assert first.watermark_from is None and first.watermark == first.started_at
+    assert first.contacts_checked == 3
     assert second.watermark_from < first.watermark
+    assert second.contacts_checked == 1
+    assert sim.consents(24)[Purpose.STORE]["legal_base"] == "61E"
+    # One person lookup by email, one consent read, one write: proportional to the change.
+    assert sum(sim.operation_counts().values()) - calls_before == second.crm_calls == 3
+    # The client offers no "consents changed since" query: the cycle says what it skipped.
+    assert "cannot list changed consents" in second.error
 
 
 def test_contacts_of_another_account_are_never_synced(account, other_account, connection, sim):
