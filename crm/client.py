@@ -288,7 +288,9 @@ def _elements(array: Any, item: str) -> list[Any]:
     return list(values or [])
 
 
-def _restriction(name: str, value: Any, operator: str = "=") -> dict[str, Any]:
+def _restriction(name: str, value: Any, operator: str = "equals") -> dict[str, Any]:
+    # Operators by restriction type (SuperOffice "Archive Provider Restriction Types"):
+    # int "equals", string "is" (equals), datetime "afterTime" (after or equal).
     return {
         "Name": name,
         "Operator": operator,
@@ -774,7 +776,7 @@ class NetServerClient:
         rows = self._archive(
             provider="Person",
             columns=columns,
-            restrictions=[_restriction("email/emailAddress", email.strip(), "equals")],
+            restrictions=[_restriction("email/emailAddress", email.strip(), "is")],
             order_by="personId",
             page=0,
             page_size=100,
@@ -938,6 +940,27 @@ class NetServerClient:
     def withdraw_consent(self, *, person_id: int, purpose_key: str) -> None:
         """Person.RemoveConsent (the consent reads back with legal base WITHDRAWN)."""
         self._call("Person", "RemoveConsent", PersonId=person_id, Purpose=purpose_key)
+
+    def consents_changed_since(self, *, since: datetime) -> list[int]:
+        """Ids of persons whose consents changed at or after ``since``: Archive
+        GetArchiveListByColumns, provider Person, restriction ``consentPerson/updatedDate
+        afterTime [DT:...]``, every page (ordered by personId)."""
+        stamp = f"[DT:{since.astimezone(UTC).strftime('%m/%d/%Y %H:%M:%S.00000')}]"
+        person_ids: list[int] = []
+        page, page_size = 0, 500
+        while True:
+            rows = self._archive(
+                provider="Person",
+                columns=["personId"],
+                restrictions=[_restriction("consentPerson/updatedDate", stamp, "afterTime")],
+                order_by="personId",
+                page=page,
+                page_size=page_size,
+            )
+            person_ids += [row["personId"] or key for key, row in rows]
+            if len(rows) < page_size:
+                return person_ids
+            page += 1
 
     # -- sales and appointments ----------------------------------------------------------
 

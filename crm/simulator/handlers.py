@@ -420,14 +420,28 @@ def _encode(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _restriction_value(restrictions: list[dict[str, Any]], name: str) -> str | None:
+_EQUALITY = {"=", "equals", "is"}
+
+
+def _restriction_value(
+    restrictions: list[dict[str, Any]], name: str, operators: set[str] = _EQUALITY
+) -> str | None:
     for r in restrictions:
         if r.get("Name") == name and r.get("IsActive", True) is not False:
             values = r.get("Values") or []
-            if r.get("Operator") not in ("=", "equals", "is"):
+            if r.get("Operator") not in operators:
                 raise _invalid(f"Operator {r.get('Operator')!r} is not supported on {name}")
             return values[0] if values else ""
     return None
+
+
+def _decode_datetime(value: str) -> datetime:
+    if value.startswith("[DT:") and value.endswith("]"):
+        value = value[4:-1]
+    try:
+        return datetime.strptime(value, "%m/%d/%Y %H:%M:%S.%f").replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise _invalid(f"Not a NetServer datetime: {value!r}") from exc
 
 
 def _person_row(t: Tenant, pid: int) -> dict[str, Any]:
@@ -454,12 +468,18 @@ def get_archive_list_by_columns(t: Tenant, who: int, p: dict[str, Any]) -> dict[
     rows: list[tuple[int, str, dict[str, Any]]] = []
     if provider == "Person":
         email = _restriction_value(restrictions, "email/emailAddress")
-        if email is None:
+        consent_since = _restriction_value(restrictions, "consentPerson/updatedDate", {"afterTime"})
+        if email is not None:
+            wanted = email.strip().lower()
+            for pid in sorted(t.persons):
+                if any(e.lower() == wanted for e in t.persons[pid]["Emails"]):
+                    rows.append((pid, "person", _person_row(t, pid)))
+        elif consent_since is not None:
+            since = _decode_datetime(consent_since)
+            changed = {pid for (pid, _), row in t.consents.items() if row["updated"] >= since}
+            rows = [(pid, "person", _person_row(t, pid)) for pid in sorted(changed)]
+        else:
             raise _invalid("The Person provider needs a restriction here")
-        wanted = email.strip().lower()
-        for pid in sorted(t.persons):
-            if any(e.lower() == wanted for e in t.persons[pid]["Emails"]):
-                rows.append((pid, "person", _person_row(t, pid)))
     elif provider == "ContactPersonStaticSelectionV2":
         sid = _restriction_value(restrictions, "selectionId")
         if sid is None:

@@ -314,3 +314,14 @@ def test_person_carries_its_company_owner(crm, simulator):
     person = crm.get_person(person_id=5)
     company = simulator.state(f"companies/{person.company_id}")
     assert person.company_owner_id == company["AssociateId"]
+
+
+def test_consents_changed_since_lists_only_recent_changes(crm):
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    assert crm.consents_changed_since(since=since) == []
+    crm.set_consent(person_id=21, purpose_key="STORE", legal_base_key="61B")
+    crm.withdraw_consent(person_id=33, purpose_key="EMARKETING")
+    changed = crm.consents_changed_since(since=since)
+    assert 21 in changed
+    seeded_all = crm.consents_changed_since(since=datetime(2000, 1, 1, tzinfo=UTC))
+    assert len(seeded_all) > 100  # pages of 500 are walked through

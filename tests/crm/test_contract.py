@@ -167,6 +167,7 @@ def test_every_operation_round_trips_through_the_official_wsdl_in_strict_mode(
     crm.set_consent(person_id=person.id, purpose_key="STORE", legal_base_key="61B")
     crm.withdraw_consent(person_id=person.id, purpose_key="STORE")
     assert crm.consents(person_id=person.id)[0].is_withdrawn
+    assert person.id in crm.consents_changed_since(since=start - timedelta(minutes=1))
     crm.set_no_mailing(person_id=person.id, no_mailing=True)
     assert crm.get_no_mailing(person_id=person.id)
     crm.set_person_custom_field(person_id=person.id, field="x_a", value="b")
