@@ -128,3 +128,24 @@ def test_company_creation_needs_the_admin_switch(crm_account):
         account=crm_account, first_name="A", last_name="B", email="a@b.no", new_company=company
     )
     assert person.company_name == "Polar AS"
+
+
+def test_crm_connect_command_points_an_account_at_the_simulator(simulator):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    account = AccountFactory(slug="demo")
+    out = StringIO()
+    call_command(
+        "crm_connect",
+        "--account",
+        "demo",
+        "--url",
+        simulator.root_url,
+        "--allow-company-creation",
+        stdout=out,
+    )
+    assert "Signed in as Ada Admin" in out.getvalue()
+    connection = SuperOfficeConnection.objects.get(account=account)
+    assert connection.allow_company_creation
