@@ -1,5 +1,33 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "leads"
 
-urlpatterns: list = []
+panel = "panels/<str:panel_key>/"
+
+urlpatterns = [
+    path("settings/panels/", views.panel_settings, name="panel_settings"),
+    path(panel + "sign-in/", views.panel_sign_in, name="panel_sign_in"),
+    path(panel + "sign-in/done/", views.panel_sign_in_done, name="panel_sign_in_done"),
+    path(panel + "queue/", views.queue, name="queue"),
+    path(panel + "queue/bulk-match/", views.queue_bulk_match, name="queue_bulk_match"),
+    path(
+        panel + "queue/<int:contact_id>/candidates/",
+        views.queue_candidates,
+        name="queue_candidates",
+    ),
+    path(panel + "queue/<int:contact_id>/match/", views.queue_match, name="queue_match"),
+    path(panel + "queue/<int:contact_id>/dismiss/", views.queue_dismiss, name="queue_dismiss"),
+    path(panel + "leads/", views.lead_report, name="lead_report"),
+    path(panel + "leads/<int:contact_id>/approve/", views.lead_approve, name="lead_approve"),
+    path(
+        panel + "leads/<int:contact_id>/candidates/",
+        views.lead_candidates,
+        name="lead_candidates",
+    ),
+    path(panel + "leads/<int:contact_id>/merge/", views.lead_merge, name="lead_merge"),
+    path(panel + "leads/<int:contact_id>/reject/", views.lead_reject, name="lead_reject"),
+    path(panel + "timeline/", views.timeline, name="timeline"),
+    path(panel + "event/", views.event_details, name="event_details"),
+]

@@ -1,0 +1,281 @@
+"""Who is looking at a panel: the SuperOffice user, verified, and the panel session.
+
+- Online: OpenID Connect with SuperOffice's identity provider (authorization code flow with
+  PKCE, state and nonce) in a pop-up, since SuperID refuses to load inside a frame
+  (SuperOffice docs, "iframe-idp-auth"). The ID token is checked against the provider's
+  JWKS (RS256 only), issuer, audience, expiry and nonce with joserfc, the JOSE library of
+  the authlib project; its `ctx` claim must be the account's tenant.
+- On-site, where the admin turned it on: the panel URL's `<usec>` secret, verified with
+  NetServer through the crm client, which also tells the user's groups.
+
+Either way the panel then carries a short-lived signed panel token (Django signing, never
+a JWT of our own): in a `SameSite=None; Secure; Partitioned` cookie where the browser keeps
+one inside a cross-site frame, and otherwise in the `X-Panel-Token` header of htmx requests
+and a `pt` field of links and forms. URL variables such as `<usid>` are hints only.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import requests
+from authlib.common.security import generate_token
+from authlib.integrations.requests_client import OAuth2Session
+from django.core import signing
+from django.core.cache import cache
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from .models import PanelSettings
+
+logger = logging.getLogger(__name__)
+
+CLAIM_PREFIX = "http://schemes.superoffice.net/identity/"
+CTX_CLAIM = CLAIM_PREFIX + "ctx"
+ASSOCIATE_CLAIM = CLAIM_PREFIX + "associateid"
+EMAIL_CLAIM = CLAIM_PREFIX + "email"
+DISCOVERY_PATH = "/login/.well-known/openid-configuration"
+HTTP_TIMEOUT = 10
+METADATA_TTL = 600
+
+PANEL_TOKEN_SALT = "leads.panel-token"  # noqa: S105 - a signing namespace, not a secret
+PANEL_TOKEN_MAX_AGE = 2 * 3600
+FLOW_SALT = "leads.oidc-flow"
+FLOW_MAX_AGE = 600
+
+
+class PanelAuthError(Exception):
+    """The sign-in did not prove who the user is. The message is safe to show."""
+
+
+@dataclass(frozen=True)
+class PanelUser:
+    account_id: int
+    context_identifier: str
+    associate_id: int
+    name: str
+    # None when the sign-in does not tell the groups (SuperID's ID token carries none).
+    group_ids: tuple[int, ...] | None
+    method: str  # "oidc" | "usec"
+
+
+# -- the panel token ----------------------------------------------------------------------
+
+
+def panel_token_issue(*, user: PanelUser) -> str:
+    data = asdict(user)
+    data["group_ids"] = list(user.group_ids) if user.group_ids is not None else None
+    return signing.dumps(data, salt=PANEL_TOKEN_SALT, compress=True)
+
+
+def panel_token_read(*, token: str, max_age: int = PANEL_TOKEN_MAX_AGE) -> PanelUser | None:
+    """The user a panel token names, or None when it is forged, altered or expired."""
+    if not token or len(token) > 2000:
+        return None
+    try:
+        data = signing.loads(token, salt=PANEL_TOKEN_SALT, max_age=max_age)
+        groups = data["group_ids"]
+        return PanelUser(
+            account_id=int(data["account_id"]),
+            context_identifier=str(data["context_identifier"]),
+            associate_id=int(data["associate_id"]),
+            name=str(data["name"]),
+            group_ids=None if groups is None else tuple(int(g) for g in groups),
+            method=str(data["method"]),
+        )
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        return None
+
+
+# -- OpenID Connect -----------------------------------------------------------------------
+
+
+def _get_json(url: str) -> dict[str, Any]:
+    try:
+        response = requests.get(url, timeout=HTTP_TIMEOUT)
+        response.raise_for_status()
+        data = response.json()
+    except (requests.RequestException, ValueError) as exc:
+        raise PanelAuthError("SuperOffice's sign-in service could not be reached.") from exc
+    if not isinstance(data, dict):
+        raise PanelAuthError("SuperOffice's sign-in service answered something unexpected.")
+    return data
+
+
+def provider_metadata(*, issuer: str, refresh: bool = False) -> dict[str, Any]:
+    """The discovery document of the identity provider, cached for a while."""
+    issuer = issuer.rstrip("/")
+    key = f"leads:oidc:discovery:{issuer}"
+    metadata = None if refresh else cache.get(key)
+    if metadata is None:
+        metadata = _get_json(issuer + DISCOVERY_PATH)
+        for name in ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri"):
+            if not isinstance(metadata.get(name), str):
+                raise PanelAuthError("SuperOffice's sign-in service has no " + name + ".")
+        cache.set(key, metadata, METADATA_TTL)
+    return metadata
+
+
+def provider_keys(*, jwks_uri: str, refresh: bool = False) -> KeySet:
+    key = f"leads:oidc:jwks:{jwks_uri}"
+    data = None if refresh else cache.get(key)
+    if data is None:
+        data = _get_json(jwks_uri)
+        cache.set(key, data, METADATA_TTL)
+    try:
+        return KeySet.import_key_set(data)
+    except (JoseError, ValueError, TypeError, KeyError) as exc:
+        raise PanelAuthError("SuperOffice's signing keys could not be read.") from exc
+
+
+def id_token_validate(
+    *,
+    id_token: str,
+    keys: KeySet,
+    issuer: str,
+    client_id: str,
+    nonce: str,
+    context_identifier: str,
+) -> dict[str, Any]:
+    """The claims of a valid ID token, or PanelAuthError.
+
+    Signature (RS256 only: no `none`, no HMAC with a public key), issuer, audience, expiry,
+    not-before, nonce, and the tenant: `ctx` must be the account's context identifier.
+    """
+    try:
+        token = jwt.decode(id_token, keys, algorithms=["RS256"])
+        jwt.JWTClaimsRegistry(
+            leeway=60,
+            iss={"essential": True, "value": issuer},
+            aud={"essential": True, "value": client_id},
+            exp={"essential": True},
+            nonce={"essential": True, "value": nonce},
+        ).validate(token.claims)
+    except JoseError as exc:
+        raise PanelAuthError(f"The sign-in token was refused ({exc.error}).") from exc
+    except ValueError as exc:
+        raise PanelAuthError("The sign-in token could not be read.") from exc
+    claims = token.claims
+    if not context_identifier or claims.get(CTX_CLAIM) != context_identifier:
+        raise PanelAuthError("This SuperOffice user belongs to another tenant.")
+    if not str(claims.get(ASSOCIATE_CLAIM, "")).isdigit():
+        raise PanelAuthError("The sign-in token names no SuperOffice user.")
+    return claims
+
+
+def _session(settings: PanelSettings, redirect_uri: str) -> OAuth2Session:
+    return OAuth2Session(
+        client_id=settings.oidc_client_id,
+        client_secret=settings.oidc_client_secret,
+        scope="openid",
+        redirect_uri=redirect_uri,
+        code_challenge_method="S256",
+        token_endpoint_auth_method="client_secret_post",  # noqa: S106 - a method name
+    )
+
+
+def oidc_begin(
+    *, settings: PanelSettings, redirect_uri: str, login_hint: str = ""
+) -> tuple[str, str]:
+    """(authorization URL, signed flow state to keep in the pop-up's cookie)."""
+    if not settings.oidc_configured:
+        raise PanelAuthError("Sign-in with SuperOffice is not set up for this account yet.")
+    metadata = provider_metadata(issuer=settings.oidc_issuer)
+    state, nonce, verifier = generate_token(32), generate_token(32), generate_token(64)
+    extra = {"login_hint": login_hint} if login_hint else {}
+    url, _ = _session(settings, redirect_uri).create_authorization_url(
+        metadata["authorization_endpoint"],
+        state=state,
+        nonce=nonce,
+        code_verifier=verifier,
+        **extra,
+    )
+    flow = signing.dumps(
+        {"k": settings.panel_key, "s": state, "n": nonce, "v": verifier}, salt=FLOW_SALT
+    )
+    return url, flow
+
+
+def oidc_complete(
+    *, settings: PanelSettings, flow: str, code: str, state: str, redirect_uri: str
+) -> PanelUser:
+    """Exchange the code, validate the ID token, and name the verified user."""
+    try:
+        data = signing.loads(flow or "", salt=FLOW_SALT, max_age=FLOW_MAX_AGE)
+    except signing.BadSignature as exc:
+        raise PanelAuthError("The sign-in took too long or was started elsewhere.") from exc
+    if data.get("k") != settings.panel_key or not state or data.get("s") != state:
+        raise PanelAuthError("The sign-in answer does not belong to this sign-in.")
+    if not code:
+        raise PanelAuthError("SuperOffice did not sign you in.")
+    metadata = provider_metadata(issuer=settings.oidc_issuer)
+    try:
+        tokens = _session(settings, redirect_uri).fetch_token(
+            metadata["token_endpoint"],
+            code=code,
+            code_verifier=data["v"],
+            timeout=HTTP_TIMEOUT,
+        )
+    except Exception as exc:  # authlib raises OAuthError, requests its own; both mean "no"
+        logger.warning("Panel sign-in: token exchange failed: %s", type(exc).__name__)
+        raise PanelAuthError("SuperOffice refused the sign-in.") from exc
+    id_token = tokens.get("id_token")
+    if not id_token:
+        raise PanelAuthError("SuperOffice returned no ID token.")
+    keys = provider_keys(jwks_uri=metadata["jwks_uri"])
+    try:
+        claims = _validate(settings, metadata, keys, id_token, data["n"])
+    except PanelAuthError:
+        # A key rotation: fetch the key set once more before refusing.
+        keys = provider_keys(jwks_uri=metadata["jwks_uri"], refresh=True)
+        claims = _validate(settings, metadata, keys, id_token, data["n"])
+    return PanelUser(
+        account_id=settings.account_id,
+        context_identifier=settings.context_identifier,
+        associate_id=int(claims[ASSOCIATE_CLAIM]),
+        name=str(claims.get(EMAIL_CLAIM) or claims.get("sub") or ""),
+        group_ids=None,
+        method="oidc",
+    )
+
+
+def _validate(settings, metadata, keys, id_token, nonce) -> dict[str, Any]:
+    return id_token_validate(
+        id_token=id_token,
+        keys=keys,
+        issuer=metadata["issuer"],
+        client_id=settings.oidc_client_id,
+        nonce=nonce,
+        context_identifier=settings.context_identifier,
+    )
+
+
+# -- on-site <usec> -----------------------------------------------------------------------
+
+
+def usec_verify(*, settings: PanelSettings, usec: str) -> PanelUser | None:
+    """The user a `<usec>` belongs to, asked of NetServer; None when it is not accepted."""
+    from crm.errors import CrmError
+    from crm.services import client_for_account
+
+    if not settings.usec_enabled or not usec or len(usec) > 500:
+        return None
+    try:
+        client = client_for_account(settings.account, correlation="panel:usec")
+        principal = client.verify_panel_user(usec=usec)
+    except CrmError as exc:
+        logger.warning("Panel sign-in: <usec> check failed: %s", type(exc).__name__)
+        return None
+    if principal is None or not principal.associate_id:
+        return None
+    return PanelUser(
+        account_id=settings.account_id,
+        context_identifier=settings.context_identifier,
+        associate_id=principal.associate_id,
+        name=principal.full_name or principal.name,
+        group_ids=tuple(principal.group_ids),
+        method="usec",
+    )

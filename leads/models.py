@@ -1,0 +1,96 @@
+"""Web-panel settings of an account, and the reps' decisions on leads.
+
+The panels are pages SuperOffice frames; who may see them, from which SuperOffice host,
+and how the SuperOffice user proves who they are is set here by the account's admin.
+"""
+
+import secrets
+
+from django.db import models
+from django.utils import timezone
+
+from campaigns.models import Contact
+from emhub.fields import EncryptedTextField
+from emhub.models import Account
+
+
+def new_panel_key() -> str:
+    return secrets.token_urlsafe(12)
+
+
+class Panel(models.TextChoices):
+    QUEUE = "queue", "Manage Automations Queue"
+    LEADS = "leads", "Lead Report"
+    TIMELINE = "timeline", "Timeline"
+    EVENT = "event", "Event details"
+
+
+class PanelSettings(models.Model):
+    """One per account; made with defaults the first time the admin page or a panel needs it."""
+
+    account = models.OneToOneField(Account, on_delete=models.CASCADE, related_name="panel_settings")
+    # Names the account in panel URLs. Random, so a panel URL does not reveal or let anyone
+    # guess other customers; it proves nothing by itself (the user still signs in).
+    panel_key = models.CharField(max_length=32, unique=True, default=new_panel_key)
+    # The SuperOffice tenant (the `ctx` claim, Online's customer number, e.g. "Cust12345"):
+    # a signed-in user's token must carry exactly this.
+    context_identifier = models.CharField(max_length=100, blank=True)
+    # Origins allowed to frame the panels, e.g. "https://online.superoffice.com".
+    frame_ancestors = models.CharField(max_length=500, blank=True)
+    # OpenID Connect with SuperOffice's identity provider (SuperID).
+    oidc_issuer = models.URLField(
+        max_length=300, blank=True, help_text="e.g. https://online.superoffice.com"
+    )
+    oidc_client_id = models.CharField(max_length=200, blank=True)
+    oidc_client_secret = EncryptedTextField(blank=True)
+    # On-site: accept the <usec> secret of the panel URL, verified with NetServer.
+    usec_enabled = models.BooleanField(default=False)
+    # {"queue": [group ids], ...}; a missing or empty list lets every group see the panel.
+    panel_groups = models.JSONField(default=dict, blank=True)
+    flag_after_days = models.PositiveIntegerField(default=7)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Panel settings of {self.account}"
+
+    def groups_for(self, panel: str) -> list[int]:
+        return [int(g) for g in (self.panel_groups or {}).get(panel, [])]
+
+    @property
+    def ancestors(self) -> list[str]:
+        return [a for a in self.frame_ancestors.split() if a]
+
+    @property
+    def oidc_configured(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id and self.context_identifier)
+
+
+class LeadDecision(models.Model):
+    """What a rep decided about a contact in the Lead Report or the queue.
+
+    Rejected leads stay here (hidden from the report, never deleted), so the decision and
+    who made it can be read later.
+    """
+
+    class Outcome(models.TextChoices):
+        APPROVED = "approved", "Approved"
+        MATCHED = "matched", "Matched"
+        REJECTED = "rejected", "Rejected"
+        DISMISSED = "dismissed", "Dismissed"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="lead_decisions")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="lead_decisions")
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    reason = models.CharField(max_length=300, blank=True)
+    person_id = models.BigIntegerField(null=True, blank=True)
+    company_id = models.BigIntegerField(null=True, blank=True)
+    # The SuperOffice associate who decided (verified by the panel sign-in).
+    associate_id = models.IntegerField(null=True, blank=True)
+    decided_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-decided_at", "-id"]
+        indexes = [models.Index(fields=["account", "contact", "outcome"])]
+
+    def __str__(self) -> str:
+        return f"{self.contact_id} {self.outcome}"

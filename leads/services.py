@@ -1,0 +1,246 @@
+"""Writes of the panels: panel settings, matching, dismissing, approving and rejecting leads.
+
+Matching and resuming go through the automation engine's services
+(``automations.services.contact_person_set`` / ``runs_dismiss_for_contact``); the person
+and company are created through ``crm``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from automations import services as automation_services
+from campaigns.models import Contact
+from crm.types import NewCompany, PersonMatch
+from emhub.models import Account
+
+from .models import LeadDecision, Panel, PanelSettings
+
+
+def panel_settings_update(
+    *,
+    settings: PanelSettings,
+    context_identifier: str,
+    frame_ancestors: list[str],
+    oidc_issuer: str,
+    oidc_client_id: str,
+    oidc_client_secret: str | None,
+    usec_enabled: bool,
+    panel_groups: dict[str, list[int]],
+    flag_after_days: int,
+) -> PanelSettings:
+    """Save the admin's panel settings. A blank client secret keeps the stored one."""
+    settings.context_identifier = context_identifier.strip()
+    settings.frame_ancestors = " ".join(frame_ancestors)
+    settings.oidc_issuer = oidc_issuer.strip().rstrip("/")
+    settings.oidc_client_id = oidc_client_id.strip()
+    if oidc_client_secret:
+        settings.oidc_client_secret = oidc_client_secret
+    settings.usec_enabled = usec_enabled
+    settings.panel_groups = {
+        panel: sorted({int(g) for g in panel_groups.get(panel, [])}) for panel in Panel.values
+    }
+    settings.flag_after_days = flag_after_days
+    settings.updated_at = timezone.now()
+    settings.save()
+    return settings
+
+
+# -- candidates -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    person: PersonMatch
+    score: int
+    reasons: tuple[str, ...]
+
+
+def _domain(email: str) -> str:
+    return email.rpartition("@")[2].lower()
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
+
+
+def candidates_rank(*, contact: Contact, persons: list[PersonMatch]) -> list[Candidate]:
+    """Rank SuperOffice persons as the contact's match, each with the reasons."""
+    ranked: dict[int, Candidate] = {}
+    for person in persons:
+        score, reasons = 0, []
+        if person.email and person.email.lower() == contact.email.lower():
+            score += 100
+            reasons.append("Same email")
+        elif person.email and _domain(person.email) == _domain(contact.email):
+            score += 30
+            reasons.append("Same company domain")
+        contact_name = _norm(contact.full_name)
+        person_name = _norm(f"{person.first_name} {person.last_name}")
+        if contact_name and contact_name == person_name:
+            score += 40
+            reasons.append("Same name")
+        elif contact.last_name and _norm(contact.last_name) == _norm(person.last_name):
+            score += 15
+            reasons.append("Similar name")
+        if score and (person.id not in ranked or ranked[person.id].score < score):
+            ranked[person.id] = Candidate(person=person, score=score, reasons=tuple(reasons))
+    # Among equals the oldest person wins, as the consent rule counts the oldest.
+    return sorted(ranked.values(), key=lambda c: (-c.score, c.person.id))
+
+
+def candidates_for(*, account: Account, contact: Contact, search: str = "") -> list[Candidate]:
+    """Persons in SuperOffice that may be this contact. The crm client finds persons by email
+    (Archive, provider Person); a search term with an @ is looked up the same way."""
+    from crm.services import client_for_account
+
+    client = client_for_account(account, correlation=f"panel:candidates:{contact.pk}")
+    persons = list(client.find_persons_by_email(email=contact.email))
+    term = search.strip()
+    if term and "@" in term and term.lower() != contact.email.lower():
+        found = client.find_persons_by_email(email=term)
+        ranked = candidates_rank(contact=contact, persons=persons)
+        extra = [
+            Candidate(person=p, score=1, reasons=("Search result",))
+            for p in found
+            if p.id not in {c.person.id for c in ranked}
+        ]
+        return ranked + extra
+    return candidates_rank(contact=contact, persons=persons)
+
+
+# -- queue ----------------------------------------------------------------------------------
+
+
+def contact_match(
+    *, account: Account, contact: Contact, person_id: int, associate_id: int | None
+) -> int:
+    """The contact is this SuperOffice person: set it and resume every waiting run at once."""
+    if contact.account_id != account.id:
+        raise ValueError("Contact of another account")
+    with transaction.atomic():
+        resumed = automation_services.contact_person_set(contact=contact, person_id=person_id)
+        LeadDecision.objects.create(
+            account=account,
+            contact=contact,
+            outcome=LeadDecision.Outcome.MATCHED,
+            person_id=person_id,
+            associate_id=associate_id,
+        )
+    return resumed
+
+
+def contact_dismiss(
+    *, account: Account, contact: Contact, reason: str, associate_id: int | None
+) -> int:
+    """Nobody in SuperOffice is this contact: cancel its waiting runs, keep the reason."""
+    if contact.account_id != account.id:
+        raise ValueError("Contact of another account")
+    with transaction.atomic():
+        cancelled = automation_services.runs_dismiss_for_contact(
+            contact=contact, reason=reason or "Dismissed"
+        )
+        LeadDecision.objects.create(
+            account=account,
+            contact=contact,
+            outcome=LeadDecision.Outcome.DISMISSED,
+            reason=reason[:300],
+            associate_id=associate_id,
+        )
+    return cancelled
+
+
+def queue_bulk_match(
+    *, account: Account, contacts: list[Contact], associate_id: int | None
+) -> tuple[int, int]:
+    """Match each contact whose best candidate has the same email. (matched, skipped)
+
+    Where several persons share the email the oldest is taken, as elsewhere in the hub.
+    """
+    from crm.services import client_for_account
+
+    client = client_for_account(account, correlation="panel:bulk-match")
+    matched = skipped = 0
+    for contact in contacts:
+        persons = client.find_persons_by_email(email=contact.email)
+        ranked = candidates_rank(contact=contact, persons=list(persons))
+        if ranked and "Same email" in ranked[0].reasons:
+            contact_match(
+                account=account,
+                contact=contact,
+                person_id=ranked[0].person.id,
+                associate_id=associate_id,
+            )
+            matched += 1
+        else:
+            skipped += 1
+    return matched, skipped
+
+
+# -- Lead Report ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewPerson:
+    first_name: str
+    last_name: str
+    email: str
+    phone: str = ""
+    mobile: str = ""
+    title: str = ""
+    company_id: int | None = None
+    company: NewCompany | None = None
+
+
+def lead_approve(
+    *, account: Account, contact: Contact, person: NewPerson, associate_id: int | None
+) -> int:
+    """Create the person (and company, where allowed) in SuperOffice, then match the contact
+    to it so its waiting runs resume. Returns the new person id."""
+    from crm.services import crm_person_create
+
+    if contact.account_id != account.id:
+        raise ValueError("Contact of another account")
+    created = crm_person_create(
+        account=account,
+        first_name=person.first_name,
+        last_name=person.last_name,
+        email=person.email,
+        phone=person.phone,
+        mobile=person.mobile,
+        title=person.title,
+        company_id=person.company_id if person.company is None else None,
+        new_company=person.company,
+        correlation=f"panel:approve:{contact.pk}",
+    )
+    with transaction.atomic():
+        automation_services.contact_person_set(contact=contact, person_id=created.id)
+        LeadDecision.objects.create(
+            account=account,
+            contact=contact,
+            outcome=LeadDecision.Outcome.APPROVED,
+            person_id=created.id,
+            company_id=created.company_id,
+            associate_id=associate_id,
+        )
+    return created.id
+
+
+def lead_reject(
+    *, account: Account, contact: Contact, reason: str, associate_id: int | None
+) -> LeadDecision:
+    """Hide the lead from the report. Its waiting runs stay in the queue, where a rep can
+    still match or dismiss them: a rejection is about the lead, not about lost work."""
+    if contact.account_id != account.id:
+        raise ValueError("Contact of another account")
+    return LeadDecision.objects.create(
+        account=account,
+        contact=contact,
+        outcome=LeadDecision.Outcome.REJECTED,
+        reason=reason[:300],
+        associate_id=associate_id,
+    )

@@ -1,0 +1,557 @@
+"""The panels SuperOffice frames, their pop-up sign-in, and the admin's panel settings page."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlencode
+
+from django.conf import settings as django_settings
+from django.contrib import messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from campaigns.models import EventType
+from crm.errors import CrmError
+from crm.types import NewCompany
+from emhub.tenancy import admin_required
+
+from . import auth, selectors, services
+from .forms import (
+    ApproveForm,
+    BulkMatchForm,
+    MatchForm,
+    PanelSettingsForm,
+    ReasonForm,
+    RequiredReasonForm,
+)
+from .models import Panel
+from .panel import panel_context, panel_view
+
+logger = logging.getLogger(__name__)
+
+FLOW_COOKIE = "emhub_panel_flow"
+
+
+def _int(value: str | None) -> int | None:
+    value = (value or "").strip()
+    return int(value) if value.isdigit() and len(value) < 12 else None
+
+
+def _crm_message(exc: CrmError) -> str:
+    return f"SuperOffice could not be reached or refused: {exc.message}"
+
+
+def _fragment(request, template: str, **context) -> HttpResponse:
+    return render(request, template, panel_context(request, **context))
+
+
+# -- sign-in pop-up ---------------------------------------------------------------------------
+
+
+@require_GET
+def panel_sign_in(request, panel_key: str):
+    """Start OpenID Connect in the pop-up: to SuperOffice's authorize endpoint."""
+    settings = selectors.panel_settings_by_key(panel_key=panel_key)
+    if settings is None:
+        raise Http404("No such panel")
+    redirect_uri = request.build_absolute_uri(
+        reverse("leads:panel_sign_in_done", kwargs={"panel_key": panel_key})
+    )
+    try:
+        url, flow = auth.oidc_begin(
+            settings=settings,
+            redirect_uri=redirect_uri,
+            login_hint=request.GET.get("login_hint", "")[:200],
+        )
+    except auth.PanelAuthError as exc:
+        return _popup(request, error=str(exc), status=400)
+    response = redirect(url)
+    response.set_signed_cookie(
+        FLOW_COOKIE,
+        flow,
+        salt=FLOW_COOKIE,
+        max_age=auth.FLOW_MAX_AGE,
+        httponly=True,
+        samesite="Lax",
+        secure=request.is_secure(),
+        path=reverse("leads:panel_sign_in_done", kwargs={"panel_key": panel_key}),
+    )
+    response["Cross-Origin-Opener-Policy"] = "unsafe-none"
+    return response
+
+
+@require_GET
+def panel_sign_in_done(request, panel_key: str):
+    """The identity provider's redirect back: validate, then hand the panel token to the
+    frame that opened the pop-up (postMessage to the hub's own origin only)."""
+    settings = selectors.panel_settings_by_key(panel_key=panel_key)
+    if settings is None:
+        raise Http404("No such panel")
+    if request.GET.get("error"):
+        return _popup(request, error="SuperOffice did not sign you in.", status=400)
+    redirect_uri = request.build_absolute_uri(request.path)
+    flow = request.get_signed_cookie(FLOW_COOKIE, default="", salt=FLOW_COOKIE)
+    try:
+        user = auth.oidc_complete(
+            settings=settings,
+            flow=flow,
+            code=request.GET.get("code", ""),
+            state=request.GET.get("state", ""),
+            redirect_uri=redirect_uri,
+        )
+    except auth.PanelAuthError as exc:
+        logger.info("Panel sign-in refused for account %s: %s", settings.account_id, exc)
+        return _popup(request, error=str(exc), status=403)
+    response = _popup(request, token=auth.panel_token_issue(user=user), user=user)
+    response.delete_cookie(FLOW_COOKIE, path=request.path)
+    return response
+
+
+def _popup(request, *, error: str = "", token: str = "", user=None, status: int = 200):
+    response = render(
+        request,
+        "leads/panel_sign_in_done.html",
+        {"error": error, "token": token, "user": user},
+        status=status,
+    )
+    # The pop-up must keep its opener (the panel frame inside SuperOffice); the default
+    # same-origin opener policy would cut it off.
+    response["Cross-Origin-Opener-Policy"] = "unsafe-none"
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# -- Manage Automations Queue -----------------------------------------------------------------
+
+
+@panel_view(Panel.QUEUE)
+def queue(request, panel_key: str):
+    search = request.GET.get("q", "").strip()[:100]
+    page = selectors.queue_page(
+        account=request.account, page=request.GET.get("page"), search=search
+    )
+    query = urlencode({k: v for k, v in {"q": search}.items() if v})
+    return _fragment(
+        request, "leads/queue.html", page=page, search=search, query=query, panel=Panel.QUEUE
+    )
+
+
+def _queue_contact(request, contact_id: int):
+    contact = selectors.queue_contact(account=request.account, contact_id=contact_id)
+    if contact is None:
+        raise Http404("No such contact")
+    return contact
+
+
+@panel_view(Panel.QUEUE)
+@require_GET
+def queue_candidates(request, panel_key: str, contact_id: int):
+    contact = _queue_contact(request, contact_id)
+    search = request.GET.get("q", "").strip()[:200]
+    error = ""
+    candidates = []
+    try:
+        candidates = services.candidates_for(
+            account=request.account, contact=contact, search=search
+        )
+    except CrmError as exc:
+        error = _crm_message(exc)
+    return _fragment(
+        request,
+        "leads/_candidates.html",
+        contact=contact,
+        candidates=candidates,
+        search=search,
+        error=error,
+    )
+
+
+@panel_view(Panel.QUEUE)
+@require_POST
+def queue_match(request, panel_key: str, contact_id: int):
+    contact = _queue_contact(request, contact_id)
+    form = MatchForm(request.POST)
+    if not form.is_valid():
+        return _fragment(request, "leads/_done.html", contact=contact, error="Pick a person.")
+    resumed = services.contact_match(
+        account=request.account,
+        contact=contact,
+        person_id=form.cleaned_data["person_id"],
+        associate_id=request.panel_user.associate_id,
+    )
+    return _fragment(
+        request,
+        "leads/_done.html",
+        contact=contact,
+        message=f"Matched to SuperOffice person {form.cleaned_data['person_id']}; "
+        f"{resumed} waiting run(s) resumed.",
+    )
+
+
+@panel_view(Panel.QUEUE)
+@require_POST
+def queue_dismiss(request, panel_key: str, contact_id: int):
+    contact = _queue_contact(request, contact_id)
+    form = RequiredReasonForm(request.POST)
+    if not form.is_valid():
+        return _fragment(
+            request, "leads/_done.html", contact=contact, error="Say why you dismiss it."
+        )
+    cancelled = services.contact_dismiss(
+        account=request.account,
+        contact=contact,
+        reason=form.cleaned_data["reason"],
+        associate_id=request.panel_user.associate_id,
+    )
+    return _fragment(
+        request,
+        "leads/_done.html",
+        contact=contact,
+        message=f"Dismissed; {cancelled} waiting run(s) cancelled.",
+    )
+
+
+@panel_view(Panel.QUEUE)
+@require_POST
+def queue_bulk_match(request, panel_key: str):
+    ids = [i for i in (_int(v) for v in request.POST.getlist("contact_ids")) if i][:100]
+    form = BulkMatchForm(request.POST, contact_ids=ids)
+    message = error = ""
+    if form.is_valid():
+        contacts = selectors.queue_contacts_on_page(
+            account=request.account, contact_ids=form.cleaned_data["contact_ids"]
+        )
+        try:
+            matched, skipped = services.queue_bulk_match(
+                account=request.account,
+                contacts=contacts,
+                associate_id=request.panel_user.associate_id,
+            )
+            message = f"{matched} matched by exact email; {skipped} left for you."
+        except CrmError as exc:
+            error = _crm_message(exc)
+    else:
+        error = "Nothing to match."
+    return _fragment(request, "leads/_bulk_done.html", message=message, error=error)
+
+
+# -- Lead Report ----------------------------------------------------------------------------
+
+
+@panel_view(Panel.LEADS)
+def lead_report(request, panel_key: str):
+    settings = request.panel_settings
+    flagged_only = request.GET.get("flagged") == "1"
+    page = selectors.lead_report_page(
+        account=request.account,
+        flag_after_days=settings.flag_after_days,
+        page=request.GET.get("page"),
+        flagged_only=flagged_only,
+    )
+    return _fragment(
+        request,
+        "leads/lead_report.html",
+        page=page,
+        flagged_only=flagged_only,
+        query="flagged=1" if flagged_only else "",
+        flagged=selectors.lead_flagged_count(
+            account=request.account, flag_after_days=settings.flag_after_days
+        ),
+        panel=Panel.LEADS,
+    )
+
+
+def _lead(request, contact_id: int):
+    contact = selectors.lead_contact(account=request.account, contact_id=contact_id)
+    if contact is None:
+        raise Http404("No such lead")
+    return contact
+
+
+def _approve_form(request, contact, data=None) -> tuple[ApproveForm, str]:
+    from crm.models import SuperOfficeConnection
+    from crm.services import crm_list_items
+
+    connection = SuperOfficeConnection.objects.filter(account=request.account).first()
+    allow = bool(connection and connection.allow_company_creation)
+    lists, error = {}, ""
+    if allow:
+        try:
+            lists = {
+                "country": crm_list_items(account=request.account, list_name="countries"),
+                "category": crm_list_items(account=request.account, list_name="categories"),
+                "business": crm_list_items(account=request.account, list_name="businesses"),
+            }
+        except CrmError as exc:
+            error = _crm_message(exc)
+    initial = {
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "email": contact.email,
+        "phone": contact.phone,
+        "mobile": contact.mobile,
+        "title": contact.title,
+        "company_name": contact.company_name,
+        "create_company": allow and bool(contact.company_name),
+    }
+    form = ApproveForm(data, initial=initial, allow_company_creation=allow, lists=lists)
+    return form, error
+
+
+@panel_view(Panel.LEADS)
+def lead_approve(request, panel_key: str, contact_id: int):
+    contact = _lead(request, contact_id)
+    if request.method != "POST":
+        form, error = _approve_form(request, contact)
+        return _fragment(
+            request, "leads/_approve_form.html", contact=contact, form=form, error=error
+        )
+    form, error = _approve_form(request, contact, request.POST)
+    if not form.is_valid():
+        return _fragment(
+            request, "leads/_approve_form.html", contact=contact, form=form, error=error
+        )
+    data = form.cleaned_data
+    company = None
+    if data.get("create_company"):
+        company = NewCompany(
+            name=data["company_name"],
+            country_id=data.get("country_id"),
+            category_id=data.get("category_id"),
+            business_id=data.get("business_id"),
+        )
+    try:
+        person_id = services.lead_approve(
+            account=request.account,
+            contact=contact,
+            person=services.NewPerson(
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+                email=data["email"],
+                phone=data["phone"],
+                mobile=data["mobile"],
+                title=data["title"],
+                company_id=data.get("company_id"),
+                company=company,
+            ),
+            associate_id=request.panel_user.associate_id,
+        )
+    except CrmError as exc:
+        return _fragment(
+            request, "leads/_approve_form.html", contact=contact, form=form, error=_crm_message(exc)
+        )
+    return _fragment(
+        request,
+        "leads/_done.html",
+        contact=contact,
+        message=f"Created SuperOffice person {person_id}"
+        f"{' and company ' + data['company_name'] if company else ''}; waiting runs resumed.",
+    )
+
+
+@panel_view(Panel.LEADS)
+@require_GET
+def lead_candidates(request, panel_key: str, contact_id: int):
+    """Merge into an existing person: the queue's candidates, matched the same way."""
+    contact = _lead(request, contact_id)
+    search = request.GET.get("q", "").strip()[:200]
+    error, candidates = "", []
+    try:
+        candidates = services.candidates_for(
+            account=request.account, contact=contact, search=search
+        )
+    except CrmError as exc:
+        error = _crm_message(exc)
+    return _fragment(
+        request,
+        "leads/_candidates.html",
+        contact=contact,
+        candidates=candidates,
+        search=search,
+        error=error,
+        merge=True,
+    )
+
+
+@panel_view(Panel.LEADS)
+@require_POST
+def lead_merge(request, panel_key: str, contact_id: int):
+    contact = _lead(request, contact_id)
+    form = MatchForm(request.POST)
+    if not form.is_valid():
+        return _fragment(request, "leads/_done.html", contact=contact, error="Pick a person.")
+    resumed = services.contact_match(
+        account=request.account,
+        contact=contact,
+        person_id=form.cleaned_data["person_id"],
+        associate_id=request.panel_user.associate_id,
+    )
+    return _fragment(
+        request,
+        "leads/_done.html",
+        contact=contact,
+        message=f"Merged into SuperOffice person {form.cleaned_data['person_id']}; "
+        f"{resumed} waiting run(s) resumed.",
+    )
+
+
+@panel_view(Panel.LEADS)
+@require_POST
+def lead_reject(request, panel_key: str, contact_id: int):
+    contact = _lead(request, contact_id)
+    form = ReasonForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    services.lead_reject(
+        account=request.account,
+        contact=contact,
+        reason=reason,
+        associate_id=request.panel_user.associate_id,
+    )
+    return _fragment(request, "leads/_done.html", contact=contact, message="Rejected; hidden.")
+
+
+# -- Timeline and Event details ----------------------------------------------------------------
+
+
+@panel_view(Panel.TIMELINE)
+@require_GET
+def timeline(request, panel_key: str):
+    person_id = _int(request.GET.get("atid"))
+    event_type = request.GET.get("type", "")
+    event_type = event_type if event_type in EventType.values else ""
+    page = chart = None
+    if person_id:
+        page, chart = selectors.timeline_page(
+            account=request.account,
+            person_id=person_id,
+            page=request.GET.get("page"),
+            event_type=event_type,
+        )
+    query = urlencode({k: v for k, v in {"atid": person_id or "", "type": event_type}.items() if v})
+    return _fragment(
+        request,
+        "leads/timeline.html",
+        person_id=person_id,
+        page=page,
+        chart=chart,
+        event_type=event_type,
+        event_types=EventType.choices,
+        query=query,
+        panel=Panel.TIMELINE,
+    )
+
+
+@panel_view(Panel.EVENT)
+@require_GET
+def event_details(request, panel_key: str):
+    sale_id, appointment_id = _int(request.GET.get("said")), _int(request.GET.get("apid"))
+    runs = []
+    if sale_id:
+        runs = selectors.runs_for_crm_object(
+            account=request.account, object_type="sale", object_id=sale_id
+        )
+    elif appointment_id:
+        runs = selectors.runs_for_crm_object(
+            account=request.account, object_type="appointment", object_id=appointment_id
+        )
+    return _fragment(
+        request,
+        "leads/event_details.html",
+        runs=runs,
+        sale_id=sale_id,
+        appointment_id=appointment_id,
+        panel=Panel.EVENT,
+    )
+
+
+# -- the admin's settings page ----------------------------------------------------------------
+
+
+def _group_choices(account, stored: dict) -> tuple[list[tuple[int, str]], str]:
+    from crm.services import crm_list_items
+
+    known = {int(g) for groups in (stored or {}).values() for g in groups}
+    try:
+        items = crm_list_items(account=account, list_name="user_groups")
+        choices = [(i.id, i.name) for i in items]
+        error = ""
+    except CrmError as exc:
+        choices, error = [], _crm_message(exc)
+    listed = {c[0] for c in choices}
+    choices += [(g, f"Group {g}") for g in sorted(known - listed)]
+    return choices, error
+
+
+def panel_urls(request, settings) -> list[tuple[str, str]]:
+    base = django_settings.EMHUB_PUBLIC_URL.rstrip("/")
+    usec = "&usec=<usec>" if settings.usec_enabled else ""
+    common = f"usid=<usid>&uctx=<uctx>{usec}"
+
+    def url(name: str, extra: str = "") -> str:
+        path = reverse(name, kwargs={"panel_key": settings.panel_key})
+        return f"{base}{path}?{extra}{common}"
+
+    return [
+        ("Manage Automations Queue (button or navigator panel)", url("leads:queue")),
+        ("Lead Report (button or navigator panel)", url("leads:lead_report")),
+        ("Timeline (person card)", url("leads:timeline", "atid=<atid>&")),
+        ("Event details (sale card)", url("leads:event_details", "said=<said>&")),
+        ("Event details (appointment card)", url("leads:event_details", "apid=<apid>&")),
+    ]
+
+
+@admin_required
+def panel_settings(request):
+    settings = selectors.panel_settings_for(account=request.account)
+    choices, crm_error = _group_choices(request.account, settings.panel_groups)
+    if request.method == "POST":
+        form = PanelSettingsForm(request.POST, group_choices=choices)
+        if form.is_valid():
+            data = form.cleaned_data
+            services.panel_settings_update(
+                settings=settings,
+                context_identifier=data["context_identifier"],
+                frame_ancestors=data["frame_ancestors"],
+                oidc_issuer=data["oidc_issuer"],
+                oidc_client_id=data["oidc_client_id"],
+                oidc_client_secret=data["oidc_client_secret"],
+                usec_enabled=data["usec_enabled"],
+                panel_groups=form.panel_groups(),
+                flag_after_days=data["flag_after_days"],
+            )
+            messages.success(request, "Panel settings saved.")
+            return redirect("leads:panel_settings")
+    else:
+        initial = {
+            "context_identifier": settings.context_identifier or _connection_ctx(request.account),
+            "frame_ancestors": "\n".join(settings.ancestors),
+            "oidc_issuer": settings.oidc_issuer,
+            "oidc_client_id": settings.oidc_client_id,
+            "usec_enabled": settings.usec_enabled,
+            "flag_after_days": settings.flag_after_days,
+        }
+        for panel in Panel.values:
+            initial[f"groups_{panel}"] = settings.groups_for(panel)
+        form = PanelSettingsForm(initial=initial, group_choices=choices)
+    return render(
+        request,
+        "leads/panel_settings.html",
+        {
+            "form": form,
+            "settings": settings,
+            "crm_error": crm_error,
+            "urls": panel_urls(request, settings),
+            "secret_stored": bool(settings.oidc_client_secret),
+            "group_fields": [form[f"groups_{p}"] for p in Panel.values],
+        },
+    )
+
+
+def _connection_ctx(account) -> str:
+    from crm.models import SuperOfficeConnection
+
+    connection = SuperOfficeConnection.objects.filter(account=account).first()
+    return connection.context_identifier if connection else ""

@@ -1,0 +1,232 @@
+"""Panels show data only to a verified SuperOffice user of the account, in the allowed groups,
+and may be framed only by the account's SuperOffice host."""
+
+import pytest
+from django.urls import reverse
+
+from leads.models import Panel
+
+from .factories import (
+    SUPEROFFICE_HOST,
+    ContactFactory,
+    PanelSettingsFactory,
+    token_for,
+    waiting_runs,
+)
+
+pytestmark = pytest.mark.django_db
+
+SECRET_EMAIL = "secret.lead@example.com"
+
+
+@pytest.fixture
+def panel(account):
+    settings = PanelSettingsFactory(account=account)
+    waiting_runs(account, ContactFactory(account=account, email=SECRET_EMAIL))
+    return settings
+
+
+def _get(client, settings, name="leads:queue", token=None, **params):
+    url = reverse(name, kwargs={"panel_key": settings.panel_key})
+    headers = {"HTTP_X_PANEL_TOKEN": token} if token else {}
+    return client.get(url, params, **headers)
+
+
+def test_a_verified_user_sees_the_queue(client, panel):
+    response = _get(client, panel, token=token_for(panel))
+
+    assert response.status_code == 200
+    assert SECRET_EMAIL.encode() in response.content
+
+
+@pytest.mark.parametrize(
+    "name", ["leads:queue", "leads:lead_report", "leads:timeline", "leads:event_details"]
+)
+def test_without_a_token_no_panel_shows_data(client, panel, name):
+    response = _get(client, panel, name, atid="1", said="1")
+
+    assert response.status_code == 401
+    assert SECRET_EMAIL.encode() not in response.content
+    assert b"Sign in with SuperOffice" in response.content
+
+
+def test_url_variables_alone_prove_nothing(client, panel):
+    response = _get(client, panel, usid="2", uctx=panel.context_identifier)
+
+    assert response.status_code == 401
+    assert SECRET_EMAIL.encode() not in response.content
+
+
+def test_a_forged_token_gets_no_data(client, panel, settings):
+    settings.SECRET_KEY = "someone-elses-secret-key-" + "x" * 30
+    forged = token_for(panel)
+    settings.SECRET_KEY = "test-secret-key-" + "t" * 40
+
+    response = _get(client, panel, token=forged)
+
+    assert response.status_code == 401
+    assert SECRET_EMAIL.encode() not in response.content
+
+
+def test_an_expired_token_gets_no_data(client, panel, monkeypatch):
+    import time
+
+    token = token_for(panel)
+    real = time.time
+    # Three hours later: past the panel token's lifetime of two hours.
+    monkeypatch.setattr(time, "time", lambda: real() + 3 * 3600)
+
+    response = _get(client, panel, token=token)
+
+    assert response.status_code == 401
+    assert SECRET_EMAIL.encode() not in response.content
+
+
+def test_a_token_of_another_account_gets_no_data(client, panel, other_account):
+    other = PanelSettingsFactory(account=other_account)
+
+    response = _get(client, panel, token=token_for(other))
+
+    assert response.status_code == 401
+    assert SECRET_EMAIL.encode() not in response.content
+
+
+def test_a_token_of_another_tenant_of_the_same_account_gets_no_data(client, panel):
+    token = token_for(panel)
+    panel.context_identifier = "Cust99999"
+    panel.save()
+
+    response = _get(client, panel, token=token)
+
+    assert response.status_code == 401
+
+
+def test_a_user_outside_the_allowed_groups_gets_no_data(client, panel):
+    panel.panel_groups = {Panel.QUEUE: [4]}
+    panel.save()
+
+    response = _get(client, panel, token=token_for(panel, groups=(1, 2)))
+
+    assert response.status_code == 403
+    assert SECRET_EMAIL.encode() not in response.content
+
+
+def test_a_user_in_an_allowed_group_sees_the_panel(client, panel):
+    panel.panel_groups = {Panel.QUEUE: [4, 2]}
+    panel.save()
+
+    response = _get(client, panel, token=token_for(panel, groups=(1, 2)))
+
+    assert response.status_code == 200
+
+
+def test_a_sign_in_that_does_not_tell_the_groups_is_refused_where_groups_are_limited(client, panel):
+    panel.panel_groups = {Panel.QUEUE: [1]}
+    panel.save()
+
+    response = _get(client, panel, token=token_for(panel, groups=None))
+
+    assert response.status_code == 403
+    assert SECRET_EMAIL.encode() not in response.content
+
+
+def test_groups_limit_only_the_panels_they_are_set_for(client, panel):
+    panel.panel_groups = {Panel.QUEUE: [4]}
+    panel.save()
+
+    response = _get(client, panel, "leads:lead_report", token=token_for(panel, groups=(1,)))
+
+    assert response.status_code == 200
+
+
+def test_a_usid_that_is_not_the_verified_user_gets_no_data(client, panel):
+    response = _get(client, panel, token=token_for(panel, associate_id=2), usid="1")
+
+    assert response.status_code == 403
+    assert SECRET_EMAIL.encode() not in response.content
+
+
+def test_a_usid_of_the_verified_user_is_accepted(client, panel):
+    response = _get(client, panel, token=token_for(panel, associate_id=2), usid="2")
+
+    assert response.status_code == 200
+
+
+def test_an_unknown_panel_key_is_not_found(client, panel):
+    response = client.get(reverse("leads:queue", kwargs={"panel_key": "nope"}))
+
+    assert response.status_code == 404
+
+
+def test_panels_may_be_framed_by_the_accounts_superoffice_host_only(client, panel):
+    response = _get(client, panel, token=token_for(panel))
+
+    csp = response.headers["Content-Security-Policy"]
+    assert csp == f"frame-ancestors {SUPEROFFICE_HOST}"
+    assert "X-Frame-Options" not in response.headers
+
+
+def test_the_sign_in_page_of_a_panel_is_framed_by_the_same_host_only(client, panel):
+    response = _get(client, panel)
+
+    assert response.headers["Content-Security-Policy"] == f"frame-ancestors {SUPEROFFICE_HOST}"
+
+
+def test_a_panel_without_an_allowed_host_refuses_every_frame(client, panel):
+    panel.frame_ancestors = ""
+    panel.save()
+
+    response = _get(client, panel, token=token_for(panel))
+
+    assert response.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+
+
+def test_the_hubs_own_pages_refuse_framing(admin_client, panel):
+    response = admin_client.get(reverse("leads:panel_settings"))
+
+    assert response.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+
+
+def test_a_change_needs_the_token_in_the_header_or_form_not_only_a_cookie(client, panel):
+    contact = ContactFactory(account=panel.account, email="x@example.com")
+    waiting_runs(panel.account, contact)
+    client.cookies["emhub_panel"] = token_for(panel)
+    url = reverse(
+        "leads:queue_dismiss", kwargs={"panel_key": panel.panel_key, "contact_id": contact.id}
+    )
+
+    by_cookie = client.post(url, {"reason": "spam"})
+    by_header = client.post(url, {"reason": "spam"}, HTTP_X_PANEL_TOKEN=token_for(panel))
+
+    assert by_cookie.status_code == 401
+    assert by_header.status_code == 200
+    assert b"1 waiting run(s) cancelled" in by_header.content
+
+
+def test_a_contact_of_another_account_cannot_be_touched_through_a_panel(
+    client, panel, other_account
+):
+    foreign = ContactFactory(account=other_account, email="foreign@example.com")
+    waiting_runs(other_account, foreign)
+    token = token_for(panel)
+
+    for name in ("leads:queue_dismiss", "leads:queue_match", "leads:lead_reject"):
+        url = reverse(name, kwargs={"panel_key": panel.panel_key, "contact_id": foreign.id})
+        response = client.post(url, {"reason": "x", "person_id": 5}, HTTP_X_PANEL_TOKEN=token)
+        assert response.status_code == 404, name
+    foreign.refresh_from_db()
+    assert foreign.superoffice_person_id is None
+
+
+def test_a_token_in_the_url_is_kept_in_a_partitioned_cookie_over_https(client, panel):
+    response = client.get(
+        reverse("leads:queue", kwargs={"panel_key": panel.panel_key}),
+        {"pt": token_for(panel)},
+        secure=True,
+    )
+
+    cookie = response.cookies["emhub_panel"].output()
+    assert response.status_code == 200
+    for attribute in ("Secure", "HttpOnly", "SameSite=None", "Partitioned"):
+        assert attribute in cookie
+    assert response.headers["Referrer-Policy"] == "no-referrer"
