@@ -40,6 +40,7 @@ CLICK_TYPES = frozenset({EventType.LINK_CLICKED, EventType.SMS_LINK_CLICKED})
 INGEST_ATTEMPTS = 3
 
 _email_validator = EmailValidator(message="Enter a valid email address.")
+_EVENT_TYPE_VALUES = frozenset(EventType.values)
 _EVENT_TYPES = ", ".join(EventType.values)
 
 
@@ -333,7 +334,7 @@ def _events_clean(*, account: Account, events: list[dict]) -> list[_Clean]:
         event_type = raw.get("type")
         if event_type in (None, ""):
             bad["type"] = ["This field is required."]
-        elif event_type not in EventType.values:
+        elif event_type not in _EVENT_TYPE_VALUES:
             bad["type"] = [f"“{event_type}” is not a valid event type. Use one of: {_EVENT_TYPES}."]
         item["type"] = event_type
 
@@ -428,7 +429,7 @@ def _events_clean(*, account: Account, events: list[dict]) -> list[_Clean]:
                     bad.setdefault(name, [f"Unknown {name}: no {name} {value} in this account."])
         campaign, link, form = item.get("campaign"), item.get("link"), item.get("form")
         event_type = item.get("type")
-        known_type = event_type in EventType.values
+        known_type = event_type in _EVENT_TYPE_VALUES
         if link is not None and known_type and "link" not in bad:
             if event_type not in CLICK_TYPES:
                 bad["link"] = ["Only link click events name a link."]

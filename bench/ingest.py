@@ -1,0 +1,151 @@
+"""Event ingest throughput on PostgreSQL, and the server time of a tracked-link click.
+
+    DJANGO_SETTINGS_MODULE=emhub.settings.test .venv/bin/python bench/ingest.py [--batches 10]
+
+Makes a throwaway database next to DATABASE_URL's (its name plus `_bench_ingest`),
+migrates it, and measures in this one process:
+- `events_ingest` with batches of 1,000 new events from 1,000 new contacts (the worst case),
+  from contacts it already has, and the same batch sent again (all duplicates);
+- `POST /api/v1/events/` with a batch of 1,000, through DRF's parsing, the serializers
+  and the view (in process: no HTTP server, so no socket or worker overhead);
+- `GET /t/<token>/?c=...` for one contact: the click's server time (median and p95).
+It prints events per second per case; the target is at least 1,000 for a batch of 1,000.
+Not a test: the suite never fails on a slow machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "emhub.settings.test")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import setup_test_environment  # noqa: E402
+from rest_framework.test import APIClient  # noqa: E402
+
+BATCH = 1000
+
+
+def events(campaign, link, *, prefix: str, people: str) -> list[dict]:
+    return [
+        {
+            "event_id": f"{prefix}-{n}",
+            "type": "link_clicked",
+            "campaign": campaign.pk,
+            "link": link.pk,
+            "email": f"{people}-{n}@example.com",
+            "first_name": "Reader",
+            "last_name": f"Number {n}",
+            "company_name": "Bench AB",
+            "occurred_at": "2025-05-01T09:30:00Z",
+            "data": {"utm_source": "newsletter", "n": n},
+        }
+        for n in range(BATCH)
+    ]
+
+
+def rate(seconds: float) -> str:
+    return f"{BATCH / seconds:8.0f} events/s  ({seconds * 1000:6.1f} ms per batch of {BATCH})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=10, help="batches of 1,000 new events")
+    parser.add_argument("--clicks", type=int, default=500, help="tracked-link clicks to time")
+    args = parser.parse_args()
+
+    if connection.vendor != "postgresql":
+        raise SystemExit(
+            f"bench/ingest.py measures PostgreSQL; DATABASE_URL is {connection.vendor}."
+        )
+
+    from campaigns.models import Event
+    from campaigns.services import events_ingest, tracked_link_create, tracking_url_for_link
+    from emhub.services import account_create, api_key_issue
+    from tests.campaigns.factories import CampaignFactory, ContactFactory
+
+    connection.settings_dict["TEST"]["NAME"] = f"{connection.settings_dict['NAME']}_bench_ingest"
+    setup_test_environment()
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    try:
+        account = account_create(slug="bench", name="Bench")
+        campaign = CampaignFactory(account=account, name="Bench campaign")
+        link = tracked_link_create(campaign=campaign, name="Pricing", url="https://example.com/p")
+        print(f"PostgreSQL {connection.pg_version // 10000}, batches of {BATCH} link clicks")
+
+        new_times = []
+        for b in range(args.batches):
+            batch = events(campaign, link, prefix=f"new{b}", people=f"new{b}")
+            start = time.perf_counter()
+            result = events_ingest(account=account, events=batch)
+            new_times.append(time.perf_counter() - start)
+            assert len(result.stored) == BATCH
+        print(f"new events, new contacts       median {rate(statistics.median(new_times))}")
+        print(f"                               worst  {rate(max(new_times))}")
+
+        known_times = []
+        for b in range(args.batches):
+            batch = events(campaign, link, prefix=f"known{b}", people=f"new{b}")
+            start = time.perf_counter()
+            events_ingest(account=account, events=batch)
+            known_times.append(time.perf_counter() - start)
+        print(f"new events, known contacts     median {rate(statistics.median(known_times))}")
+
+        resent = events(campaign, link, prefix="new0", people="new0")
+        start = time.perf_counter()
+        result = events_ingest(account=account, events=resent)
+        dup_time = time.perf_counter() - start
+        assert result.duplicates == BATCH
+        print(f"same batch again (duplicates)         {rate(dup_time)}")
+
+        api = APIClient()
+        api.credentials(
+            HTTP_AUTHORIZATION=f"Bearer {api_key_issue(account=account, name='b').raw_key}"
+        )
+        api_times = []
+        for b in range(max(3, args.batches // 2)):
+            body = {"events": events(campaign, link, prefix=f"api{b}", people=f"api{b}")}
+            start = time.perf_counter()
+            response = api.post("/api/v1/events/", body, format="json")
+            api_times.append(time.perf_counter() - start)
+            assert response.status_code == 201, response.content[:300]
+        print(f"POST /api/v1/events/ (in process) median {rate(statistics.median(api_times))}")
+
+        contact = ContactFactory(account=account, email="clicker@example.com")
+        path = tracking_url_for_link(link=link, contact=contact).removeprefix(
+            settings.EMHUB_PUBLIC_URL
+        )
+        browser = Client()
+        click_times = []
+        for _ in range(args.clicks):
+            start = time.perf_counter()
+            response = browser.get(path)
+            click_times.append(time.perf_counter() - start)
+            assert response.status_code == 302
+        click_times.sort()
+        median_ms = statistics.median(click_times) * 1000
+        p95_ms = click_times[int(len(click_times) * 0.95) - 1] * 1000
+        print(
+            f"GET /t/<token>/ click (in process)     median {median_ms:.2f} ms"
+            f", p95 {p95_ms:.2f} ms over {args.clicks} clicks"
+        )
+        print(f"events stored in all: {Event.objects.count()}")
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+if __name__ == "__main__":
+    main()
