@@ -199,6 +199,18 @@ _cache_lock = threading.Lock()
 _zeep_clients: dict[tuple[str, float], zeep.Client] = {}
 _services: dict[tuple[str, float, str, str], Any] = {}
 _wsdl_cache = InMemoryCache(timeout=3600)
+_slots: dict[tuple[str, int], threading.BoundedSemaphore] = {}
+
+
+def _tenant_slots(base_url: str, limit: int) -> threading.BoundedSemaphore:
+    key = (base_url, limit)
+    slots = _slots.get(key)
+    if slots is None:
+        with _cache_lock:
+            slots = _slots.setdefault(key, threading.BoundedSemaphore(limit))
+    return slots
+
+
 # Who the hub signed in as, per connection identity (see NetServerClient.whoami).
 _principals: dict[tuple[str, ...], Principal] = {}
 
@@ -378,8 +390,11 @@ class NetServerClient:
         correlation: str = "",
         timeout: float = 30.0,
         wsdl_locator: WsdlLocator | None = None,
+        max_concurrent_calls: int = 4,
     ) -> None:
         self.connection = connection
+        # One tenant's slow hour must not hold every thread of this process.
+        self._slots = _tenant_slots(connection.base_url, max_concurrent_calls)
         self.ticket_store = ticket_store or MemoryTicketStore()
         self.recorder = recorder
         self.correlation = correlation
@@ -442,7 +457,18 @@ class NetServerClient:
             )
         )
 
-    def _send(
+    def _send(self, **kwargs: Any) -> Any:
+        """``_send_now`` within the tenant's concurrency cap of this process."""
+        if not self._slots.acquire(timeout=self.timeout):
+            raise TransientCrmError(
+                "Too many concurrent calls to this SuperOffice tenant", retry_after=1.0
+            )
+        try:
+            return self._send_now(**kwargs)
+        finally:
+            self._slots.release()
+
+    def _send_now(
         self,
         *,
         agent: str,
@@ -575,6 +601,10 @@ class NetServerClient:
             status = exc.status_code or 0
             if status in (401, 403):
                 return ConfigurationCrmError(f"HTTP {status}: NetServer refused the hub")
+            if status == 404:
+                return ConfigurationCrmError(
+                    f"HTTP 404: no NetServer WSDL at this address ({self.connection.base_url})"
+                )
             if status >= 500:
                 return TransientCrmError(f"HTTP {status} from NetServer")
             return PermanentCrmError(f"HTTP {status} from NetServer: {exc.message}")

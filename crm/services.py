@@ -178,6 +178,7 @@ def client_for_account(account: Account, *, correlation: str = "") -> NetServerC
         recorder=_recorder_for(account, connection.pk),
         correlation=correlation[:200],
         timeout=settings.CRM_TIMEOUT_SECONDS,
+        max_concurrent_calls=getattr(settings, "CRM_MAX_CONCURRENT_CALLS_PER_ACCOUNT", 4),
     )
 
 

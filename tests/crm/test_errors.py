@@ -166,3 +166,37 @@ def test_simulator_refuses_an_entity_bomb_request(simulator):
     assert response.status_code == 500
     assert "XmlSecurityException" in response.text
     assert "aaaaaaaa" not in response.text
+
+
+def test_calls_beyond_the_tenant_cap_wait_then_give_up_as_transient(crm_account, simulator):
+    import threading
+
+    from crm.client import MemoryTicketStore, NetServerClient
+    from crm.services import connection_settings_of
+
+    settings_ = connection_settings_of(SuperOfficeConnection.objects.get(account=crm_account))
+    tickets = MemoryTicketStore()
+    NetServerClient(connection=settings_, ticket_store=tickets).get_person(person_id=1)
+    clients = [
+        NetServerClient(
+            connection=settings_, ticket_store=tickets, timeout=0.8, max_concurrent_calls=1
+        )
+        for _ in range(3)
+    ]
+    simulator.control(mode="slow", delay=0.6, operations=["GetPersonEntity"])
+    outcomes = []
+
+    def call(client):
+        try:
+            client.get_person(person_id=2)
+            outcomes.append("ok")
+        except TransientCrmError as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=call, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert "ok" in outcomes
+    assert any("Too many concurrent calls" in o for o in outcomes)
