@@ -1,0 +1,132 @@
+"""The pop-up sign-in against the simulator's identity provider, through the Django views."""
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from django.urls import reverse
+
+from crm.simulator import idp
+from leads import auth
+
+from .factories import ContactFactory, PanelSettingsFactory, waiting_runs
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def panel(crm_account, simulator):
+    return PanelSettingsFactory(
+        account=crm_account,
+        context_identifier=simulator.context_identifier,
+        oidc_issuer=simulator.root_url,
+        oidc_client_id=idp.CLIENT_ID,
+        oidc_client_secret=simulator.app_token,
+    )
+
+
+def _sign_in(client, panel, login_hint="SAL1"):
+    """Follow the pop-up: hub -> identity provider -> hub. Returns the final response."""
+    start = client.get(
+        reverse("leads:panel_sign_in", kwargs={"panel_key": panel.panel_key}),
+        {"login_hint": login_hint},
+    )
+    assert start.status_code == 302
+    authorize = requests.get(start["Location"], allow_redirects=False, timeout=10)
+    assert authorize.status_code == 302, authorize.text
+    back = urlsplit(authorize.headers["Location"])
+    return client.get(back.path, {k: v[0] for k, v in parse_qs(back.query).items()})
+
+
+def _token(response) -> str:
+    import json
+    import re
+
+    match = re.search(rb'id="panel-token" type="application/json">(.*?)</script>', response.content)
+    assert match, response.content[:500]
+    return json.loads(match.group(1))
+
+
+def test_signing_in_with_superoffice_hands_the_panel_a_token_for_that_user(client, panel):
+    done = _sign_in(client, panel)
+
+    assert done.status_code == 200
+    assert done.headers["Cross-Origin-Opener-Policy"] == "unsafe-none"
+    user = auth.panel_token_read(token=_token(done))
+    assert user is not None
+    assert (user.account_id, user.associate_id, user.method) == (panel.account_id, 2, "oidc")
+
+
+def test_the_token_from_the_sign_in_opens_the_panel(client, panel):
+    contact = ContactFactory(account=panel.account, email="waiting@example.com")
+    waiting_runs(panel.account, contact)
+    token = _token(_sign_in(client, panel))
+
+    response = client.get(
+        reverse("leads:queue", kwargs={"panel_key": panel.panel_key}),
+        {"usid": "2"},
+        HTTP_X_PANEL_TOKEN=token,
+    )
+
+    assert response.status_code == 200
+    assert b"waiting@example.com" in response.content
+
+
+def test_the_authorize_request_uses_pkce_state_and_nonce(client, panel):
+    start = client.get(reverse("leads:panel_sign_in", kwargs={"panel_key": panel.panel_key}))
+
+    query = parse_qs(urlsplit(start["Location"]).query)
+    assert query["code_challenge_method"] == ["S256"]
+    assert len(query["state"][0]) >= 32
+    assert len(query["nonce"][0]) >= 32
+    assert query["client_id"] == [idp.CLIENT_ID]
+
+
+def test_a_sign_in_answer_with_a_foreign_state_is_refused(client, panel):
+    start = client.get(
+        reverse("leads:panel_sign_in", kwargs={"panel_key": panel.panel_key}),
+        {"login_hint": "SAL1"},
+    )
+    authorize = requests.get(start["Location"], allow_redirects=False, timeout=10)
+    back = urlsplit(authorize.headers["Location"])
+    params = {k: v[0] for k, v in parse_qs(back.query).items()}
+    params["state"] = "attacker-state"
+
+    response = client.get(back.path, params)
+
+    assert response.status_code == 403
+    assert b"panel-token" not in response.content
+
+
+def test_a_sign_in_answer_without_the_pop_ups_cookie_is_refused(client, panel):
+    start = client.get(
+        reverse("leads:panel_sign_in", kwargs={"panel_key": panel.panel_key}),
+        {"login_hint": "SAL1"},
+    )
+    authorize = requests.get(start["Location"], allow_redirects=False, timeout=10)
+    back = urlsplit(authorize.headers["Location"])
+    client.cookies.clear()
+
+    response = client.get(back.path, {k: v[0] for k, v in parse_qs(back.query).items()})
+
+    assert response.status_code == 403
+
+
+def test_a_superoffice_user_of_another_tenant_is_refused(client, panel):
+    panel.context_identifier = "Cust99999"
+    panel.save()
+
+    response = _sign_in(client, panel)
+
+    assert response.status_code == 403
+    assert b"another tenant" in response.content
+
+
+def test_a_sign_in_with_the_wrong_client_secret_is_refused(client, panel):
+    panel.oidc_client_secret = "not-the-secret"
+    panel.save()
+
+    response = _sign_in(client, panel)
+
+    assert response.status_code == 403
+    assert b"panel-token" not in response.content

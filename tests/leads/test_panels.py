@@ -1,0 +1,488 @@
+"""The panels at work: queue, Lead Report, Timeline, Event details, with SuperOffice played by
+the simulator over HTTP, and a bounded number of queries per page."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from automations.models import Run, RunStatus
+from campaigns.models import EventType
+from crm.models import SuperOfficeConnection
+from leads.models import LeadDecision
+
+from .factories import (
+    AutomationFactory,
+    CampaignFactory,
+    ContactFactory,
+    EventFactory,
+    FormFactory,
+    PanelSettingsFactory,
+    TrackedLinkFactory,
+    token_for,
+    waiting_runs,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def panel(crm_account, simulator):
+    return PanelSettingsFactory(account=crm_account, context_identifier="Cust12345")
+
+
+@pytest.fixture
+def local_panel(account):
+    return PanelSettingsFactory(account=account)
+
+
+def _url(settings, name, **kwargs):
+    return reverse(name, kwargs={"panel_key": settings.panel_key, **kwargs})
+
+
+def _get(client, settings, name, params=None, **kwargs):
+    return client.get(
+        _url(settings, name, **kwargs), params or {}, HTTP_X_PANEL_TOKEN=token_for(settings)
+    )
+
+
+def _post(client, settings, name, data, **kwargs):
+    return client.post(_url(settings, name, **kwargs), data, HTTP_X_PANEL_TOKEN=token_for(settings))
+
+
+# -- Manage Automations Queue -------------------------------------------------------------
+
+
+def test_the_queue_shows_what_waits_for_each_contact(client, local_panel):
+    account = local_panel.account
+    campaign = CampaignFactory(account=account, name="Autumn webinar")
+    automation = AutomationFactory(
+        account=account,
+        campaign=campaign,
+        name="Sale on demo request",
+        trigger_event_type=EventType.LINK_CLICKED,
+    )
+    contact = ContactFactory(account=account, email="kari@example.com")
+    waiting_runs(account, contact, 2, automation=automation)
+    ContactFactory(account=account, email="matched@example.com", superoffice_person_id=5)
+
+    response = _get(client, local_panel, "leads:queue")
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "kari@example.com" in body
+    assert "Sale on demo request" in body and "Autumn webinar" in body
+    assert "Link clicked" in body
+    assert "2 waiting since" in body
+    assert "matched@example.com" not in body
+
+
+def test_the_queue_page_needs_the_same_few_queries_for_many_contacts(
+    client, local_panel, django_assert_max_num_queries
+):
+    account = local_panel.account
+    automation = AutomationFactory(account=account, campaign=CampaignFactory(account=account))
+    for i in range(30):
+        waiting_runs(account, ContactFactory(account=account), 2, automation=automation)
+
+    with django_assert_max_num_queries(6):
+        response = _get(client, local_panel, "leads:queue")
+
+    assert response.content.count(b'class="card entry"') == 20
+
+
+def test_matching_a_contact_sets_the_person_and_resumes_all_its_runs(client, local_panel):
+    account = local_panel.account
+    contact = ContactFactory(account=account)
+    runs = waiting_runs(account, contact, 3)
+
+    response = _post(
+        client, local_panel, "leads:queue_match", {"person_id": 42}, contact_id=contact.id
+    )
+
+    assert response.status_code == 200
+    assert b"3 waiting run(s) resumed" in response.content
+    contact.refresh_from_db()
+    assert contact.superoffice_person_id == 42
+    statuses = set(Run.objects.filter(id__in=[r.id for r in runs]).values_list("status", flat=True))
+    assert statuses == {RunStatus.PENDING}
+    decision = LeadDecision.objects.get(contact=contact)
+    assert (decision.outcome, decision.associate_id) == ("matched", 2)
+
+
+def test_a_bad_person_id_is_a_message_not_an_error(client, local_panel):
+    contact = ContactFactory(account=local_panel.account)
+    waiting_runs(local_panel.account, contact)
+
+    response = _post(
+        client, local_panel, "leads:queue_match", {"person_id": "abc"}, contact_id=contact.id
+    )
+
+    assert response.status_code == 200
+    assert b"Pick a person" in response.content
+    contact.refresh_from_db()
+    assert contact.superoffice_person_id is None
+
+
+def test_dismissing_cancels_the_waiting_runs_with_the_reason(client, local_panel):
+    contact = ContactFactory(account=local_panel.account)
+    runs = waiting_runs(local_panel.account, contact, 2)
+
+    _post(
+        client, local_panel, "leads:queue_dismiss", {"reason": "Competitor"}, contact_id=contact.id
+    )
+
+    run = Run.objects.get(id=runs[0].id)
+    assert (run.status, run.cancel_reason) == (RunStatus.CANCELLED, "Competitor")
+    assert b"Competitor" not in _get(client, local_panel, "leads:queue").content
+    assert contact.email.encode() not in _get(client, local_panel, "leads:queue").content
+
+
+def test_dismissing_without_a_reason_is_refused(client, local_panel):
+    contact = ContactFactory(account=local_panel.account)
+    runs = waiting_runs(local_panel.account, contact)
+
+    response = _post(
+        client, local_panel, "leads:queue_dismiss", {"reason": ""}, contact_id=contact.id
+    )
+
+    assert b"Say why" in response.content
+    assert Run.objects.get(id=runs[0].id).status == RunStatus.WAITING_FOR_MATCH
+
+
+def test_candidates_come_from_superoffice_ranked_with_the_reason(client, panel, simulator):
+    person = simulator.state("persons/5")
+    email = person["Emails"][0]
+    contact = ContactFactory(
+        account=panel.account,
+        email=email,
+        first_name=person["Firstname"],
+        last_name=person["Lastname"],
+    )
+    waiting_runs(panel.account, contact)
+
+    response = _get(client, panel, "leads:queue_candidates", contact_id=contact.id)
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert 'data-person="5"' in body
+    assert "Same email" in body and "Same name" in body
+
+
+def test_candidates_show_a_message_when_superoffice_is_down(client, panel, simulator):
+    contact = ContactFactory(account=panel.account)
+    waiting_runs(panel.account, contact)
+    simulator.control(mode="down")
+
+    response = _get(client, panel, "leads:queue_candidates", contact_id=contact.id)
+
+    assert response.status_code == 200
+    assert b"SuperOffice could not be reached" in response.content
+
+
+def test_bulk_match_matches_only_exact_email_matches(client, panel, simulator):
+    email = simulator.state("persons/7")["Emails"][0]
+    exact = ContactFactory(account=panel.account, email=email)
+    unknown = ContactFactory(account=panel.account, email="nobody-in-crm@example.org")
+    waiting_runs(panel.account, exact)
+    waiting_runs(panel.account, unknown)
+
+    response = _post(
+        client, panel, "leads:queue_bulk_match", {"contact_ids": [exact.id, unknown.id]}
+    )
+
+    assert b"1 matched by exact email; 1 left for you" in response.content
+    exact.refresh_from_db()
+    unknown.refresh_from_db()
+    assert exact.superoffice_person_id == 7
+    assert unknown.superoffice_person_id is None
+
+
+# -- Lead Report ----------------------------------------------------------------------------
+
+
+def test_the_lead_report_lists_engaged_contacts_newest_first_with_activity(client, local_panel):
+    account = local_panel.account
+    campaign = CampaignFactory(account=account, name="Spring")
+    old = ContactFactory(account=account, email="old@example.com")
+    new = ContactFactory(account=account, email="new@example.com")
+    opened_only = ContactFactory(account=account, email="opened@example.com")
+    known = ContactFactory(account=account, email="known@example.com", superoffice_person_id=9)
+    form = FormFactory(account=account, campaign=campaign, name="Demo request")
+    now = timezone.now()
+    EventFactory(
+        account=account,
+        campaign=campaign,
+        contact=old,
+        type=EventType.LINK_CLICKED,
+        occurred_at=now - timedelta(days=2),
+    )
+    EventFactory(
+        account=account,
+        campaign=campaign,
+        contact=new,
+        type=EventType.FORM_SUBMITTED,
+        form=form,
+        occurred_at=now - timedelta(hours=1),
+    )
+    EventFactory(account=account, campaign=campaign, contact=opened_only)
+    EventFactory(account=account, campaign=campaign, contact=known, type=EventType.LINK_CLICKED)
+
+    body = _get(client, local_panel, "leads:lead_report").content.decode()
+
+    assert body.index("new@example.com") < body.index("old@example.com")
+    assert "Demo request" in body
+    assert "opened@example.com" not in body
+    assert "known@example.com" not in body
+
+
+def test_leads_not_handled_in_time_are_flagged_not_dropped(client, local_panel):
+    account = local_panel.account
+    local_panel.flag_after_days = 3
+    local_panel.save()
+    stale = ContactFactory(account=account, email="stale@example.com")
+    fresh = ContactFactory(account=account, email="fresh@example.com")
+    EventFactory(
+        account=account,
+        contact=stale,
+        type=EventType.LINK_CLICKED,
+        occurred_at=timezone.now() - timedelta(days=10),
+    )
+    EventFactory(account=account, contact=fresh, type=EventType.LINK_CLICKED)
+
+    everything = _get(client, local_panel, "leads:lead_report").content.decode()
+    flagged = _get(client, local_panel, "leads:lead_report", {"flagged": "1"}).content.decode()
+
+    assert "stale@example.com" in everything and "fresh@example.com" in everything
+    assert "Not handled since" in everything
+    assert "stale@example.com" in flagged and "fresh@example.com" not in flagged
+
+
+def test_rejecting_a_lead_hides_it(client, local_panel):
+    account = local_panel.account
+    lead = ContactFactory(account=account, email="reject-me@example.com")
+    EventFactory(account=account, contact=lead, type=EventType.LINK_CLICKED)
+
+    _post(client, local_panel, "leads:lead_reject", {"reason": "Student"}, contact_id=lead.id)
+
+    assert b"reject-me@example.com" not in _get(client, local_panel, "leads:lead_report").content
+    assert LeadDecision.objects.get(contact=lead).reason == "Student"
+
+
+def test_the_lead_report_needs_the_same_few_queries_for_many_leads(
+    client, local_panel, django_assert_max_num_queries
+):
+    account = local_panel.account
+    campaign = CampaignFactory(account=account)
+    for _ in range(30):
+        contact = ContactFactory(account=account)
+        for _ in range(3):
+            EventFactory(
+                account=account, campaign=campaign, contact=contact, type=EventType.LINK_CLICKED
+            )
+
+    with django_assert_max_num_queries(7):
+        response = _get(client, local_panel, "leads:lead_report")
+
+    assert response.content.count(b'class="card entry') == 20
+
+
+def test_approving_creates_the_person_and_company_and_resumes_the_runs(client, panel, simulator):
+    SuperOfficeConnection.objects.filter(account=panel.account).update(allow_company_creation=True)
+    lead = ContactFactory(
+        account=panel.account,
+        email="ny.kunde@example.net",
+        first_name="Nora",
+        last_name="Kunde",
+        title="CTO",
+        company_name="Kunde AS",
+    )
+    runs = waiting_runs(panel.account, lead, 2)
+
+    response = _post(
+        client,
+        panel,
+        "leads:lead_approve",
+        {
+            "first_name": "Nora",
+            "last_name": "Kunde",
+            "email": "ny.kunde@example.net",
+            "mobile": "+47 900 00 000",
+            "title": "CTO",
+            "create_company": "on",
+            "company_name": "Kunde AS",
+            "country_id": "47",
+            "category_id": "2",
+            "business_id": "1",
+        },
+        contact_id=lead.id,
+    )
+
+    assert response.status_code == 200, response.content
+    assert b"Created SuperOffice person" in response.content
+    lead.refresh_from_db()
+    person = simulator.state(f"persons/{lead.superoffice_person_id}")
+    assert (person["Firstname"], person["Lastname"], person["Emails"]) == (
+        "Nora",
+        "Kunde",
+        ["ny.kunde@example.net"],
+    )
+    assert person["MobilePhones"] == ["+47 900 00 000"] and person["Title"] == "CTO"
+    company = simulator.state(f"companies/{person['ContactId']}")
+    assert (company["Name"], company["CountryId"], company["CategoryId"]) == ("Kunde AS", 47, 2)
+    assert set(
+        Run.objects.filter(id__in=[r.id for r in runs]).values_list("status", flat=True)
+    ) == {RunStatus.PENDING}
+
+
+def test_approving_without_company_creation_needs_an_existing_company(client, panel, simulator):
+    lead = ContactFactory(account=panel.account, email="solo@example.net", last_name="Solo")
+    EventFactory(account=panel.account, contact=lead, type=EventType.LINK_CLICKED)
+    data = {
+        "first_name": "S",
+        "last_name": "Solo",
+        "email": "solo@example.net",
+        "company_name": "Sneaky AS",
+        "create_company": "on",
+    }
+
+    refused = _post(client, panel, "leads:lead_approve", data, contact_id=lead.id)
+    created = _post(
+        client, panel, "leads:lead_approve", data | {"company_id": "1"}, contact_id=lead.id
+    )
+
+    assert b"company creation is switched off" in refused.content
+    assert b"Created SuperOffice person" in created.content
+    lead.refresh_from_db()
+    assert simulator.state(f"persons/{lead.superoffice_person_id}")["ContactId"] == 1
+
+
+def test_merging_a_lead_matches_it_to_the_existing_person(client, local_panel):
+    lead = ContactFactory(account=local_panel.account)
+    runs = waiting_runs(local_panel.account, lead)
+
+    _post(client, local_panel, "leads:lead_merge", {"person_id": 11}, contact_id=lead.id)
+
+    lead.refresh_from_db()
+    assert lead.superoffice_person_id == 11
+    assert Run.objects.get(id=runs[0].id).status == RunStatus.PENDING
+
+
+# -- Timeline and Event details --------------------------------------------------------------
+
+
+def test_the_timeline_shows_the_persons_interactions_newest_first_paginated(
+    client, local_panel, django_assert_max_num_queries
+):
+    account = local_panel.account
+    contact = ContactFactory(account=account, superoffice_person_id=77)
+    other = ContactFactory(account=account, superoffice_person_id=78)
+    campaign = CampaignFactory(account=account, name="Newsletter")
+    now = timezone.now()
+    for i in range(30):
+        EventFactory(
+            account=account,
+            campaign=campaign,
+            contact=contact,
+            type=EventType.EMAIL_OPENED,
+            occurred_at=now - timedelta(days=i),
+        )
+    EventFactory(account=account, campaign=campaign, contact=other, type=EventType.SMS_SENT)
+
+    with django_assert_max_num_queries(6):
+        response = _get(client, local_panel, "leads:timeline", {"atid": "77"})
+
+    body = response.content.decode()
+    assert body.count("data-event=") == 25
+    assert "30 interactions" in body
+    assert "timeline-chart-data" in body
+    assert "SMS sent" not in body.split('id="timeline"')[1]
+
+
+def test_the_timeline_filters_by_type(client, local_panel):
+    account = local_panel.account
+    contact = ContactFactory(account=account, superoffice_person_id=77)
+    EventFactory(account=account, contact=contact, type=EventType.EMAIL_OPENED)
+    EventFactory(account=account, contact=contact, type=EventType.FORM_SUBMITTED)
+
+    body = _get(
+        client, local_panel, "leads:timeline", {"atid": "77", "type": "form_submitted"}
+    ).content.decode()
+
+    assert "1 interaction" in body
+
+
+def test_the_timeline_never_shows_another_accounts_person(client, local_panel, other_account):
+    ContactFactory(account=other_account, superoffice_person_id=77)
+    EventFactory(
+        account=other_account,
+        type=EventType.EMAIL_OPENED,
+        contact=ContactFactory(account=other_account, superoffice_person_id=77),
+    )
+
+    body = _get(client, local_panel, "leads:timeline", {"atid": "77"}).content.decode()
+
+    assert "0 interactions" in body
+
+
+def test_event_details_name_the_run_and_event_that_made_a_sale(client, local_panel):
+    account = local_panel.account
+    campaign = CampaignFactory(account=account, name="Pricing push")
+    link = TrackedLinkFactory(account=account, campaign=campaign, name="Pricing page")
+    automation = AutomationFactory(
+        account=account,
+        campaign=campaign,
+        name="Sale on pricing",
+        trigger_event_type=EventType.LINK_CLICKED,
+    )
+    contact = ContactFactory(account=account, email="buyer@example.com", superoffice_person_id=3)
+    event = EventFactory(
+        account=account, campaign=campaign, contact=contact, link=link, type=EventType.LINK_CLICKED
+    )
+    from automations import services as automation_services
+
+    run = automation_services.runs_create_for_events(account=account, events=[event])[0]
+    Run.objects.filter(id=run.id).update(
+        status=RunStatus.DONE, crm_object_type="sale", crm_object_id=501
+    )
+
+    body = _get(client, local_panel, "leads:event_details", {"said": "501"}).content.decode()
+    other = _get(client, local_panel, "leads:event_details", {"said": "502"}).content.decode()
+    appointment = _get(client, local_panel, "leads:event_details", {"apid": "501"}).content
+
+    assert "Sale on pricing" in body and "Pricing push" in body
+    assert "Pricing page" in body and "buyer@example.com" in body
+    assert "No automation of the hub created this sale" in other
+    assert b"buyer@example.com" not in appointment
+
+
+# -- on-site <usec> -------------------------------------------------------------------------
+
+
+def test_an_onsite_usec_verified_by_netserver_opens_the_panel_with_the_users_groups(client, panel):
+    panel.usec_enabled = True
+    panel.panel_groups = {"queue": [4]}  # Management: Ada (usec-ada-0001) is in it
+    panel.save()
+
+    ada = client.get(_url(panel, "leads:queue"), {"usec": "usec-ada-0001", "usid": "1"})
+    sam = client.get(_url(panel, "leads:queue"), {"usec": "usec-sam-0002"})
+
+    assert ada.status_code == 200
+    assert b'data-associate="1"' in ada.content
+    assert sam.status_code == 403
+
+
+def test_an_unknown_usec_gets_no_data(client, panel):
+    panel.usec_enabled = True
+    panel.save()
+
+    response = client.get(_url(panel, "leads:queue"), {"usec": "made-up"})
+
+    assert response.status_code == 401
+
+
+def test_a_usec_is_ignored_where_the_admin_did_not_turn_it_on(client, panel):
+    response = client.get(_url(panel, "leads:queue"), {"usec": "usec-ada-0001"})
+
+    assert response.status_code == 401
