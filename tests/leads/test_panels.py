@@ -83,7 +83,7 @@ def test_the_queue_page_needs_the_same_few_queries_for_many_contacts(
 ):
     account = local_panel.account
     automation = AutomationFactory(account=account, campaign=CampaignFactory(account=account))
-    for i in range(30):
+    for _i in range(30):
         waiting_runs(account, ContactFactory(account=account), 2, automation=automation)
 
     with django_assert_max_num_queries(6):
@@ -430,7 +430,7 @@ def test_event_details_name_the_run_and_event_that_made_a_sale(client, local_pan
     account = local_panel.account
     campaign = CampaignFactory(account=account, name="Pricing push")
     link = TrackedLinkFactory(account=account, campaign=campaign, name="Pricing page")
-    automation = AutomationFactory(
+    AutomationFactory(
         account=account,
         campaign=campaign,
         name="Sale on pricing",
