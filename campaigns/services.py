@@ -464,23 +464,14 @@ def _events_clean(*, account: Account, events: list[dict]) -> list[_Clean]:
 def _automation_runs_create(*, account: Account, events: list[Event]) -> list:
     """Hand the newly stored events to the automations, inside the ingest transaction.
 
-    `automations.services.runs_create_for_events` writes one ledger row per matching
-    automation and dispatches after commit. Imported here, lazily, so the two apps
-    do not import each other at load time.
+    `runs_create_for_events` writes one ledger row per matching automation and
+    dispatches after commit. Imported here because automations imports campaigns.
     """
     if not events:
         return []
-    try:
-        from automations.services import runs_create_for_events
-    except ImportError as exc:
-        # Only while the automations app has no hook yet; an import error inside it is raised.
-        if exc.name != "automations.services":
-            raise
-        logger.warning(
-            "automations.services.runs_create_for_events is missing: no runs were created"
-        )
-        return []
-    return list(runs_create_for_events(account=account, events=events) or [])
+    from automations.services import runs_create_for_events
+
+    return list(runs_create_for_events(account=account, events=events))
 
 
 def _events_store(*, account: Account, events: list[dict], source: str) -> IngestResult:

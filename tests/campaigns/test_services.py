@@ -1,5 +1,6 @@
 """Contacts by email, campaigns, links, forms, and the bulk event ingest."""
 
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -302,3 +303,49 @@ def test_a_full_batch_takes_a_handful_of_queries_not_one_per_event(account, camp
     assert len(queries) <= 16, [q["sql"][:80] for q in queries]
     assert Event.objects.count() == EVENTS_BATCH_MAX
     assert Contact.objects.get(email="reader1@example.com").first_name == "Reader 1"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_requests_racing_with_the_same_events_store_them_once(monkeypatch, caplog):
+    """Both check for known ids before either inserts: the loser tries again and sees duplicates."""
+    from django.db import connections
+
+    from campaigns import services
+    from tests.factories import AccountFactory
+
+    account = AccountFactory(slug="race")
+    campaign = CampaignFactory(account=account)
+    batch = [event(campaign, n) for n in range(20)]
+    barrier = threading.Barrier(2, timeout=10)
+    waited = set()
+    real_upsert = services._contacts_upsert
+
+    def upsert_after_both_checked(**kwargs):
+        if threading.get_ident() not in waited:
+            waited.add(threading.get_ident())
+            barrier.wait()
+        return real_upsert(**kwargs)
+
+    monkeypatch.setattr(services, "_contacts_upsert", upsert_after_both_checked)
+    results, errors = [], []
+
+    def ingest():
+        try:
+            results.append(events_ingest(account=account, events=batch))
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=ingest) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+
+    assert not errors
+    assert "trying again" in caplog.text  # the loser hit the unique constraint and retried
+    assert sorted(len(r.stored) for r in results) == [0, 20]
+    assert sorted(r.duplicates for r in results) == [0, 20]
+    assert Event.objects.filter(account=account).count() == 20
+    assert Contact.objects.filter(account=account).count() == 20
