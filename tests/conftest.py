@@ -9,7 +9,7 @@ from emhub.tenancy import SESSION_ACCOUNT_KEY
 
 from .factories import AccountFactory, MembershipFactory, UserFactory
 
-pytest_plugins: list[str] = []
+pytest_plugins = ["tests.crm_fixtures"]
 
 
 def _signed_in(client, user, account):
