@@ -1,6 +1,12 @@
 """`POST /api/v1/events/`: one event or a batch of up to 1,000, stored once per `event_id`."""
 
-from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -157,7 +163,24 @@ class EventIngestApi(APIView):
             serializers=[EventInputSerializer, EventBatchInputSerializer],
             resource_type_field_name=None,
         ),
-        responses={201: EventIngestOutputSerializer},
+        responses={
+            201: EventIngestOutputSerializer,
+            400: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="Nothing was stored. Messages per field, by event index for a batch.",
+                examples=[
+                    OpenApiExample(
+                        "A bad event in a batch",
+                        value={"events": {"3": {"email": ["Enter a valid email address."]}}},
+                    ),
+                    OpenApiExample(
+                        "Too many events",
+                        value={"events": ["Send at most 1000 events in one batch."]},
+                    ),
+                ],
+            ),
+            401: OpenApiResponse(description="No API key, or an unknown or revoked one."),
+        },
         examples=[
             OpenApiExample(
                 "A click",
