@@ -115,3 +115,14 @@ def test_a_wrong_password_in_the_browser_shows_the_form_error(running_hub, page)
     address, _, _ = running_hub
     _sign_in(page, address, "marketer", "not-the-password")
     assert "do not match" in page.inner_text(".form-errors")
+
+
+def test_the_demo_admin_tests_the_superoffice_connection_to_the_simulator(running_hub, page):
+    address, printed, _ = running_hub
+    assert "NetServer simulator:" in printed
+    admin = DEMO_USERS[1]
+    _sign_in(page, address, admin[0], admin[1])
+    page.click("text=Settings")
+    page.click("[data-testid=test-connection]")
+    page.wait_for_selector("text=Signed in as")
+    assert "associate" in page.inner_text("main")
