@@ -10,13 +10,15 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from kombu import pools as kombu_pools
 
 from crm import simulator as sim_defaults
 
@@ -167,14 +169,21 @@ class WorkerProcess:
         self.proc: subprocess.Popen | None = None
 
     def start(self):
+        # The worker's log goes to a temporary file, shown by `log()` when a test fails.
+        self.log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in stop()
+            prefix="emhub-worker-", suffix=".log", delete=False
+        )
         self.proc = subprocess.Popen(  # noqa: S603
             [sys.executable, "-m", "celery", "-A", "emhub", "worker", "--pool", "prefork",
              "--concurrency", str(self.concurrency), "--loglevel", "WARNING",
              "--without-heartbeat", "--without-gossip", "--without-mingle"],
-            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=ROOT, env=self.env, stdout=self.log_file, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         return self
+
+    def log(self) -> str:
+        return Path(self.log_file.name).read_text(errors="replace")[-5000:]
 
     def kill(self):
         """SIGKILL the whole worker: the main process and its pool children."""
@@ -203,6 +212,10 @@ def worker_process():
     yield make
     for w in started:
         w.stop()
+        # Captured output: pytest shows it when the test failed.
+        print(f"--- worker log (tail) ---\n{w.log()}")
+        w.log_file.close()
+        Path(w.log_file.name).unlink(missing_ok=True)
 
 
 class RedisServer:
@@ -217,9 +230,10 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self):
+        # The machine's redis-server, without persistence, on a port of its own.
         self.proc = subprocess.Popen(  # noqa: S603
-            ["redis-server", "--port",  # noqa: S607 - the machine's redis-server str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"],
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",  # noqa: S607
+             "--save", "", "--appendonly", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
 
@@ -252,17 +266,22 @@ def app_broker(url: str):
     from emhub.celery import app
 
     def reset_pools():
-        # Closing a pool to a dead broker may fail; the pool is dropped either way.
-        with suppress(Exception):
-            app.pool.force_close_all()
+        # kombu keeps connection and producer pools per broker URL, process-wide:
+        # close and forget them all, so the next publish connects to the current URL.
+        kombu_pools.reset()
         app._pool = None
         app.amqp._producer_pool = None
 
-    old = app.conf.broker_url
+    # Celery resolves broker_write_url/broker_read_url from broker_url at configuration
+    # time, so all three move together.
+    names = ("broker_url", "broker_write_url", "broker_read_url")
+    old = {name: app.conf[name] for name in names}
     reset_pools()
-    app.conf.broker_url = url
+    for name in names:
+        app.conf[name] = url
     try:
         yield app
     finally:
         reset_pools()
-        app.conf.broker_url = old
+        for name, value in old.items():
+            app.conf[name] = value
