@@ -297,6 +297,92 @@ def _occurred_at(value, now: datetime) -> datetime:
     return value
 
 
+def _event_parse(raw: dict, *, account: Account, now: datetime, refs: dict[type, set[int]]):
+    """One event's fields checked and normalised: (item, {field: [messages]}).
+
+    Related rows sent by id are collected in `refs` and resolved for the whole batch later.
+    """
+    bad: dict[str, list[str]] = {}
+    item: dict[str, Any] = {}
+
+    event_id = raw.get("event_id")
+    if event_id is not None:
+        event_id = str(event_id).strip() if isinstance(event_id, str | int) else None
+        if not event_id:
+            bad["event_id"] = ["Send a non-empty string."]
+        elif len(event_id) > EVENT_ID_MAX:
+            bad["event_id"] = [_too_long(EVENT_ID_MAX)]
+    item["event_id"] = event_id
+
+    event_type = raw.get("type")
+    if event_type in (None, ""):
+        bad["type"] = ["This field is required."]
+    elif event_type not in _EVENT_TYPE_VALUES:
+        bad["type"] = [f"“{event_type}” is not a valid event type. Use one of: {_EVENT_TYPES}."]
+    item["type"] = event_type
+
+    for name, model, required in (
+        ("campaign", Campaign, True),
+        ("link", TrackedLink, False),
+        ("form", Form, False),
+    ):
+        value = raw.get(name)
+        item[name] = None
+        if value in (None, ""):
+            if required:
+                bad[name] = ["This field is required."]
+            continue
+        try:
+            value = _id_or_instance(value, model)
+        except ValueError:
+            bad[name] = [f"Send the {name}'s id as an integer."]
+            continue
+        if isinstance(value, int):
+            refs[model].add(value)
+        elif value.account_id != account.pk:
+            bad[name] = [f"Unknown {name}."]
+        item[name] = value
+
+    contact = raw.get("contact")
+    if contact is not None:
+        if not isinstance(contact, Contact) or contact.account_id != account.pk:
+            bad["contact"] = ["Unknown contact."]
+        item["contact"] = contact
+        item["email"] = email_normalize(getattr(contact, "email", ""))
+    else:
+        email = raw.get("email")
+        try:
+            item["email"] = email_validate(email if isinstance(email, str) else "")
+        except ValidationError as exc:
+            bad["email"] = exc.messages
+
+    fields = {}
+    for name in CONTACT_FIELDS:
+        value = raw.get(name)
+        if value in (None, ""):
+            continue
+        if not isinstance(value, str):
+            bad[name] = ["Send a string."]
+            continue
+        value = value.strip()
+        if len(value) > CONTACT_FIELD_MAX[name]:
+            bad[name] = [_too_long(CONTACT_FIELD_MAX[name])]
+        elif value:
+            fields[name] = value
+    item["contact_fields"] = fields
+
+    try:
+        item["occurred_at"] = _occurred_at(raw.get("occurred_at"), now)
+    except ValueError:
+        bad["occurred_at"] = ["Send a date and time in ISO 8601, for example 2025-05-01T09:30:00Z."]
+
+    data = raw.get("data")
+    item["data"] = {} if data is None else data
+    if not isinstance(item["data"], dict):
+        bad["data"] = ["Send an object."]
+    return item, bad
+
+
 def _events_clean(*, account: Account, events: list[dict]) -> list[_Clean]:
     """Validate every event, resolving campaigns, links and forms in one query each."""
     if not isinstance(events, list | tuple):
@@ -313,96 +399,12 @@ def _events_clean(*, account: Account, events: list[dict]) -> list[_Clean]:
     refs: dict[type, set[int]] = {Campaign: set(), TrackedLink: set(), Form: set()}
     parsed: list[dict] = []
     now = timezone.now()
-
     for index, raw in enumerate(events):
-        bad: dict[str, list[str]] = {}
-        item: dict[str, Any] = {}
         if not isinstance(raw, dict):
             errors[index] = {"non_field_errors": ["Send each event as an object."]}
-            parsed.append(item)
+            parsed.append({})
             continue
-
-        event_id = raw.get("event_id")
-        if event_id is not None:
-            event_id = str(event_id).strip() if isinstance(event_id, str | int) else None
-            if not event_id:
-                bad["event_id"] = ["Send a non-empty string."]
-            elif len(event_id) > EVENT_ID_MAX:
-                bad["event_id"] = [_too_long(EVENT_ID_MAX)]
-        item["event_id"] = event_id
-
-        event_type = raw.get("type")
-        if event_type in (None, ""):
-            bad["type"] = ["This field is required."]
-        elif event_type not in _EVENT_TYPE_VALUES:
-            bad["type"] = [f"“{event_type}” is not a valid event type. Use one of: {_EVENT_TYPES}."]
-        item["type"] = event_type
-
-        for name, model, required in (
-            ("campaign", Campaign, True),
-            ("link", TrackedLink, False),
-            ("form", Form, False),
-        ):
-            value = raw.get(name)
-            if value in (None, ""):
-                if required:
-                    bad[name] = ["This field is required."]
-                item[name] = None
-                continue
-            try:
-                value = _id_or_instance(value, model)
-            except ValueError:
-                bad[name] = [f"Send the {name}'s id as an integer."]
-                continue
-            if isinstance(value, int):
-                refs[model].add(value)
-            elif value.account_id != account.pk:
-                bad[name] = [f"Unknown {name}."]
-            item[name] = value
-
-        contact = raw.get("contact")
-        if contact is not None:
-            if not isinstance(contact, Contact) or contact.account_id != account.pk:
-                bad["contact"] = ["Unknown contact."]
-            item["contact"] = contact
-            item["email"] = email_normalize(getattr(contact, "email", ""))
-        else:
-            try:
-                item["email"] = email_validate(
-                    raw.get("email") if isinstance(raw.get("email"), str) else ""
-                )
-            except ValidationError as exc:
-                bad["email"] = exc.messages
-
-        fields = {}
-        for name in CONTACT_FIELDS:
-            value = raw.get(name)
-            if value in (None, ""):
-                continue
-            if not isinstance(value, str):
-                bad[name] = ["Send a string."]
-                continue
-            value = value.strip()
-            if len(value) > CONTACT_FIELD_MAX[name]:
-                bad[name] = [_too_long(CONTACT_FIELD_MAX[name])]
-            elif value:
-                fields[name] = value
-        item["contact_fields"] = fields
-
-        try:
-            item["occurred_at"] = _occurred_at(raw.get("occurred_at"), now)
-        except ValueError:
-            bad["occurred_at"] = [
-                "Send a date and time in ISO 8601, for example 2025-05-01T09:30:00Z."
-            ]
-
-        data = raw.get("data")
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            bad["data"] = ["Send an object."]
-        item["data"] = data
-
+        item, bad = _event_parse(raw, account=account, now=now, refs=refs)
         if bad:
             errors[index] = bad
         parsed.append(item)
