@@ -31,7 +31,18 @@ class Origin(models.TextChoices):
 class ConsentChange(models.Model):
     """One change of a contact's legal basis for one purpose. Never updated or deleted."""
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="consent_changes")
+    # Indexes are few on purpose: an import merges a million rows, and every index
+    # costs on each. The composite index below leads with the account, so the
+    # account's own FK index would only duplicate it.
+    # No database-level constraint either: every write goes through the contact,
+    # whose own constraint ties it to the account, and the ORM still cascades.
+    account = models.ForeignKey(
+        Account,
+        on_delete=models.CASCADE,
+        related_name="consent_changes",
+        db_index=False,
+        db_constraint=False,
+    )
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_changes")
     purpose = models.CharField(max_length=20, choices=Purpose.choices)
     # A SuperOffice legal-base key (61A, 61B, 61F, …) or WITHDRAWN.
@@ -47,16 +58,20 @@ class ConsentChange(models.Model):
     reason = models.TextField(blank=True)
     # The SuperOffice person the change was read from, for changes that came from there.
     superoffice_person_id = models.BigIntegerField(null=True, blank=True)
+    # Not indexed: cycles are kept, so the SET NULL on deletion never scans in practice.
     cycle = models.ForeignKey(
-        "ConsentSyncCycle", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "ConsentSyncCycle",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
 
     class Meta:
         ordering = ["-changed_at", "-id"]
-        indexes = [
-            models.Index(fields=["account", "contact", "purpose", "-changed_at"]),
-            models.Index(fields=["account", "recorded_at"]),
-        ]
+        indexes = [models.Index(fields=["account", "contact", "purpose", "-changed_at"])]
 
     def __str__(self) -> str:
         when = f"{self.changed_at:%Y-%m-%d %H:%M}"
@@ -71,10 +86,28 @@ class CurrentConsent(models.Model):
     """The latest change per contact and purpose, kept by the services in the same
     transaction as the change, so the current state is one indexed lookup."""
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="current_consents")
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="current_consents")
+    # The unique (contact, purpose) constraint serves lookups by contact, and the
+    # (account, updated_at) index those by account; changes are never deleted. Only
+    # the contact is a database-level constraint: a bulk merge checks each one at
+    # commit, and the others follow from it (see ConsentChange).
+    account = models.ForeignKey(
+        Account,
+        on_delete=models.CASCADE,
+        related_name="current_consents",
+        db_index=False,
+        db_constraint=False,
+    )
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="current_consents", db_index=False
+    )
     purpose = models.CharField(max_length=20, choices=Purpose.choices)
-    change = models.ForeignKey(ConsentChange, on_delete=models.CASCADE, related_name="+")
+    change = models.ForeignKey(
+        ConsentChange,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
     legal_basis = models.CharField(max_length=40)
     source = models.CharField(max_length=60, blank=True)
     changed_at = models.DateTimeField()
@@ -179,6 +212,8 @@ class ConsentDecision(models.Model):
         indexes = [
             models.Index(fields=["account", "cycle"]),
             models.Index(fields=["account", "contact", "-decided_at"]),
+            # An incremental cycle finds contacts by the person a change happened on.
+            models.Index(fields=["account", "superoffice_person_id"]),
         ]
 
     def __str__(self) -> str:

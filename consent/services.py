@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from campaigns.models import Contact
 from crm.errors import ConfigurationCrmError, NotFoundCrmError, PermanentCrmError, TransientCrmError
+from crm.models import CrmCall
 from emhub.models import Account
 
 from .models import (
@@ -48,6 +49,7 @@ LEASE_TTL = timedelta(minutes=10)
 BATCH_SIZE = 200
 
 LEGAL_BASIS_MAX = 40
+PURPOSES = frozenset(Purpose.values)
 
 
 def _normalise_legal_basis(value: str) -> str:
@@ -256,8 +258,12 @@ def _sync_contact(*, cycle, port: ConsentPort, contact, hub_states, figures: _Fi
         if decision.conflict:
             figures.conflicts += 1
         if decision.action is Action.NONE:
-            if hub is None and (counting is None or counting.state is None):
-                continue  # nothing on either side: not worth a row per contact and purpose
+            nothing = hub is None and (counting is None or counting.state is None)
+            if nothing and len(persons) < 2:
+                # Nothing on either side: not worth a row per contact and purpose. With
+                # duplicates the row is kept: it remembers which person counts, so a
+                # later change on that person finds this contact.
+                continue
             figures.pending_decisions.append(
                 _decision_row(
                     cycle=cycle,
@@ -376,7 +382,12 @@ def _finish(cycle: ConsentSyncCycle, *, port, status: str, error: str = "", wate
     cycle.status = status
     if error:
         cycle.error = error[:4000]
-    cycle.crm_calls = port.calls if port else 0
+    # Every SOAP call is logged with the cycle's correlation (pages, ticket renewals
+    # included); the port's own count is the fallback.
+    logged = CrmCall.objects.filter(
+        account_id=cycle.account_id, correlation=f"consent-cycle-{cycle.pk}"
+    ).count()
+    cycle.crm_calls = logged or (port.calls if port else 0)
     cycle.finished_at = timezone.now()
     cycle.duration_ms = int((cycle.finished_at - cycle.started_at).total_seconds() * 1000)
     cycle.watermark = watermark
@@ -468,7 +479,17 @@ def _contacts_for(*, cycle: ConsentSyncCycle, port: ConsentPort, since, contact_
         )
         cycle.save(update_fields=["error"])
         return contacts.filter(pk__in=hub_changed)
-    return contacts.filter(Q(pk__in=hub_changed) | Q(superoffice_person_id__in=changed_persons))
+    changed_persons = list(changed_persons)
+    # A change on another person sharing the contact's email (the oldest one counts)
+    # is found through the person earlier cycles decided on.
+    counted_before = ConsentDecision.objects.filter(
+        account=cycle.account, superoffice_person_id__in=changed_persons
+    ).values("contact_id")
+    return contacts.filter(
+        Q(pk__in=hub_changed)
+        | Q(superoffice_person_id__in=changed_persons)
+        | Q(pk__in=counted_before)
+    )
 
 
 def consent_sync_cycle(
@@ -614,7 +635,7 @@ SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM merged)
 def _bulk_validate(change: BulkChange) -> BulkChange | None:
     basis = _normalise_legal_basis(change.legal_basis)
     if (
-        change.purpose not in Purpose.values
+        change.purpose not in PURPOSES
         or not basis
         or len(basis) > LEGAL_BASIS_MAX
         or change.changed_at is None
@@ -669,6 +690,8 @@ def consent_bulk_record(
             result.recorded += 1
         return result
     with transaction.atomic(), connection.cursor() as cursor:
+        # The newest-per-key sort of a large import fits in memory with this much.
+        cursor.execute("SET LOCAL work_mem = '256MB'")
         cursor.execute(
             "CREATE TEMP TABLE consent_stage (contact_id bigint, purpose varchar(20), "
             "legal_basis varchar(40), source varchar(60), changed_at timestamptz) "

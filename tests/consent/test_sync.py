@@ -271,25 +271,44 @@ def test_an_on_demand_sync_handles_only_the_given_contacts_and_keeps_the_waterma
     assert sim.consents(21).get(Purpose.STORE, {}).get("legal_base") != "61D"
 
 
-def test_an_incremental_cycle_handles_only_what_changed_since_the_watermark_with_an_overlap(
+def test_an_incremental_cycle_handles_only_what_changed_on_either_side_since_the_watermark(
     account, connection, sim
 ):
-    contacts = [linked_contact(account, sim, person_id) for person_id in (22, 24, 25)]
+    contacts = [linked_contact(account, sim, person_id) for person_id in (22, 24, 25, 26)]
     first = consent_sync_cycle(account=account)
     consent_record(account=account, contact=contacts[1], purpose=Purpose.STORE, legal_basis="61E")
+    client_for_account(account).set_consent(
+        person_id=25, purpose_key=Purpose.EMARKETING, legal_base_key="61D", source_key="USER"
+    )
     calls_before = sum(sim.operation_counts().values())
 
     second = consent_sync_cycle(account=account)
 
     assert first.watermark_from is None and first.watermark == first.started_at
-    assert first.contacts_checked == 3
+    assert first.contacts_checked == 4
     assert second.watermark_from < first.watermark
-    assert second.contacts_checked == 1
+    assert second.contacts_checked == 2
     assert sim.consents(24)[Purpose.STORE]["legal_base"] == "61E"
-    # One person lookup by email, one consent read, one write: proportional to the change.
-    assert sum(sim.operation_counts().values()) - calls_before == second.crm_calls == 3
-    # The client offers no "consents changed since" query: the cycle says what it skipped.
-    assert "cannot list changed consents" in second.error
+    assert current(contacts[2], Purpose.EMARKETING).legal_basis == "61D"
+    # One "changed since" query, then per changed contact a lookup by email and a
+    # consent read, and one write: proportional to the changes, not to the contacts.
+    assert sum(sim.operation_counts().values()) - calls_before == second.crm_calls == 6
+    assert second.error == ""
+
+
+def test_an_incremental_cycle_notices_a_change_on_the_oldest_duplicate_it_counted_before(
+    account, connection, sim
+):
+    contact = ContactFactory(account=account, email=DUPLICATE_EMAIL, superoffice_person_id=8)
+    consent_sync_cycle(account=account)
+    client_for_account(account).set_consent(
+        person_id=2, purpose_key=Purpose.STORE, legal_base_key="61C", source_key="USER"
+    )
+
+    second = consent_sync_cycle(account=account)
+
+    assert second.contacts_checked == 1
+    assert current(contact, Purpose.STORE).legal_basis == "61C"
 
 
 def test_contacts_of_another_account_are_never_synced(account, other_account, connection, sim):
