@@ -60,6 +60,8 @@ class Command(BaseCommand):
         python = sys.executable
         manage = str(Path(settings.BASE_DIR) / "manage.py")
         env = dict(os.environ)
+        # Tracked links and the open pixel in sent messages point at this hub.
+        env.setdefault("EMHUB_PUBLIC_URL", f"http://{host}:{port}")
         self.processes: list[tuple[str, subprocess.Popen]] = []
         netserver_url = ""
         try:
