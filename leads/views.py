@@ -343,9 +343,10 @@ def lead_approve(request, panel_key: str, contact_id: int):
         return _fragment(
             request, "leads/_approve_form.html", contact=contact, form=form, error=_crm_message(exc)
         )
+    # The approve form sits inside the lead's card: answer with a line for that place.
     return _fragment(
         request,
-        "leads/_done.html",
+        "leads/_approved.html",
         contact=contact,
         message=f"Created SuperOffice person {person_id}"
         f"{' and company ' + data['company_name'] if company else ''}; waiting runs resumed.",

@@ -1,0 +1,289 @@
+"""The web panels as SuperOffice shows them: inside an iframe of a page from another site,
+signed in through the simulator's identity provider in a pop-up, then used.
+
+The "SuperOffice" page is served from http://127.0.0.1:<port>; the hub runs on
+http://localhost:<port>, so the panel is a cross-site frame, as in SuperOffice Online.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from django.urls import reverse
+from playwright.sync_api import expect
+
+from automations.models import AutomationType, Run, RunStatus
+from campaigns.models import EventType
+from crm.models import SuperOfficeConnection
+from crm.simulator import idp
+from tests import crm_fixtures
+from tests.leads.factories import (
+    AutomationFactory,
+    CampaignFactory,
+    ContactFactory,
+    EventFactory,
+    FormFactory,
+    PanelSettingsFactory,
+    TrackedLinkFactory,
+    waiting_runs,
+)
+
+# The simulator's fixtures, until the root conftest registers them as a plugin.
+netserver_simulator = crm_fixtures.netserver_simulator
+simulator = crm_fixtures.simulator
+crm_account = crm_fixtures.crm_account
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SAM = 2  # "Sam Seller" in the simulated tenant
+
+
+class _FramingPage(BaseHTTPRequestHandler):
+    """GET /?src=<url>: a page that frames <url>, as SuperOffice frames a web panel."""
+
+    def do_GET(self):  # noqa: N802
+        src = parse_qs(urlsplit(self.path).query).get("src", [""])[0]
+        body = (
+            "<!doctype html><html><head><title>SuperOffice CRM</title></head><body>"
+            "<h1>SuperOffice CRM (stand-in)</h1>"
+            f'<iframe id="panel" src="{html.escape(src)}" width="1100" height="800"></iframe>'
+            "</body></html>"
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format, *args):  # noqa: A002
+        return
+
+
+@pytest.fixture
+def superoffice_host():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FramingPage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def panel(crm_account, simulator, superoffice_host):
+    return PanelSettingsFactory(
+        account=crm_account,
+        context_identifier=simulator.context_identifier,
+        frame_ancestors=superoffice_host,
+        oidc_issuer=simulator.root_url,
+        oidc_client_id=idp.CLIENT_ID,
+        oidc_client_secret=simulator.app_token,
+    )
+
+
+@pytest.fixture
+def worker(transactional_db, settings):
+    """A real Celery worker on the test broker, in this process, so resumed runs execute."""
+    from celery.contrib.testing.worker import start_worker
+
+    from emhub.celery import app
+
+    settings.AUTOMATIONS_RETRY_BASE_SECONDS = 0.2
+    settings.AUTOMATIONS_RETRY_CAP_SECONDS = 1.0
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge("celery")
+    with start_worker(
+        app,
+        pool="threads",
+        concurrency=2,
+        perform_ping_check=False,
+        shutdown_timeout=30,
+        loglevel="WARNING",
+    ) as started:
+        yield started
+
+
+def _wait_until(predicate, timeout=20.0, message=""):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Timed out: {message}")
+        time.sleep(0.2)
+
+
+def _open_in_superoffice(page, host, live_server, panel, name, **params):
+    url = live_server.url + reverse(name, kwargs={"panel_key": panel.panel_key})
+    url += "?" + urlencode({**params, "usid": SAM})
+    page.goto(f"{host}/?{urlencode({'src': url})}")
+    return page.frame_locator("#panel")
+
+
+def _sign_in(page, frame, who="Sam Seller"):
+    with page.expect_popup() as popup_info:
+        frame.get_by_role("button", name="Sign in with SuperOffice").click()
+    popup = popup_info.value
+    popup.get_by_role("button", name=re.compile(who)).click()
+    popup.wait_for_event("close")
+    expect(frame.locator(f'[data-associate="{SAM}"]')).to_be_visible()
+
+
+def test_a_rep_signs_in_and_matches_a_queued_contact_whose_run_then_makes_a_sale(
+    page, live_server, superoffice_host, panel, simulator, worker
+):
+    account = panel.account
+    person = simulator.state("persons/5")
+    contact = ContactFactory(
+        account=account,
+        email=person["Emails"][0],
+        first_name=person["Firstname"],
+        last_name=person["Lastname"],
+    )
+    automation = AutomationFactory(
+        account=account,
+        campaign=CampaignFactory(account=account, name="Autumn webinar"),
+        name="Sale on demo request",
+        type=AutomationType.CREATE_SALE,
+        trigger_event_type=EventType.FORM_SUBMITTED,
+        settings={"description": "Demo requested", "source_id": 1},
+    )
+    [run] = waiting_runs(account, contact, automation=automation)
+
+    frame = _open_in_superoffice(page, superoffice_host, live_server, panel, "leads:queue")
+    expect(frame.get_by_text("Sign in with SuperOffice to see this panel.")).to_be_visible()
+    expect(frame.get_by_text(contact.email)).to_have_count(0)
+    _sign_in(page, frame)
+
+    entry = frame.locator(f'[data-contact="{contact.id}"]')
+    expect(entry).to_contain_text("Sale on demo request")
+    expect(entry).to_contain_text("Autumn webinar")
+    entry.get_by_role("button", name="Find in SuperOffice").click()
+    candidate = entry.locator('tr[data-person="5"]')
+    expect(candidate).to_contain_text("Same email")
+    candidate.get_by_role("button", name="Match").click()
+    expect(entry).to_contain_text("1 waiting run(s) resumed")
+
+    _wait_until(lambda: Run.objects.get(id=run.id).status == RunStatus.DONE, message="run executed")
+    run.refresh_from_db()
+    sales = [s for s in simulator.state("sales") if run.marker in str(s)]
+    assert [s["SaleId"] for s in sales] == [run.crm_object_id]
+    contact.refresh_from_db()
+    assert contact.superoffice_person_id == 5
+
+    # The sale card's Event details panel tells where the sale came from.
+    frame = _open_in_superoffice(
+        page, superoffice_host, live_server, panel, "leads:event_details", said=run.crm_object_id
+    )
+    # Plain http and a cross-site frame: the browser keeps no cookie or storage for the
+    # panel, so a new panel load signs in again (over https a partitioned cookie keeps it).
+    _sign_in(page, frame)
+    details = frame.locator(f'[data-run="{run.id}"]')
+    expect(details).to_contain_text("Sale on demo request")
+    expect(details).to_contain_text("Autumn webinar")
+    expect(details).to_contain_text("Form submitted")
+    expect(details).to_contain_text(contact.email)
+
+
+def test_a_rep_approves_a_lead_and_the_person_and_company_appear_in_superoffice(
+    page, live_server, superoffice_host, panel, simulator, worker
+):
+    account = panel.account
+    SuperOfficeConnection.objects.filter(account=account).update(allow_company_creation=True)
+    campaign = CampaignFactory(account=account, name="Spring launch")
+    form = FormFactory(account=account, campaign=campaign, name="Contact us")
+    lead = ContactFactory(
+        account=account,
+        email="ingrid.ny@fjordtech.example",
+        first_name="Ingrid",
+        last_name="Ny",
+        title="CEO",
+        company_name="Fjordtech AS",
+    )
+    EventFactory(
+        account=account,
+        campaign=campaign,
+        contact=lead,
+        form=form,
+        type=EventType.FORM_SUBMITTED,
+    )
+    automation = AutomationFactory(
+        account=account,
+        campaign=campaign,
+        name="Add to newsletter selection",
+        type=AutomationType.ADD_TO_SELECTION,
+        trigger_event_type=EventType.FORM_SUBMITTED,
+        settings={"selection_id": 2},
+    )
+    [run] = waiting_runs(account, lead, automation=automation)
+
+    frame = _open_in_superoffice(page, superoffice_host, live_server, panel, "leads:lead_report")
+    _sign_in(page, frame)
+
+    entry = frame.locator(f'[data-contact="{lead.id}"]')
+    expect(entry).to_contain_text("Contact us")
+    entry.get_by_role("button", name="Approve…").click()
+    entry.get_by_label("Mobile").fill("+47 911 22 333")
+    entry.get_by_label("Country id").select_option(label="Norway")
+    entry.get_by_role("button", name="Create in SuperOffice").click()
+    expect(entry).to_contain_text("Created SuperOffice person")
+
+    lead.refresh_from_db()
+    person = simulator.state(f"persons/{lead.superoffice_person_id}")
+    assert person["Emails"] == ["ingrid.ny@fjordtech.example"]
+    assert person["MobilePhones"] == ["+47 911 22 333"]
+    company = simulator.state(f"companies/{person['ContactId']}")
+    assert (company["Name"], company["CountryId"]) == ("Fjordtech AS", 47)
+    _wait_until(lambda: Run.objects.get(id=run.id).status == RunStatus.DONE, message="run executed")
+    assert lead.superoffice_person_id in simulator.state("selections/2")["members"]
+
+
+def test_a_rep_reads_a_persons_timeline_on_the_person_card(
+    page, live_server, superoffice_host, panel
+):
+    account = panel.account
+    campaign = CampaignFactory(account=account, name="Newsletter")
+    link = TrackedLinkFactory(account=account, campaign=campaign, name="Pricing page")
+    contact = ContactFactory(account=account, superoffice_person_id=5)
+    for _ in range(3):
+        EventFactory(account=account, campaign=campaign, contact=contact)
+    EventFactory(
+        account=account,
+        campaign=campaign,
+        contact=contact,
+        link=link,
+        type=EventType.LINK_CLICKED,
+    )
+
+    frame = _open_in_superoffice(
+        page, superoffice_host, live_server, panel, "leads:timeline", atid=5
+    )
+    _sign_in(page, frame)
+
+    expect(frame.locator("#timeline-count")).to_have_text("4 interactions")
+    expect(frame.locator("#timeline-chart")).to_be_visible()
+    expect(frame.locator("#timeline")).to_contain_text("Link “Pricing page”")
+    frame.get_by_label("Type").select_option(label="Link clicked")
+    expect(frame.locator("#timeline-count")).to_have_text("1 interaction")
+
+
+def test_the_panel_refuses_to_show_in_a_frame_of_another_site(
+    page, live_server, superoffice_host, panel
+):
+    panel.frame_ancestors = "https://online.superoffice.com"
+    panel.save()
+    messages = []
+    page.on("console", lambda m: messages.append(m.text))
+
+    frame = _open_in_superoffice(page, superoffice_host, live_server, panel, "leads:queue")
+
+    expect(page.locator("h1")).to_have_text("SuperOffice CRM (stand-in)")
+    page.wait_for_timeout(500)
+    expect(frame.get_by_text("Sign in with SuperOffice")).to_have_count(0)
+    assert any("frame-ancestors" in m for m in messages)
