@@ -8,9 +8,9 @@ Builds a throwaway PostgreSQL database (the test database name of DATABASE_URL w
 ``_bench`` suffix), starts the NetServer simulator in a subprocess with as many persons
 as contacts, links every contact to a person, then measures in one run:
 
-1. an incremental cycle after ``--changed`` of the contacts changed in the hub since
-   the last watermark: wall time, SOAP calls, time spent inside SOAP calls, rows
-   written to PostgreSQL per second;
+1. an incremental cycle after ``--changed`` of the contacts changed since the last
+   watermark (half in the hub, half in SuperOffice): wall time, SOAP calls, time
+   spent inside SOAP calls, rows written to PostgreSQL per second;
 2. a full per-person scan: the same engine over ``--scan-sample`` unchanged contacts
    (on demand), its per-contact cost, and that cost for every contact (extrapolated,
    and labelled so; ``--full-scan`` runs the real thing instead);
@@ -60,6 +60,7 @@ from consent.services import (  # noqa: E402
 )
 from crm import simulator as sim_defaults  # noqa: E402
 from crm.models import CrmCall, SuperOfficeConnection  # noqa: E402
+from crm.services import client_for_account  # noqa: E402
 from emhub.models import Account  # noqa: E402
 
 
@@ -170,17 +171,32 @@ def bench_sync(args) -> None:
             watermark=timezone.now() - timedelta(minutes=30),
         )
         rng = random.Random(7)
-        changed = rng.sample(ids, max(1, int(len(ids) * args.changed)))
+        changed = rng.sample(ids, max(2, int(len(ids) * args.changed)))
+        hub_side, so_side = changed[: len(changed) // 2], changed[len(changed) // 2 :]
         now = timezone.now()
         consent_bulk_record(
             account=account,
             changes=[
                 BulkChange(pk, rng.choice(Purpose.values), rng.choice(["61A", WITHDRAWN]), now)
-                for pk in changed
+                for pk in hub_side
             ],
             origin=Origin.HUB,
         )
-        print(f"{len(changed):,} contacts changed in the hub since the last cycle\n")
+        client = client_for_account(account, correlation="bench-setup")
+        person_of = dict(
+            Contact.objects.filter(pk__in=so_side).values_list("pk", "superoffice_person_id")
+        )
+        for pk in so_side:
+            client.set_consent(
+                person_id=person_of[pk],
+                purpose_key=rng.choice(Purpose.values),
+                legal_base_key=rng.choice(["61B", WITHDRAWN]),
+                source_key="USER",
+            )
+        print(
+            f"{len(hub_side):,} contacts changed in the hub and {len(so_side):,} in SuperOffice "
+            "since the last cycle (untimed)\n"
+        )
 
         clock = time.perf_counter()
         cycle = consent_sync_cycle(account=account, kind=ConsentSyncCycle.Kind.INCREMENTAL)

@@ -135,3 +135,19 @@ def consent_sync_running(*, account: Account) -> bool:
         .exclude(holder="")
         .exists()
     )
+
+
+def consent_granted_contact_ids(
+    *, account: Account, contact_ids, purpose: str = Purpose.EMARKETING
+) -> set[int]:
+    """Which of the contacts hold a legal basis for the purpose that is not withdrawn
+    (the send checklist asks this after `consent_sync_for_contacts`)."""
+    from .models import WITHDRAWN
+
+    return set(
+        CurrentConsent.objects.filter(
+            account=account, contact_id__in=list(contact_ids), purpose=purpose
+        )
+        .exclude(legal_basis=WITHDRAWN)
+        .values_list("contact_id", flat=True)
+    )

@@ -112,3 +112,13 @@ def test_an_admin_can_queue_a_cycle_when_sync_is_on(admin_client, sync_on):
 def test_signed_out_visitors_are_sent_to_sign_in(client, db):
     response = client.get("/consent/")
     assert response.status_code == 302 and "/sign-in/" in response["Location"]
+
+
+def test_the_connection_page_summary_shows_the_last_cycles_and_the_next_one(account, sync_on):
+    from django.template import Context, Template
+
+    CycleFactory(account=account, contacts_checked=4242)
+    html = Template("{% load consent_tags %}{% consent_sync_summary account %}").render(
+        Context({"account": account})
+    )
+    assert "4242" in html and "Next cycle at" in html

@@ -157,3 +157,24 @@ def test_a_bulk_merge_keeps_every_row_and_moves_the_current_state_by_the_same_ru
     assert CurrentConsent.objects.get(contact=fresh).legal_basis == WITHDRAWN
     assert ConsentChange.objects.filter(contact=fresh, origin=Origin.IMPORT).count() == 3
     assert not ConsentChange.objects.filter(account=other_account).exists()
+
+
+def test_the_send_checklist_learns_which_contacts_may_receive_marketing(account, other_account):
+    from consent.selectors import consent_granted_contact_ids
+
+    granted, withdrawn, silent = (ContactFactory(account=account) for _ in range(3))
+    stranger = ContactFactory(account=other_account)
+    consent_record(account=account, contact=granted, purpose=Purpose.EMARKETING, legal_basis="61A")
+    consent_record(
+        account=account, contact=withdrawn, purpose=Purpose.EMARKETING, legal_basis=WITHDRAWN
+    )
+    consent_record(account=account, contact=silent, purpose=Purpose.STORE, legal_basis="61A")
+    consent_record(
+        account=other_account, contact=stranger, purpose=Purpose.EMARKETING, legal_basis="61A"
+    )
+
+    allowed = consent_granted_contact_ids(
+        account=account, contact_ids=[granted.pk, withdrawn.pk, silent.pk, stranger.pk]
+    )
+
+    assert allowed == {granted.pk}
