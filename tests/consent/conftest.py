@@ -78,15 +78,18 @@ def sim(consent_simulator):
     consent_simulator.control(mode="normal", operations=[])
 
 
+def sim_connection_fields(sim) -> dict:
+    return {
+        "base_url": sim.netserver_url,
+        "auth_mode": SuperOfficeConnection.AuthMode.ONSITE,
+        "username": sim_defaults.DEFAULT_USERNAME,
+        "password": sim_defaults.DEFAULT_PASSWORD,
+        "application_token": sim_defaults.DEFAULT_APP_TOKEN,
+        "legal_basis_sync_enabled": True,
+    }
+
+
 @pytest.fixture
 def connection(account, sim):
     """The account's SuperOffice connection to the simulator, legal-basis sync on."""
-    return SuperOfficeConnection.objects.create(
-        account=account,
-        base_url=sim.netserver_url,
-        auth_mode=SuperOfficeConnection.AuthMode.ONSITE,
-        username=sim_defaults.DEFAULT_USERNAME,
-        password=sim_defaults.DEFAULT_PASSWORD,
-        application_token=sim_defaults.DEFAULT_APP_TOKEN,
-        legal_basis_sync_enabled=True,
-    )
+    return SuperOfficeConnection.objects.create(account=account, **sim_connection_fields(sim))
