@@ -1115,7 +1115,22 @@ class NetServerClient:
             ContactPersonIds={"ContactPersonId": [pair]},
         )
 
-    _MEMBER_COLUMNS = ["personId", "contactId", "email/emailAddress", "firstName", "lastName"]
+    # Everything an import maps, in the member rows themselves: no call per person.
+    # Column names as the person archive providers document them.
+    _MEMBER_COLUMNS = [
+        "personId",
+        "contactId",
+        "email/emailAddress",
+        "firstName",
+        "lastName",
+        "title",
+        "personDirectPhone/formattedNumber",
+        "personMobilePhone/formattedNumber",
+        "name",
+        "personRegisteredDate",
+        "personNoMail",
+        "hasEmarketingConsent",
+    ]
 
     def selection_members(
         self, *, selection_id: int, page: int = 0, page_size: int = 200
@@ -1322,6 +1337,13 @@ def _member(row: dict[str, Any], key: int | None = None) -> Member:
         first_name=row.get("firstName") or "",
         last_name=row.get("lastName") or "",
         member_id=row.get("projectMemberId") or (key if "projectMemberId" in row else None),
+        title=row.get("title") or "",
+        phone=row.get("personDirectPhone/formattedNumber") or "",
+        mobile=row.get("personMobilePhone/formattedNumber") or "",
+        company_name=row.get("name") or "",
+        registered_at=row.get("personRegisteredDate") or None,
+        no_mailing=row.get("personNoMail") is True,
+        has_emarketing_consent=row.get("hasEmarketingConsent") is True,
     )
 
 

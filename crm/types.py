@@ -113,6 +113,20 @@ class Member:
     first_name: str
     last_name: str
     member_id: int | None = None
+    title: str = ""
+    phone: str = ""
+    mobile: str = ""
+    company_name: str = ""
+    registered_at: datetime | None = None
+    # The "No Mailings" checkbox (archive column personNoMail).
+    no_mailing: bool = False
+    # An EMARKETING consent whose legal base is not WITHDRAWN (hasEmarketingConsent).
+    has_emarketing_consent: bool = False
+
+    @property
+    def emarketing_switch_on(self) -> bool:
+        """SuperOffice's e-marketing switch: EMARKETING consent active and not NoMailing."""
+        return self.has_emarketing_consent and not self.no_mailing
 
 
 @dataclass(frozen=True)

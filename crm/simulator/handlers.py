@@ -446,14 +446,22 @@ def _decode_datetime(value: str) -> datetime:
 
 def _person_row(t: Tenant, pid: int) -> dict[str, Any]:
     person = t.persons[pid]
+    company = t.companies.get(person["ContactId"])
+    emarketing = t.consents.get((pid, "EMARKETING"))
     return {
         "personId": pid,
         "firstName": person["Firstname"],
         "lastName": person["Lastname"],
+        "title": person["Title"],
         "contactId": person["ContactId"],
+        "name": company["Name"] if company else "",
         "email/emailAddress": person["Emails"][0] if person["Emails"] else "",
+        "personDirectPhone/formattedNumber": (person["OfficePhones"] or [""])[0],
+        "personMobilePhone/formattedNumber": (person["MobilePhones"] or [""])[0],
         "registered": person["Registered"],
+        "personRegisteredDate": person["Registered"],
         "personNoMail": person["NoMailing"],
+        "hasEmarketingConsent": emarketing is not None and emarketing["legal_base"] != "WITHDRAWN",
     }
 
 
@@ -465,7 +473,9 @@ def get_archive_list_by_columns(t: Tenant, who: int, p: dict[str, Any]) -> dict[
     if page_size > 1000:
         raise _invalid("PageSize may not exceed 1000")
     person_filter = _restriction_value(restrictions, "personId")
-    rows: list[tuple[int, str, dict[str, Any]]] = []
+    # (primary key, entity name, person id, extra columns); rows are built for the
+    # requested page only, so paging through a large selection stays cheap.
+    keys: list[tuple[int, str, int, dict[str, Any]]] = []
     if provider == "Person":
         email = _restriction_value(restrictions, "email/emailAddress")
         consent_since = _restriction_value(restrictions, "consentPerson/updatedDate", {"afterTime"})
@@ -473,11 +483,11 @@ def get_archive_list_by_columns(t: Tenant, who: int, p: dict[str, Any]) -> dict[
             wanted = email.strip().lower()
             for pid in sorted(t.persons):
                 if any(e.lower() == wanted for e in t.persons[pid]["Emails"]):
-                    rows.append((pid, "person", _person_row(t, pid)))
+                    keys.append((pid, "person", pid, {}))
         elif consent_since is not None:
             since = _decode_datetime(consent_since)
             changed = {pid for (pid, _), row in t.consents.items() if row["updated"] >= since}
-            rows = [(pid, "person", _person_row(t, pid)) for pid in sorted(changed)]
+            keys = [(pid, "person", pid, {}) for pid in sorted(changed)]
         else:
             raise _invalid("The Person provider needs a restriction here")
     elif provider == "ContactPersonStaticSelectionV2":
@@ -485,30 +495,36 @@ def get_archive_list_by_columns(t: Tenant, who: int, p: dict[str, Any]) -> dict[
         if sid is None:
             raise _invalid("selectionId restriction is required")
         selection = _selection(t, int(sid))
-        for pid in sorted(selection["members"]):
-            rows.append((pid, "person", _person_row(t, pid)))
+        keys = [(pid, "person", pid, {}) for pid in sorted(selection["members"])]
     elif provider == "ProjectMember":
         prid = _restriction_value(restrictions, "projectId")
         if prid is None or int(prid) not in t.projects:
             raise _not_found("Project", prid)
-        for member_id, pid in sorted(t.projects[int(prid)]["members"].items()):
-            row = _person_row(t, pid) | {"projectMemberId": member_id, "projectId": int(prid)}
-            rows.append((member_id, "projectMember", row))
+        keys = [
+            (
+                member_id,
+                "projectMember",
+                pid,
+                {"projectMemberId": member_id, "projectId": int(prid)},
+            )
+            for member_id, pid in sorted(t.projects[int(prid)]["members"].items())
+        ]
     else:
         raise _invalid(f"Unknown archive provider {provider!r}")
     if person_filter is not None:
-        rows = [r for r in rows if r[2]["personId"] == int(person_filter)]
-    window = rows[page * page_size : (page + 1) * page_size]
-    return {
-        "Response": [
+        keys = [k for k in keys if k[2] == int(person_filter)]
+    window = keys[page * page_size : (page + 1) * page_size]
+    items = []
+    for key, entity, pid, extra in window:
+        row = _person_row(t, pid) | extra
+        items.append(
             {
                 "EntityName": entity,
                 "PrimaryKey": key,
                 "ColumnData": {c: {"DisplayValue": _encode(row.get(c))} for c in columns},
             }
-            for key, entity, row in window
-        ]
-    }
+        )
+    return {"Response": items}
 
 
 # -- lists -----------------------------------------------------------------------

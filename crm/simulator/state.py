@@ -75,6 +75,7 @@ COMPANY_KINDS = ["Consulting", "Logistics", "Software", "Foods", "Energy", "Desi
 
 DUPLICATE_EMAIL = "duplicate@example.com"
 ASSIGN_BY_CATEGORY = 2147483647
+BIG_SELECTION_ID = 100
 
 
 @dataclass
@@ -102,6 +103,7 @@ class Tenant:
         system_user_token: str,
         context_identifier: str,
         ticket_ttl: float,
+        big_selection: int = 0,
     ) -> None:
         self.lock = threading.RLock()
         self.username = username
@@ -111,6 +113,9 @@ class Tenant:
         self.context_identifier = context_identifier
         self.ticket_ttl = ticket_ttl
         self.person_count = persons
+        # Size of an extra selection (id BIG_SELECTION_ID) of the first N persons, for
+        # import benchmarks; 0 leaves the seeded data as it is.
+        self.big_selection = min(big_selection, persons)
         self.seed = seed
         self.control = Control()
         self.reset()
@@ -235,6 +240,11 @@ class Tenant:
         ):
             members = {p for p in self.persons if rng.random() < 0.1}
             self.selections[sid] = {"name": name, "members": members}
+        if self.big_selection:
+            self.selections[BIG_SELECTION_ID] = {
+                "name": f"Everyone ({self.big_selection})",
+                "members": set(range(1, self.big_selection + 1)),
+            }
         self.projects: dict[int, dict[str, Any]] = {}
         for prid, name in enumerate(
             ["Spring campaign", "Partner summit", "Onboarding 2025", "Trade fair Oslo"], start=1

@@ -21,6 +21,12 @@ class Command(BaseCommand):
         parser.add_argument("--persons", type=int, default=300)
         parser.add_argument("--seed", type=int, default=42)
         parser.add_argument(
+            "--big-selection",
+            type=int,
+            default=0,
+            help="add selection 100 holding the first N persons (import benchmarks)",
+        )
+        parser.add_argument(
             "--ticket-ttl", type=float, default=6 * 3600, help="ticket lifetime in seconds"
         )
 
@@ -34,6 +40,7 @@ class Command(BaseCommand):
             system_user_token=options["system_user_token"],
             context_identifier=options["context"],
             ticket_ttl=options["ticket_ttl"],
+            big_selection=options["big_selection"],
         )
         server = make_server(host=options["host"], port=options["port"], tenant=tenant)
         host, port = server.server_address[:2]
