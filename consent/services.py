@@ -24,6 +24,7 @@ from django.utils import timezone
 from campaigns.models import Contact
 from crm.errors import ConfigurationCrmError, NotFoundCrmError, PermanentCrmError, TransientCrmError
 from crm.models import CrmCall
+from crm.services import client_for_account
 from emhub.models import Account
 
 from .models import (
@@ -35,7 +36,15 @@ from .models import (
     Origin,
     Purpose,
 )
-from .rules import WITHDRAWN, Action, ConsentState, PersonConsent, decide_for_contact
+from .rules import (
+    WITHDRAWN,
+    Action,
+    ConsentState,
+    Decision,
+    PersonConsent,
+    counting_person,
+    decide_for_contact,
+)
 from .selectors import consent_sync_enabled, consent_sync_last_watermark
 from .superoffice import ConsentPort
 
@@ -49,6 +58,8 @@ LEASE_TTL = timedelta(minutes=10)
 BATCH_SIZE = 200
 
 LEGAL_BASIS_MAX = 40
+# The source of a withdrawal the hub inferred from a consent gone from SuperOffice.
+REMOVED_SOURCE = "REMOVED"
 PURPOSES = frozenset(Purpose.values)
 
 
@@ -190,10 +201,12 @@ class _Figures:
     pending_decisions: list[ConsentDecision] = field(default_factory=list)
 
 
-def _hub_states(contact_ids: list[int]) -> dict[tuple[int, str], tuple[ConsentState, str]]:
-    rows = CurrentConsent.objects.filter(contact_id__in=contact_ids).values_list(
-        "contact_id", "purpose", "legal_basis", "changed_at", "source", "origin"
-    )
+def _hub_states(
+    account_id: int, contact_ids: list[int]
+) -> dict[tuple[int, str], tuple[ConsentState, str]]:
+    rows = CurrentConsent.objects.filter(
+        account_id=account_id, contact_id__in=contact_ids
+    ).values_list("contact_id", "purpose", "legal_basis", "changed_at", "source", "origin")
     return {(c, p): (ConsentState(b, at, s), o) for c, p, b, at, s, o in rows}
 
 
@@ -214,6 +227,53 @@ def _decision_row(*, cycle, contact, purpose, decision, hub, person, **extra) ->
         result_legal_basis=decision.result.legal_basis if decision.result else "",
         conflict=decision.conflict,
         **extra,
+    )
+
+
+def _vanished_as_withdrawn(*, cycle, contact, purpose, hub, persons) -> list[PersonConsent]:
+    """A consent SuperOffice held and no longer holds was removed there (a deletion
+    carries no time). Pushing the hub's grant back would re-grant what someone took
+    away, so it counts as a withdrawal now. SuperOffice held it if the hub's value
+    came from that person, or a cycle wrote it there."""
+    counting = counting_person(persons)
+    if counting is None or counting.state is not None or hub is None or hub.is_withdrawn:
+        return persons
+    held = (
+        ConsentChange.objects.filter(
+            account_id=cycle.account_id,
+            contact=contact,
+            purpose=purpose,
+            origin=Origin.SUPEROFFICE,
+            superoffice_person_id=counting.person_id,
+        ).exists()
+        or ConsentDecision.objects.filter(
+            account_id=cycle.account_id,
+            contact=contact,
+            purpose=purpose,
+            superoffice_person_id=counting.person_id,
+            action=ConsentDecision.Action.WRITE_SUPEROFFICE,
+            outcome=ConsentDecision.Outcome.DONE,
+        ).exists()
+    )
+    if not held:
+        return persons
+    removed = ConsentState(WITHDRAWN, timezone.now(), REMOVED_SOURCE)
+    return [
+        PersonConsent(p.person_id, p.registered_at, removed) if p is counting else p
+        for p in persons
+    ]
+
+
+def _explain_removal(decision: Decision) -> Decision:
+    if decision.result is None or decision.result.source != REMOVED_SOURCE:
+        return decision
+    return Decision(
+        decision.action,
+        "SuperOffice no longer holds this consent: it was removed there, and a removal "
+        "carries no time, so it counts as a withdrawal now. " + decision.reason,
+        decision.result,
+        decision.person_id,
+        decision.conflict,
     )
 
 
@@ -245,15 +305,20 @@ def _sync_contact(*, cycle, port: ConsentPort, contact, hub_states, figures: _Fi
         person_consents = [
             PersonConsent(p.person_id, p.registered_at, p.consents.get(purpose)) for p in persons
         ]
-        decision = decide_for_contact(hub=hub, persons=person_consents)
+        person_consents = _vanished_as_withdrawn(
+            cycle=cycle, contact=contact, purpose=purpose, hub=hub, persons=person_consents
+        )
+        decision = _explain_removal(decide_for_contact(hub=hub, persons=person_consents))
         if decision.action is Action.WRITE_SUPEROFFICE:
             # The batch read the hub's state a moment ago; a change recorded since
             # (API, form) must not be overwritten in SuperOffice by the older value,
             # whose SuperOffice time would then look newest. Decide again on fresh state.
-            fresh = _hub_states([contact.pk]).get((contact.pk, purpose), (None, Origin.HUB))
+            fresh = _hub_states(cycle.account_id, [contact.pk]).get(
+                (contact.pk, purpose), (None, Origin.HUB)
+            )
             if fresh[0] != hub:
                 hub, hub_origin = fresh
-                decision = decide_for_contact(hub=hub, persons=person_consents)
+                decision = _explain_removal(decide_for_contact(hub=hub, persons=person_consents))
         counting = next((p for p in person_consents if p.person_id == decision.person_id), None)
         if decision.conflict:
             figures.conflicts += 1
@@ -355,7 +420,7 @@ def _run(*, cycle: ConsentSyncCycle, port: ConsentPort, contacts, holder: str) -
     batch: list[Contact] = []
 
     def run_batch() -> None:
-        states = _hub_states([c.pk for c in batch])
+        states = _hub_states(cycle.account_id, [c.pk for c in batch])
         try:
             for contact in batch:
                 _sync_contact(
@@ -403,8 +468,6 @@ def _linked_contacts(account: Account):
 
 
 def _execute(*, account: Account, kind: str, holder: str, contact_ids=None) -> ConsentSyncCycle:
-    from crm.services import client_for_account
-
     started = timezone.now()
     since = consent_sync_last_watermark(account=account)
     cycle = ConsentSyncCycle.objects.create(account=account, kind=kind, started_at=started)

@@ -323,3 +323,46 @@ def test_contacts_of_another_account_are_never_synced(account, other_account, co
 
     assert cycle.contacts_checked == 0
     assert sim.consents(23).get(Purpose.STORE, {}).get("legal_base") != "61E"
+
+
+def test_a_consent_gone_from_superoffice_counts_as_a_withdrawal_not_a_gap_to_refill(
+    account, connection
+):
+    # A real tenant may delete the consent row (no time left to compare). The simulator
+    # always keeps a WITHDRAWN row, so this checks the engine's reading of a gap directly.
+    from consent.rules import ConsentState, PersonConsent, decide_for_contact
+    from consent.services import _explain_removal, _vanished_as_withdrawn
+
+    contact = ContactFactory(account=account, superoffice_person_id=31)
+    consent_record(
+        account=account,
+        contact=contact,
+        purpose=Purpose.EMARKETING,
+        legal_basis="61A",
+        origin=Origin.SUPEROFFICE,
+        superoffice_person_id=31,
+        changed_at=timezone.now() - timedelta(days=1),
+    )
+    never_there = ContactFactory(account=account, superoffice_person_id=32)
+    consent_record(
+        account=account, contact=never_there, purpose=Purpose.EMARKETING, legal_basis="61A"
+    )
+    cycle = ConsentSyncCycle.objects.create(account=account, kind=FULL)
+
+    def decided(contact, person_id):
+        hub = current(contact, Purpose.EMARKETING)
+        hub_state = ConsentState(hub.legal_basis, hub.changed_at, hub.source)
+        persons = _vanished_as_withdrawn(
+            cycle=cycle,
+            contact=contact,
+            purpose=Purpose.EMARKETING,
+            hub=hub_state,
+            persons=[PersonConsent(person_id, None, None)],
+        )
+        return _explain_removal(decide_for_contact(hub=hub_state, persons=persons))
+
+    removed = decided(contact, 31)
+    assert removed.result.is_withdrawn and removed.action.value == "write_hub"
+    assert "removed there" in removed.reason
+    # A grant SuperOffice never held is simply written there.
+    assert decided(never_there, 32).action.value == "write_superoffice"
