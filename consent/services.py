@@ -736,6 +736,15 @@ def consent_bulk_record(
             ).values_list("pk", flat=True)
         )
         contacts = Contact.objects.in_bulk(owned)
+
+        def current_changes() -> set[tuple[int, str, int]]:
+            return set(
+                CurrentConsent.objects.filter(contact_id__in=owned).values_list(
+                    "contact_id", "purpose", "change_id"
+                )
+            )
+
+        before = current_changes()
         for change in valid:
             if change.contact_id not in owned:
                 result.refused += 1
@@ -751,6 +760,7 @@ def consent_bulk_record(
                 reason=reason,
             )
             result.recorded += 1
+        result.current_moved = len(current_changes() - before)
         return result
     with transaction.atomic(), connection.cursor() as cursor:
         # The newest-per-key sort of a large import fits in memory with this much.
