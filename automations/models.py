@@ -86,10 +86,18 @@ class ErrorKind(models.TextChoices):
 class Run(models.Model):
     """One execution of one automation for one event: a row of the durable work queue."""
 
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="automation_runs")
-    automation = models.ForeignKey(Automation, on_delete=models.CASCADE, related_name="runs")
+    # No single-column indexes on account, automation and contact: the composite indexes
+    # below start with them, and every index costs on the ingest path's bulk insert.
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="automation_runs", db_index=False
+    )
+    automation = models.ForeignKey(
+        Automation, on_delete=models.CASCADE, related_name="runs", db_index=False
+    )
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="automation_runs")
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="automation_runs")
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="automation_runs", db_index=False
+    )
     status = models.CharField(max_length=20, choices=RunStatus.choices, default=RunStatus.PENDING)
     # Claims so far; more than one means an earlier attempt's outcome may be unknown.
     attempts = models.PositiveIntegerField(default=0)

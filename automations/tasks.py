@@ -12,6 +12,12 @@ def execute_run(run_id: int) -> str:
     return services.run_execute(run_id=run_id).status
 
 
+@shared_task(name="automations.dispatch_runs", ignore_result=True)
+def dispatch_runs(run_ids: list[int]) -> int:
+    """Fan-out: one message from the API request becomes one message per run here."""
+    return services.runs_dispatch(run_ids=run_ids, fan_out=False)
+
+
 @shared_task(name="automations.sweep_runs", ignore_result=True)
 def sweep_runs() -> int:
     return services.runs_sweep()

@@ -1,0 +1,277 @@
+"""The automation engine's figures, measured in one run.
+
+    DATABASE_URL=postgres://... CELERY_BROKER_URL=redis://... \
+        .venv/bin/python bench/automations.py [--ingest 5000] [--runs 1000] [--paced 200]
+
+Builds a throwaway PostgreSQL database (the test database name of DATABASE_URL with a
+``_bench_automations`` suffix), starts the NetServer simulator and two Celery worker
+processes (each ``--concurrency 1``) in subprocesses on the broker of CELERY_BROKER_URL,
+and measures:
+
+1. batch ingest: ``events_ingest`` of batches of 1,000 events into a campaign with one
+   automation (events, contacts and runs written, wake-ups published): events per second;
+2. end to end: ``--runs`` create-task runs executed by the two workers against the
+   simulator, from the first event in to the last run done: runs per second;
+3. the floor: the same two workers executing as many empty Celery tasks
+   (``celery.accumulate``) from the same broker: tasks per second;
+4. latency: ``--paced`` events sent at a steady 5 per second, each starting a create-sale
+   and a create-task run (below capacity, so no backlog), event
+   received -> CRM object recorded: p50 / p95;
+5. SOAP calls per run for create sale and create task (authentication excluded: one per
+   ticket lifetime).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "emhub.settings.test")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.db.models import Count  # noqa: E402
+
+from automations.models import Automation, AutomationType, Run, RunStatus  # noqa: E402
+from campaigns.models import Campaign, Contact, EventType  # noqa: E402
+from campaigns.services import events_ingest  # noqa: E402
+from crm import simulator as sim_defaults  # noqa: E402
+from crm.models import CrmCall  # noqa: E402
+from crm.services import connection_save  # noqa: E402
+from emhub.celery import app  # noqa: E402
+from emhub.models import Account  # noqa: E402
+
+PACED_RATE = 5
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def start_simulator(persons: int) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "manage.py", "netserver_simulator", "--port", str(port),
+         "--persons", str(persons)],
+        cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+    def up() -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    wait_for(up, 30, "the simulator")
+    return proc, port
+
+
+def start_workers(n: int) -> list[subprocess.Popen]:
+    db = settings.DATABASES["default"]
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:"
+                        f"{db['PORT'] or 5432}/{db['NAME']}",
+    }
+    return [
+        subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "celery", "-A", "emhub", "worker", "--pool", "prefork",
+             "--concurrency", "1", "--loglevel", "WARNING", "-n", f"bench{i}@%h",
+             "--without-heartbeat", "--without-gossip", "--without-mingle"],
+            cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        for i in range(n)
+    ]
+
+
+def queue_length() -> int:
+    with app.connection_for_write() as conn:
+        return conn.default_channel.client.llen("celery")
+
+
+def purge() -> None:
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge("celery")
+
+
+def events(campaign: Campaign, contacts: list[Contact], prefix: str) -> list[dict]:
+    return [
+        {"event_id": f"{prefix}-{i}", "type": EventType.EMAIL_OPENED, "campaign": campaign,
+         "email": c.email}
+        for i, c in enumerate(contacts)
+    ]
+
+
+def make_contacts(account: Account, n: int, persons: int, prefix: str) -> list[Contact]:
+    return Contact.objects.bulk_create([
+        Contact(account=account, email=f"{prefix}{i}@bench.example",
+                superoffice_person_id=1 + i % persons)
+        for i in range(n)
+    ])
+
+
+def done_count(automation: Automation) -> int:
+    return Run.objects.filter(automation=automation, status=RunStatus.DONE).count()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--ingest", type=int, default=5000)
+    parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--paced", type=int, default=200)
+    parser.add_argument("--persons", type=int, default=500)
+    args = parser.parse_args()
+
+    db = settings.DATABASES["default"]
+    db.setdefault("TEST", {})
+    db["TEST"].update(NAME=f"test_{db['NAME']}_bench_automations", MIGRATE=False)
+    test_name = connection.creation.create_test_db(verbosity=0, autoclobber=True,
+                                                   serialize=False)
+    sim_proc, port = start_simulator(args.persons)
+    workers: list[subprocess.Popen] = []
+    try:
+        account = Account.objects.create(slug="bench", name="Bench")
+        connection_save(
+            account=account, base_url=f"http://127.0.0.1:{port}/Remote/Services88/",
+            auth_mode="onsite", username=sim_defaults.DEFAULT_USERNAME,
+            password=sim_defaults.DEFAULT_PASSWORD,
+            application_token=sim_defaults.DEFAULT_APP_TOKEN,
+        )
+        purge()
+
+        # 1. ingest, no worker running: what the API's transaction costs.
+        ingest_campaign = Campaign.objects.create(account=account, name="Ingest")
+        Automation.objects.create(
+            account=account, campaign=ingest_campaign, name="Select", is_enabled=True,
+            type=AutomationType.ADD_TO_SELECTION, trigger_event_type=EventType.EMAIL_OPENED,
+            settings={"selection_id": 1},
+        )
+        contacts = make_contacts(account, args.ingest, args.persons, "ingest")
+        started = time.perf_counter()
+        for start in range(0, args.ingest, 1000):
+            events_ingest(account=account,
+                          events=events(ingest_campaign, contacts[start:start + 1000],
+                                        f"in{start}"))
+        ingest_seconds = time.perf_counter() - started
+        ingest_runs = Run.objects.filter(automation__campaign=ingest_campaign).count()
+        Run.objects.filter(automation__campaign=ingest_campaign).update(
+            status=RunStatus.CANCELLED)
+        purge()
+
+        # 2. end to end with two worker processes.
+        workers = start_workers(2)
+        time.sleep(3)  # let both workers connect
+        e2e_campaign = Campaign.objects.create(account=account, name="End to end")
+        task_auto = Automation.objects.create(
+            account=account, campaign=e2e_campaign, name="Task", type=AutomationType.CREATE_TASK,
+            trigger_event_type=EventType.EMAIL_OPENED,
+            settings={"activity_type_id": 1, "owner_id": 2, "description": "Call {email}"},
+        )
+        contacts = make_contacts(account, args.runs, args.persons, "e2e")
+        started = time.perf_counter()
+        for start in range(0, args.runs, 1000):
+            events_ingest(account=account,
+                          events=events(e2e_campaign, contacts[start:start + 1000],
+                                        f"e2e{start}"))
+        wait_for(lambda: done_count(task_auto) >= args.runs, 900, "end-to-end runs")
+        e2e_seconds = time.perf_counter() - started
+
+        # 3. the floor: empty tasks through the same broker and the same two workers.
+        started = time.perf_counter()
+        with app.producer_or_acquire() as producer:
+            for _ in range(args.runs):
+                app.send_task("celery.accumulate", args=(1,), producer=producer)
+        wait_for(lambda: queue_length() == 0, 300, "empty tasks")
+        floor_seconds = time.perf_counter() - started
+
+        # 4. paced latency, below the workers' capacity so there is no backlog.
+        paced_campaign = Campaign.objects.create(account=account, name="Paced")
+        sale_auto = Automation.objects.create(
+            account=account, campaign=paced_campaign, name="Sale",
+            type=AutomationType.CREATE_SALE, trigger_event_type=EventType.EMAIL_OPENED,
+            settings={"source_id": 1, "rating_id": 1, "owner_id": 2, "description": "Lead"},
+        )
+        paced_task = Automation.objects.create(
+            account=account, campaign=paced_campaign, name="Task paced",
+            type=AutomationType.CREATE_TASK, trigger_event_type=EventType.EMAIL_OPENED,
+            settings={"activity_type_id": 1, "owner_id": 2, "description": "Call"},
+        )
+        contacts = make_contacts(account, args.paced, args.persons, "paced")
+        started = time.perf_counter()
+        for i, contact in enumerate(contacts):
+            events_ingest(account=account,
+                          events=events(paced_campaign, [contact], f"paced{i}"))
+            time.sleep(max(0.0, started + (i + 1) / PACED_RATE - time.perf_counter()))
+        wait_for(lambda: done_count(sale_auto) + done_count(paced_task) >= 2 * args.paced,
+                 300, "paced runs")
+        latencies = sorted(
+            (r.finished_at - r.event.received_at).total_seconds()
+            for r in Run.objects.filter(automation__campaign=paced_campaign)
+            .select_related("event")
+        )
+        p50 = statistics.median(latencies)
+        p95 = latencies[int(0.95 * (len(latencies) - 1))]
+
+        # 5. SOAP calls per run (authentication excluded).
+        def calls_per_run(automation: Automation) -> float:
+            keys = list(Run.objects.filter(automation=automation).values_list("key", flat=True))
+            counts = (
+                CrmCall.objects.filter(correlation__in=keys).exclude(agent="SoPrincipal")
+                .values("correlation").annotate(n=Count("id"))
+            )
+            return statistics.mean([row["n"] for row in counts]) if counts else 0.0
+
+        sale_calls, task_calls = calls_per_run(sale_auto), calls_per_run(task_auto)
+        auths = CrmCall.objects.filter(agent="SoPrincipal").count()
+
+        e2e_rate = args.runs / e2e_seconds
+        floor_rate = args.runs / floor_seconds
+        print("emhub automation engine — one run")
+        print(f"  batch ingest:       {args.ingest / ingest_seconds:8.0f} events/s "
+              f"({args.ingest} events in batches of 1,000, {ingest_runs} runs written; "
+              f"target >= 1,000)")
+        print(f"  end to end:         {e2e_rate:8.1f} runs/s "
+              f"({args.runs} create-task runs, 2 worker processes, simulator over HTTP)")
+        print(f"  floor:              {floor_rate:8.1f} empty tasks/s (same broker, same "
+              f"2 workers)")
+        print(f"  end to end / floor: {e2e_rate / floor_rate:8.2f}")
+        print(f"  latency event -> CRM object at {PACED_RATE} events/s x 2 automations "
+              f"({2 * args.paced} runs): "
+              f"p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
+        print(f"  SOAP calls per run: create sale {sale_calls:.2f}, create task "
+              f"{task_calls:.2f} (target <= 2); authentications in the whole run: {auths}")
+    finally:
+        for w in workers:
+            w.terminate()
+        for w in workers:
+            w.wait(30)
+        sim_proc.terminate()
+        sim_proc.wait(10)
+        connection.creation.destroy_test_db(test_name, verbosity=0)
+
+
+if __name__ == "__main__":
+    main()
