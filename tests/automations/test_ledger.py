@@ -272,3 +272,21 @@ def test_backoff_grows_is_capped_and_honours_retry_after(settings):
     assert all(50 <= d <= 100 for d in tenth)
     assert len(set(fourth)) > 1  # jitter
     assert services.backoff_seconds(attempt=1, retry_after=42) == 42
+
+
+@pytest.mark.parametrize("n_runs", [3, 60])
+def test_with_the_broker_unreachable_dispatch_never_raises_and_leaves_runs_to_the_sweeper(
+    account, campaign, matched_contact, n_runs
+):
+    from .conftest import app_broker, free_port
+
+    AutomationFactory(campaign=campaign, account=account)
+    runs = services.runs_create_for_events(
+        account=account, events=[_event(campaign, matched_contact) for _ in range(n_runs)]
+    )
+    ids = [r.id for r in runs]
+
+    with app_broker(f"redis://127.0.0.1:{free_port()}/0"):
+        assert services.runs_dispatch(run_ids=ids) == 0
+
+    assert not Run.objects.filter(id__in=ids, dispatched_at__isnull=False).exists()
