@@ -170,3 +170,12 @@ class RunFilterForm(forms.Form):
 
         super().__init__(*args, **kwargs)
         self.fields["status"].choices = [("", "All statuses"), *RunStatus.choices]
+
+
+class AutomationSettingsForm(forms.Form):
+    auto_match_single_email = forms.BooleanField(
+        required=False,
+        label="Match contacts automatically when exactly one SuperOffice person has their email",
+        help_text="Off: every contact without a SuperOffice person waits in the queue for a "
+                  "sales rep. On: the hub matches it when the email is unambiguous.",
+    )

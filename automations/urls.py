@@ -22,4 +22,5 @@ urlpatterns = [
     path("automations/runs/<int:run_id>/retry/", views.run_retry, name="run_retry"),
     path("contacts/<int:contact_id>/runs/", views.contact_runs, name="contact_runs"),
     path("queue/", views.queue, name="queue"),
+    path("settings/automations/", views.automation_settings, name="settings"),
 ]

@@ -9,10 +9,10 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from emhub.tenancy import account_required
+from emhub.tenancy import account_required, admin_required
 
 from . import selectors, services
-from .forms import AutomationForm, RunFilterForm
+from .forms import AutomationForm, AutomationSettingsForm, RunFilterForm
 from .models import RunStatus
 from .picklists import picklists_load
 
@@ -191,3 +191,26 @@ def queue(request):
     for contact in page.object_list:
         contact.waiting = waiting.get(contact.id, [])
     return render(request, "automations/queue.html", {"page": page})
+
+
+@admin_required
+def automation_settings(request):
+    current = selectors.automation_settings_of(account=request.account)
+    if request.method == "POST" and "resume" in request.POST:
+        resumed = services.account_crm_resume(account=request.account)
+        messages.success(request, f"SuperOffice work resumed; {resumed} held run(s) continue.")
+        return redirect("automations:settings")
+    if request.method == "POST":
+        form = AutomationSettingsForm(request.POST)
+        if form.is_valid():
+            services.automation_settings_update(
+                account=request.account,
+                auto_match_single_email=form.cleaned_data["auto_match_single_email"],
+            )
+            messages.success(request, "Automation settings saved.")
+            return redirect("automations:settings")
+    else:
+        form = AutomationSettingsForm(initial={
+            "auto_match_single_email": bool(current and current.auto_match_single_email),
+        })
+    return render(request, "automations/settings.html", {"form": form, "settings_row": current})

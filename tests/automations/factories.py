@@ -67,3 +67,15 @@ class AutomationFactory(factory.django.DjangoModelFactory):
     type = AutomationType.ADD_TO_SELECTION
     trigger_event_type = EventType.EMAIL_OPENED
     settings = factory.LazyFunction(lambda: {"selection_id": 1})
+
+
+def run_in(account):
+    """A run of a new automation of `account` (the isolation sweep's `run_id` maker)."""
+    from automations.services import runs_create_for_events
+
+    campaign = CampaignFactory(account=account)
+    AutomationFactory(account=account, campaign=campaign)
+    contact = ContactFactory(account=account, superoffice_person_id=1)
+    event = EventFactory(account=account, campaign=campaign, contact=contact)
+    (run,) = runs_create_for_events(account=account, events=[event])
+    return run

@@ -153,3 +153,32 @@ def test_every_page_of_another_account_is_not_found(client, signed_in, account, 
     for name, kwargs in posts:
         assert client.post(reverse(name, kwargs=kwargs)).status_code == 404, name
     assert client.get(reverse("automations:run_list")).content.count(b"data-run=") == 0
+
+
+def test_an_admin_switches_auto_matching_on_and_a_marketer_cannot(admin_client, account, client,
+                                                                  signed_in, marketer):
+    url = reverse("automations:settings")
+
+    admin_client.post(url, {"auto_match_single_email": "on"})
+
+    from automations.models import AutomationSettings
+
+    assert AutomationSettings.objects.get(account=account).auto_match_single_email is True
+    signed_in(client, marketer, account)
+    assert client.get(url).status_code == 404
+
+
+def test_an_admin_sees_a_crm_pause_and_can_resume_the_held_runs(admin_client, account, campaign):
+    _, (run,) = _runs(account, campaign, 1)
+    services.account_crm_pause(account=account, reason="Wrong password")
+    Run.objects.filter(id=run.id).update(
+        next_attempt_at=run.next_attempt_at.replace(year=run.next_attempt_at.year + 1)
+    )
+    url = reverse("automations:settings")
+    assert b"Wrong password" in admin_client.get(url).content
+
+    admin_client.post(url, {"resume": "1"})
+
+    run.refresh_from_db()
+    assert run.next_attempt_at.year == run.created_at.year
+    assert b"Wrong password" not in admin_client.get(url).content
