@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Subquery, Window
-from django.db.models.functions import Coalesce, RowNumber, TruncMonth
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, Window
+from django.db.models.functions import RowNumber, TruncMonth
 from django.utils import timezone
 
 from automations.models import Run, RunStatus
@@ -55,37 +55,31 @@ class QueueEntry:
 def queue_page(*, account: Account, page: str | int | None = 1, search: str = "") -> Page:
     """Contacts with runs waiting for a SuperOffice person, longest waiting first.
 
-    Three queries whatever the size: count, the page of contacts with their aggregates,
-    and the waiting runs of that page with what they belong to.
+    Driven by the waiting runs (one GROUP BY over the account's waiting runs, which an
+    index finds), then the page's contacts and their runs: four queries whatever the size.
     """
     waiting = Run.objects.filter(
-        account=account, contact=OuterRef("pk"), status=RunStatus.WAITING_FOR_MATCH
-    )
-    contacts = (
-        Contact.objects.filter(account=account, superoffice_person_id__isnull=True)
-        .filter(Exists(waiting))
-        .annotate(
-            waiting_count=Subquery(
-                waiting.order_by().values("contact").annotate(n=Count("id")).values("n")[:1]
-            ),
-            waiting_since=Subquery(
-                waiting.order_by()
-                .values("contact")
-                .annotate(m=Min("waiting_since"))
-                .values("m")[:1]
-            ),
-        )
-        .order_by(F("waiting_since").asc(nulls_last=True), "id")
+        account=account,
+        status=RunStatus.WAITING_FOR_MATCH,
+        contact__superoffice_person_id__isnull=True,
     )
     if search:
-        contacts = contacts.filter(
-            Q(email__icontains=search)
-            | Q(first_name__icontains=search)
-            | Q(last_name__icontains=search)
-            | Q(company_name__icontains=search)
+        waiting = waiting.filter(
+            Q(contact__email__icontains=search)
+            | Q(contact__first_name__icontains=search)
+            | Q(contact__last_name__icontains=search)
+            | Q(contact__company_name__icontains=search)
         )
-    result = _paginate(contacts, page, PAGE_SIZE)
-    ids = [c.id for c in result.object_list]
+    groups = (
+        waiting.order_by()
+        .values("contact_id")
+        .annotate(waiting=Count("id"), since=Min("waiting_since"))
+        .order_by(F("since").asc(nulls_last=True), "contact_id")
+    )
+    result = _paginate(groups, page, PAGE_SIZE)
+    rows = list(result.object_list)
+    ids = [row["contact_id"] for row in rows]
+    contacts = Contact.objects.filter(account=account, pk__in=ids).in_bulk()
     runs_by_contact: dict[int, list[Run]] = {i: [] for i in ids}
     for run in (
         Run.objects.filter(account=account, contact_id__in=ids, status=RunStatus.WAITING_FOR_MATCH)
@@ -95,12 +89,13 @@ def queue_page(*, account: Account, page: str | int | None = 1, search: str = ""
         runs_by_contact[run.contact_id].append(run)
     result.object_list = [
         QueueEntry(
-            contact=c,
-            waiting=c.waiting_count or 0,
-            waiting_since=c.waiting_since,
-            runs=runs_by_contact[c.id],
+            contact=contacts[row["contact_id"]],
+            waiting=row["waiting"],
+            waiting_since=row["since"],
+            runs=runs_by_contact[row["contact_id"]],
         )
-        for c in result.object_list
+        for row in rows
+        if row["contact_id"] in contacts
     ]
     return result
 
@@ -122,35 +117,50 @@ def queue_contacts_on_page(*, account: Account, contact_ids: list[int]) -> list[
 # -- Lead Report --------------------------------------------------------------------------
 
 
-def _leads(account: Account) -> QuerySet[Contact]:
-    engaged = Event.objects.filter(account=account, contact=OuterRef("pk"), type__in=ENGAGED_TYPES)
-    waiting = Run.objects.filter(
-        account=account, contact=OuterRef("pk"), status=RunStatus.WAITING_FOR_MATCH
+def _lead_groups(account: Account):
+    """One row per lead: contacts not in SuperOffice, not rejected or dismissed, with
+    engaged events (form submissions, clicks, landing pages) or runs waiting for them.
+
+    A GROUP BY over the account's events (semi- and anti-joins for the waiting runs and
+    decisions), not a subquery per contact: its cost follows the events, not the contacts
+    times the events.
+    """
+    # The events whose runs wait, as one hashed set rather than a probe per event: keeps
+    # the plan cheap (and PostgreSQL from spending more on JIT-compiling it than running it).
+    waiting = Run.objects.filter(account=account, status=RunStatus.WAITING_FOR_MATCH).values(
+        "event_id"
     )
     decided = LeadDecision.objects.filter(
         account=account,
-        contact=OuterRef("pk"),
+        contact=OuterRef("contact_id"),
         outcome__in=[LeadDecision.Outcome.REJECTED, LeadDecision.Outcome.DISMISSED],
     )
-    events = Event.objects.filter(account=account, contact=OuterRef("pk")).order_by()
     return (
-        Contact.objects.filter(account=account, superoffice_person_id__isnull=True)
-        .filter(Exists(engaged) | Exists(waiting))
+        Event.objects.filter(account=account, contact__superoffice_person_id__isnull=True)
+        .filter(Q(type__in=ENGAGED_TYPES) | Q(id__in=waiting))
         .exclude(Exists(decided))
+        .order_by()
+        .values("contact_id")
         .annotate(
-            last_activity=Subquery(events.order_by("-occurred_at").values("occurred_at")[:1]),
-            lead_since=Coalesce(
-                Subquery(engaged.order_by("occurred_at").values("occurred_at")[:1]),
-                "created_at",
-            ),
-            engagement=Subquery(
-                engaged.order_by().values("contact").annotate(n=Count("id")).values("n")[:1]
-            ),
-            waiting_count=Subquery(
-                waiting.order_by().values("contact").annotate(n=Count("id")).values("n")[:1]
-            ),
+            last_activity=Max("occurred_at"),
+            lead_since=Min("occurred_at"),
+            engagement=Count("id"),
         )
     )
+
+
+@dataclass
+class LeadPage:
+    """A page of leads. No total: counting every lead would cost a second pass over the
+    events on each page load, so the page only knows whether there is a next one."""
+
+    number: int
+    leads: list[Contact]
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
 
 
 def lead_report_page(
@@ -159,20 +169,34 @@ def lead_report_page(
     flag_after_days: int,
     page: str | int | None = 1,
     flagged_only: bool = False,
-) -> Page:
-    """Contacts not in SuperOffice that engaged, newest and most engaged first, each with
-    its latest activity; leads older than ``flag_after_days`` are flagged."""
+) -> LeadPage:
+    """Leads not in SuperOffice that engaged, newest and most engaged first, each with its
+    latest activity; leads older than ``flag_after_days`` are flagged, never dropped."""
     flag_before = timezone.now() - timedelta(days=flag_after_days)
-    leads = _leads(account)
+    try:
+        number = max(int(page or 1), 1)
+    except (TypeError, ValueError):
+        number = 1
+    groups = _lead_groups(account)
     if flagged_only:
-        leads = leads.filter(lead_since__lt=flag_before)
-    leads = leads.order_by(
-        F("last_activity").desc(nulls_last=True),
-        F("engagement").desc(nulls_last=True),
-        "-id",
+        groups = groups.filter(lead_since__lt=flag_before)
+    offset = (number - 1) * PAGE_SIZE
+    rows = list(
+        groups.order_by("-last_activity", "-engagement", "-contact_id")[
+            offset : offset + PAGE_SIZE + 1
+        ]
     )
-    result = _paginate(leads, page, PAGE_SIZE)
-    ids = [c.id for c in result.object_list]
+    has_next = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    ids = [row["contact_id"] for row in rows]
+    contacts = Contact.objects.filter(account=account, pk__in=ids).in_bulk()
+    waiting = dict(
+        Run.objects.filter(account=account, contact_id__in=ids, status=RunStatus.WAITING_FOR_MATCH)
+        .order_by()
+        .values("contact_id")
+        .annotate(n=Count("id"))
+        .values_list("contact_id", "n")
+    )
     activity: dict[int, list[Event]] = {i: [] for i in ids}
     if ids:
         ranked = (
@@ -188,15 +212,19 @@ def lead_report_page(
         )
         for event in ranked:
             activity[event.contact_id].append(event)
-    for contact in result.object_list:
+    leads = []
+    for row in rows:
+        contact = contacts.get(row["contact_id"])
+        if contact is None:
+            continue
+        contact.last_activity = row["last_activity"]
+        contact.lead_since = row["lead_since"]
+        contact.engagement = row["engagement"]
+        contact.waiting_count = waiting.get(contact.id, 0)
         contact.activity = activity[contact.id]
-        contact.is_flagged = contact.lead_since is not None and contact.lead_since < flag_before
-    return result
-
-
-def lead_flagged_count(*, account: Account, flag_after_days: int) -> int:
-    flag_before = timezone.now() - timedelta(days=flag_after_days)
-    return _leads(account).filter(lead_since__lt=flag_before).count()
+        contact.is_flagged = row["lead_since"] < flag_before
+        leads.append(contact)
+    return LeadPage(number=number, leads=leads, has_next=has_next)
 
 
 def lead_contact(*, account: Account, contact_id: int) -> Contact | None:
@@ -261,12 +289,3 @@ def runs_for_crm_object(*, account: Account, object_type: str, object_id: int) -
         )
         .order_by("-created_at")[:10]
     )
-
-
-def last_activity_for(*, account: Account, contact_ids: list[int]) -> dict[int, object]:
-    rows = (
-        Event.objects.filter(account=account, contact_id__in=contact_ids)
-        .values("contact_id")
-        .annotate(last=Max("occurred_at"))
-    )
-    return {r["contact_id"]: r["last"] for r in rows}

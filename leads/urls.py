@@ -6,6 +6,26 @@ app_name = "leads"
 
 panel = "panels/<str:panel_key>/"
 
+# Pages SuperOffice frames: authorised by the panel sign-in (a verified SuperOffice user of
+# the account the panel key names), not by a hub session, so the hub-session isolation
+# sweep does not apply; tests/leads/test_panel_security.py covers them.
+PANEL_URL_NAMES = [
+    "panel_sign_in",
+    "panel_sign_in_done",
+    "queue",
+    "queue_bulk_match",
+    "queue_candidates",
+    "queue_match",
+    "queue_dismiss",
+    "lead_report",
+    "lead_approve",
+    "lead_candidates",
+    "lead_merge",
+    "lead_reject",
+    "timeline",
+    "event_details",
+]
+
 urlpatterns = [
     path("settings/panels/", views.panel_settings, name="panel_settings"),
     path(panel + "sign-in/", views.panel_sign_in, name="panel_sign_in"),

@@ -66,7 +66,7 @@ def panel_sign_in(request, panel_key: str):
             login_hint=request.GET.get("login_hint", "")[:200],
         )
     except auth.PanelAuthError as exc:
-        return _popup(request, error=str(exc), status=400)
+        return _popup(request, error=str(exc), status=403)
     response = redirect(url)
     response.set_signed_cookie(
         FLOW_COOKIE,
@@ -90,7 +90,7 @@ def panel_sign_in_done(request, panel_key: str):
     if settings is None:
         raise Http404("No such panel")
     if request.GET.get("error"):
-        return _popup(request, error="SuperOffice did not sign you in.", status=400)
+        return _popup(request, error="SuperOffice did not sign you in.", status=403)
     redirect_uri = request.build_absolute_uri(request.path)
     flow = request.get_signed_cookie(FLOW_COOKIE, default="", salt=FLOW_COOKIE)
     try:
@@ -257,9 +257,6 @@ def lead_report(request, panel_key: str):
         page=page,
         flagged_only=flagged_only,
         query="flagged=1" if flagged_only else "",
-        flagged=selectors.lead_flagged_count(
-            account=request.account, flag_after_days=settings.flag_after_days
-        ),
         panel=Panel.LEADS,
     )
 

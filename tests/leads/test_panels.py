@@ -486,3 +486,19 @@ def test_a_usec_is_ignored_where_the_admin_did_not_turn_it_on(client, panel):
     response = client.get(_url(panel, "leads:queue"), {"usec": "usec-ada-0001"})
 
     assert response.status_code == 401
+
+
+def test_the_lead_report_pages_through_every_lead(client, local_panel):
+    account = local_panel.account
+    for _ in range(23):
+        EventFactory(
+            account=account, contact=ContactFactory(account=account), type=EventType.LINK_CLICKED
+        )
+
+    first = _get(client, local_panel, "leads:lead_report").content.decode()
+    second = _get(client, local_panel, "leads:lead_report", {"page": "2"}).content.decode()
+    nonsense = _get(client, local_panel, "leads:lead_report", {"page": "x"})
+
+    assert first.count('class="card entry') == 20 and "Older →" in first
+    assert second.count('class="card entry') == 3 and "← Newer" in second
+    assert nonsense.status_code == 200
