@@ -316,3 +316,21 @@ def test_create_sale_and_create_task_each_cost_at_most_two_soap_calls(
         run = Run.objects.get(automation=automation)
         calls = CrmCall.objects.filter(correlation=run.key).exclude(agent="SoPrincipal")
         assert calls.count() <= 2, list(calls.values_list("operation", flat=True))
+
+
+def test_without_a_named_owner_the_sale_and_task_belong_to_the_companys_owner(
+    sim, celery_worker_threads, api_client, campaign, contact
+):
+    company = sim.state("companies", sim.state("persons", PERSON)["ContactId"])
+    AutomationFactory(account=campaign.account, campaign=campaign, type=T.CREATE_SALE,
+                      settings={"source_id": 1, "rating_id": 1, "description": "x"})
+    AutomationFactory(account=campaign.account, campaign=campaign, type=T.CREATE_TASK,
+                      settings={"activity_type_id": 1, "description": "x"})
+
+    _post_event(api_client, campaign, contact.email, event_id="e-1")
+    wait_until(lambda: _finished(account=campaign.account), timeout=30)
+
+    (sale,) = sim.state("sales")
+    (appointment,) = sim.state("appointments")
+    assert sale["AssociateId"] == appointment["AssociateId"] == company["AssociateId"]
+    assert sale["ContactId"] == company["ContactId"]

@@ -290,3 +290,18 @@ def test_with_the_broker_unreachable_dispatch_never_raises_and_leaves_runs_to_th
         assert services.runs_dispatch(run_ids=ids) == 0
 
     assert not Run.objects.filter(id__in=ids, dispatched_at__isnull=False).exists()
+
+
+def test_a_batch_claim_takes_due_pending_runs_once(account, campaign, matched_contact):
+    AutomationFactory(campaign=campaign, account=account)
+    runs = services.runs_create_for_events(
+        account=account, events=[_event(campaign, matched_contact) for _ in range(5)]
+    )
+    Run.objects.filter(id=runs[0].id).update(next_attempt_at=timezone.now() + timedelta(hours=1))
+
+    first = services.runs_claim_batch(limit=3)
+    second = services.runs_claim_batch(limit=10)
+
+    assert len(first) == 3 and len(second) == 1
+    assert not {r.id for r in first} & {r.id for r in second}
+    assert {r.status for r in first + second} == {RunStatus.RUNNING}
