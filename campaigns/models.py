@@ -147,3 +147,245 @@ class Event(models.Model):
         return (
             f"{self.get_type_display()} by {self.contact_id} at {self.occurred_at:%Y-%m-%d %H:%M}"
         )
+
+
+# --- Imports from SuperOffice ----------------------------------------------------------
+
+
+class ContactImport(models.Model):
+    """One import of a SuperOffice selection's or project's persons, with its progress.
+
+    The worker that runs it holds a lease (`lease_expires_at`): a second delivery of the
+    task finds it taken, and an import whose worker died can be taken again.
+    """
+
+    class SourceType(models.TextChoices):
+        SELECTION = "selection", "Selection"
+        PROJECT = "project", "Project"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to start"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contact_imports")
+    source_type = models.CharField(max_length=20, choices=SourceType.choices)
+    source_id = models.PositiveIntegerField()
+    source_name = models.CharField(max_length=200, blank=True)
+    only_emarketing = models.BooleanField(default=False)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    # Members in the selection or project; null until the worker has counted them.
+    total = models.PositiveIntegerField(null=True, blank=True)
+    processed = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    skipped_no_email = models.PositiveIntegerField(default=0)
+    skipped_invalid_email = models.PositiveIntegerField(default=0)
+    # Persons sharing an email with another person of the import: one contact, linked
+    # to the oldest of them.
+    skipped_duplicate = models.PositiveIntegerField(default=0)
+    skipped_switch_off = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["account", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_source_type_display()} {self.source_name or self.source_id}"
+
+    @property
+    def skipped(self) -> int:
+        return (
+            self.skipped_no_email
+            + self.skipped_invalid_email
+            + self.skipped_duplicate
+            + self.skipped_switch_off
+        )
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        if not self.total:
+            return 0
+        return min(100, self.processed * 100 // self.total)
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+
+class ContactImportRow(models.Model):
+    """A contact an import wrote, and the SuperOffice person it linked it to.
+
+    Kept per import so that persons sharing an email on different pages are resolved
+    to the oldest one without holding the whole import in memory, and so that the
+    imported set can be saved as a recipient list.
+    """
+
+    contact_import = models.ForeignKey(ContactImport, on_delete=models.CASCADE, related_name="rows")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+    person_id = models.BigIntegerField()
+    person_registered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contact_import", "contact"], name="contact_import_row_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contact_import_id}: {self.contact_id} ← person {self.person_id}"
+
+
+# --- Recipient lists and sendouts ------------------------------------------------------
+
+
+class RecipientList(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="recipient_lists")
+    name = models.CharField(max_length=200)
+    source_import = models.ForeignKey(
+        ContactImport, null=True, blank=True, on_delete=models.SET_NULL, related_name="lists"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["account", "-created_at"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RecipientListMember(models.Model):
+    recipient_list = models.ForeignKey(
+        RecipientList, on_delete=models.CASCADE, related_name="members"
+    )
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["recipient_list", "contact"], name="recipient_list_member_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recipient_list_id}: {self.contact_id}"
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "Email"
+    SMS = "sms", "SMS"
+
+
+class Sendout(models.Model):
+    """A campaign's email or SMS to a recipient list, now or at a scheduled time."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SCHEDULED = "scheduled", "Scheduled"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        CANCELLED = "cancelled", "Cancelled"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="sendouts")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="sendouts")
+    recipient_list = models.ForeignKey(
+        RecipientList, on_delete=models.PROTECT, related_name="sendouts"
+    )
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.EMAIL)
+    subject = models.CharField(max_length=300, blank=True)
+    # HTML for email (its links become the campaign's tracked links), plain text for SMS.
+    body = models.TextField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    # The last checklist: when it ran and what it found (recipients, excluded, …).
+    checklist_at = models.DateTimeField(null=True, blank=True)
+    checklist = models.JSONField(default=dict, blank=True)
+    # Set once the per-recipient messages exist (the send-time consent check is done).
+    prepared_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["account", "-created_at"]),
+            models.Index(fields=["status", "scheduled_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.subject or f"{self.get_channel_display()} sendout {self.pk}"
+
+
+class SendoutMessage(models.Model):
+    """One recipient of a sendout. At most one per sendout and contact, so a double
+    click or a retried task cannot send twice; a worker claims a row with a
+    conditional update before it sends."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        EXCLUDED = "excluded", "Excluded"
+
+    class Exclusion(models.TextChoices):
+        NO_LEGAL_BASIS = "no_legal_basis", "No “Marketing sendouts” legal basis"
+        NO_ADDRESS = "no_address", "No address"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    sendout = models.ForeignKey(Sendout, on_delete=models.CASCADE, related_name="messages")
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="sendout_messages")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    excluded_reason = models.CharField(max_length=30, choices=Exclusion.choices, blank=True)
+    # The email address or phone number the message goes to.
+    address = models.CharField(max_length=254, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Which worker's batch claimed the row (see sendouts._messages_claim).
+    claimed_by = models.CharField(max_length=64, blank=True)
+    last_error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["sendout", "contact"], name="sendout_message_unique"),
+        ]
+        indexes = [models.Index(fields=["sendout", "status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.sendout_id} → {self.contact_id}: {self.status}"
+
+
+class StoredSms(models.Model):
+    """An SMS the development backend "sent": kept here instead of leaving the machine."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    to = models.CharField(max_length=50)
+    body = models.TextField()
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-sent_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"SMS to {self.to} at {self.sent_at:%Y-%m-%d %H:%M}"

@@ -2,14 +2,27 @@
 
 from datetime import date, timedelta
 
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from emhub.models import Account
 
-from .models import Campaign, Contact, Event, EventType, Form, TrackedLink
+from .models import (
+    Campaign,
+    Channel,
+    Contact,
+    ContactImport,
+    Event,
+    EventType,
+    Form,
+    RecipientList,
+    RecipientListMember,
+    Sendout,
+    SendoutMessage,
+    TrackedLink,
+)
 
 
 def _count(qs: QuerySet, *, per: str):
@@ -133,4 +146,153 @@ def contact_get(*, account: Account, contact_id: int) -> Contact:
 def events_of_contact(*, contact: Contact) -> QuerySet[Event]:
     return Event.objects.filter(account_id=contact.account_id, contact=contact).select_related(
         "campaign", "link", "form"
+    )
+
+
+# --- Imports, recipient lists and sendouts ------------------------------------------------
+
+
+def imports_of(*, account: Account) -> QuerySet[ContactImport]:
+    return ContactImport.objects.filter(account=account)
+
+
+def import_get(*, account: Account, import_id: int) -> ContactImport:
+    return get_object_or_404(ContactImport, account=account, pk=import_id)
+
+
+def recipient_lists_of(*, account: Account) -> QuerySet[RecipientList]:
+    return RecipientList.objects.filter(account=account).annotate(
+        member_count=_count(
+            RecipientListMember.objects.filter(recipient_list=OuterRef("pk")), per="recipient_list"
+        )
+    )
+
+
+def recipient_list_get(*, account: Account, list_id: int) -> RecipientList:
+    return get_object_or_404(RecipientList, account=account, pk=list_id)
+
+
+def recipient_list_contacts(*, recipient_list: RecipientList) -> QuerySet[Contact]:
+    return Contact.objects.filter(
+        account_id=recipient_list.account_id,
+        pk__in=RecipientListMember.objects.filter(recipient_list=recipient_list).values(
+            "contact_id"
+        ),
+    )
+
+
+def recipient_contact_ids(*, recipient_list: RecipientList) -> QuerySet:
+    return (
+        recipient_list_contacts(recipient_list=recipient_list)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def _marketing_basis():
+    """True where the contact holds a "Marketing sendouts" (EMARKETING) legal basis that
+    is not withdrawn, read from the consent app's current-state table."""
+    from consent.models import CurrentConsent, Purpose
+    from consent.rules import WITHDRAWN
+
+    return Exists(
+        CurrentConsent.objects.filter(contact=OuterRef("pk"), purpose=Purpose.EMARKETING).exclude(
+            legal_basis=WITHDRAWN
+        )
+    )
+
+
+def contacts_with_marketing_basis(*, account: Account, contact_ids) -> set[int]:
+    """Which of the contacts may receive marketing sendouts: one query for all of them."""
+    return set(
+        Contact.objects.filter(account=account, pk__in=list(contact_ids))
+        .filter(_marketing_basis())
+        .values_list("pk", flat=True)
+    )
+
+
+def _has_address(channel: str) -> Q:
+    if channel == Channel.EMAIL:
+        return ~Q(email="")
+    return ~Q(mobile="") | ~Q(phone="")
+
+
+def sendout_recipient_figures(*, sendout: Sendout) -> dict:
+    """Recipients, those without legal basis, without an address, and who would receive
+    the message: one aggregate query over the list."""
+    address = _has_address(sendout.channel)
+    figures = (
+        recipient_list_contacts(recipient_list=sendout.recipient_list)
+        .annotate(basis=_marketing_basis())
+        .aggregate(
+            recipients=Count("pk"),
+            no_legal_basis=Count("pk", filter=Q(basis=False)),
+            no_address=Count("pk", filter=~address),
+            will_send=Count("pk", filter=Q(basis=True) & address),
+        )
+    )
+    return {key: value or 0 for key, value in figures.items()}
+
+
+def sendout_checklist_contacts(*, sendout: Sendout, kind: str) -> QuerySet[Contact]:
+    """The list's contacts without legal basis ("no_legal_basis") or address ("no_address")."""
+    contacts = recipient_list_contacts(recipient_list=sendout.recipient_list).annotate(
+        basis=_marketing_basis()
+    )
+    if kind == "no_legal_basis":
+        return contacts.filter(basis=False)
+    return contacts.exclude(_has_address(sendout.channel))
+
+
+def sendouts_of(*, account: Account) -> QuerySet[Sendout]:
+    return Sendout.objects.filter(account=account).select_related("campaign", "recipient_list")
+
+
+def sendout_get(*, account: Account, sendout_id: int) -> Sendout:
+    return get_object_or_404(
+        Sendout.objects.select_related("campaign", "recipient_list"),
+        account=account,
+        pk=sendout_id,
+    )
+
+
+def sendout_message_counts(*, sendout: Sendout) -> dict[str, int]:
+    counts = dict(
+        SendoutMessage.objects.filter(account_id=sendout.account_id, sendout=sendout)
+        .order_by()
+        .values_list("status")
+        .annotate(n=Count("id"))
+    )
+    return {value: counts.get(value, 0) for value in SendoutMessage.Status.values}
+
+
+def sendout_messages(*, sendout: Sendout, status: str = "") -> QuerySet[SendoutMessage]:
+    qs = SendoutMessage.objects.filter(account_id=sendout.account_id, sendout=sendout)
+    if status:
+        qs = qs.filter(status=status)
+    return qs.select_related("contact")
+
+
+def sendouts_due(*, now=None) -> list[int]:
+    """Sendouts a worker should take now: scheduled and due, or sending with messages
+    due for another attempt and no worker holding them (or a lapsed worker's lease)."""
+    now = now or timezone.now()
+    due_messages = Exists(
+        SendoutMessage.objects.filter(
+            Q(status=SendoutMessage.Status.QUEUED, next_attempt_at__lte=now)
+            | Q(status=SendoutMessage.Status.SENDING, lease_expires_at__lt=now),
+            sendout=OuterRef("pk"),
+        )
+    )
+    free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
+    return list(
+        Sendout.objects.alias(due_messages=due_messages)
+        .filter(
+            Q(status=Sendout.Status.SCHEDULED, scheduled_at__lte=now)
+            | Q(status=Sendout.Status.SENDING)
+            & free
+            & (Q(prepared_at__isnull=True) | Q(due_messages=True))
+        )
+        .order_by("scheduled_at", "pk")
+        .values_list("pk", flat=True)[:500]
     )

@@ -1149,6 +1149,42 @@ class NetServerClient:
             members=tuple(_member(row) for _, row in rows), page=page, page_size=page_size
         )
 
+    def _archive_count(self, *, provider: str, restriction: dict[str, Any], key: str) -> int:
+        # The archive answers no row count: page through the key column alone, the
+        # largest page the documentation calls reasonable.
+        total, page = 0, 0
+        while True:
+            rows = self._archive(
+                provider=provider,
+                columns=[key],
+                restrictions=[restriction],
+                order_by=key,
+                page=page,
+                page_size=self._COUNT_PAGE_SIZE,
+            )
+            total += len(rows)
+            if len(rows) < self._COUNT_PAGE_SIZE:
+                return total
+            page += 1
+
+    _COUNT_PAGE_SIZE = 1000
+
+    def selection_member_count(self, *, selection_id: int) -> int:
+        """Archive.GetArchiveListByColumns as ``selection_members``, personId column only."""
+        return self._archive_count(
+            provider="ContactPersonStaticSelectionV2",
+            restriction=_restriction("selectionId", selection_id),
+            key="personId",
+        )
+
+    def project_member_count(self, *, project_id: int) -> int:
+        """Archive.GetArchiveListByColumns as ``project_members``, projectMemberId only."""
+        return self._archive_count(
+            provider="ProjectMember",
+            restriction=_restriction("projectId", project_id),
+            key="projectMemberId",
+        )
+
     def selection_has_person(self, *, selection_id: int, person_id: int) -> bool:
         """Archive.GetArchiveListByColumns as ``selection_members`` plus personId = N."""
         rows = self._archive(

@@ -1,0 +1,39 @@
+"""Celery entry points of imports and sendouts: each takes an id, and the row's own
+claim (a conditional update with a lease) makes a second delivery a no-op."""
+
+from celery import shared_task
+
+from . import imports, sendouts
+
+# An import or a sendout of tens of thousands runs for minutes; the lease on its row is
+# renewed after every page or batch meanwhile.
+LONG_SOFT_TIME_LIMIT = 3300
+LONG_TIME_LIMIT = 3600
+
+
+@shared_task(
+    name="campaigns.run_import",
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=LONG_SOFT_TIME_LIMIT,
+    time_limit=LONG_TIME_LIMIT,
+)
+def run_import(import_id: int) -> None:
+    imports.contact_import_run(import_id=import_id)
+
+
+@shared_task(
+    name="campaigns.send_sendout",
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=LONG_SOFT_TIME_LIMIT,
+    time_limit=LONG_TIME_LIMIT,
+)
+def send_sendout(sendout_id: int) -> None:
+    sendouts.sendout_send(sendout_id=sendout_id)
+
+
+@shared_task(name="campaigns.send_due_sendouts", ignore_result=True)
+def send_due_sendouts() -> int:
+    """Every minute (beat): scheduled sendouts whose time has come, and retries."""
+    return sendouts.sendouts_dispatch_due()
