@@ -55,6 +55,7 @@ logger = logging.getLogger(__name__)
 WATERMARK_OVERLAP = timedelta(minutes=10)
 # A cycle renews its lease after every batch; a worker that dies lets it expire.
 LEASE_TTL = timedelta(minutes=10)
+LEASE_RENEW_SECONDS = 60
 BATCH_SIZE = 200
 
 LEGAL_BASIS_MAX = 40
@@ -418,20 +419,29 @@ def _flush(cycle: ConsentSyncCycle, figures: _Figures) -> None:
 def _run(*, cycle: ConsentSyncCycle, port: ConsentPort, contacts, holder: str) -> _Figures:
     figures = _Figures()
     batch: list[Contact] = []
+    renewed_at = time.monotonic()
+
+    def keep_lease() -> None:
+        nonlocal renewed_at
+        if not consent_lease_renew(account=cycle.account, holder=holder):
+            # Someone took the lease (ours expired): stop rather than run two cycles.
+            raise CycleAborted("The sync lease was lost; another cycle took over.")
+        renewed_at = time.monotonic()
 
     def run_batch() -> None:
         states = _hub_states(cycle.account_id, [c.pk for c in batch])
         try:
             for contact in batch:
+                # A slow SuperOffice can stretch a batch past the lease: renew by the clock too.
+                if time.monotonic() - renewed_at > LEASE_RENEW_SECONDS:
+                    keep_lease()
                 _sync_contact(
                     cycle=cycle, port=port, contact=contact, hub_states=states, figures=figures
                 )
         finally:
             _flush(cycle, figures)
         batch.clear()
-        if not consent_lease_renew(account=cycle.account, holder=holder):
-            # Someone took the lease (ours expired): stop rather than run two cycles.
-            raise CycleAborted("The sync lease was lost; another cycle took over.")
+        keep_lease()
 
     for contact in contacts.iterator(chunk_size=BATCH_SIZE):
         batch.append(contact)

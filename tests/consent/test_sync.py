@@ -1,6 +1,7 @@
 """The sync engine against the NetServer simulator, through the hub's real client."""
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -366,3 +367,27 @@ def test_a_consent_gone_from_superoffice_counts_as_a_withdrawal_not_a_gap_to_ref
     assert "removed there" in removed.reason
     # A grant SuperOffice never held is simply written there.
     assert decided(never_there, 32).action.value == "write_superoffice"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cycle_that_lost_its_lease_stops_and_says_so(account, connection, sim):
+    for person_id in (27, 28):
+        linked_contact(account, sim, person_id)
+    sim.control(mode="slow", delay=0.3)
+    results = []
+    runner = threading.Thread(
+        target=lambda: (
+            results.append(consent_sync_cycle(account=account, kind=FULL)),
+            db_connection.close(),
+        )
+    )
+    runner.start()
+    # Another worker takes over after the lease "expired" (as a too-slow cycle's would).
+    time.sleep(0.5)
+    ConsentSyncLease.objects.filter(account=account).update(holder="someone-else")
+    runner.join(timeout=60)
+
+    cycle = results[0]
+    assert cycle.status == ConsentSyncCycle.Status.FAILED
+    assert "lease was lost" in cycle.error
+    assert ConsentSyncLease.objects.get(account=account).holder == "someone-else"
