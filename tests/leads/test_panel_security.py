@@ -230,3 +230,34 @@ def test_a_token_in_the_url_is_kept_in_a_partitioned_cookie_over_https(client, p
     for attribute in ("Secure", "HttpOnly", "SameSite=None", "Partitioned"):
         assert attribute in cookie
     assert response.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_no_panel_url_answers_a_hub_session_of_another_account_with_data(
+    admin_client, other_account
+):
+    """The panels' own isolation sweep: a hub admin of account A, with A's session, asks
+    every panel URL of account B (B's panel key, B's contact)."""
+    from django.urls import get_resolver
+
+    from leads.urls import PANEL_URL_NAMES
+
+    b_panel = PanelSettingsFactory(account=other_account)
+    b_contact = ContactFactory(account=other_account, email=SECRET_EMAIL)
+    waiting_runs(other_account, b_contact)
+    [leads_urls] = [
+        r for r in get_resolver().url_patterns if getattr(r, "namespace", "") == "leads"
+    ]
+    patterns = {p.name: str(p.pattern) for p in leads_urls.url_patterns}
+    assert set(PANEL_URL_NAMES) == set(patterns) - {"panel_settings"}
+
+    for name in PANEL_URL_NAMES:
+        kwargs = {"panel_key": b_panel.panel_key}
+        if "contact_id" in patterns[name]:
+            kwargs["contact_id"] = b_contact.id
+        url = reverse(f"leads:{name}", kwargs=kwargs)
+        for method in ("get", "post"):
+            response = getattr(admin_client, method)(url, {"person_id": 1, "reason": "x"})
+            assert response.status_code in (401, 403, 404, 405), (name, method)
+            assert SECRET_EMAIL.encode() not in response.content, (name, method)
+    b_contact.refresh_from_db()
+    assert b_contact.superoffice_person_id is None
