@@ -369,12 +369,14 @@ def _prepare(sendout: Sendout) -> None:
     sendout.save(update_fields=["prepared_at", "checklist"])
 
 
-def _messages_claim(*, sendout: Sendout, worker: str) -> list[SendoutMessage]:
-    """Claim up to BATCH due messages: a conditional UPDATE tagged with this worker, so
-    two workers never hold the same row (skip-locked selection on PostgreSQL)."""
+def _messages_claim(*, sendout: Sendout, worker: str, due_by: datetime) -> list[SendoutMessage]:
+    """Claim up to BATCH messages due by `due_by`: a conditional UPDATE tagged with this
+    worker, so two workers never hold the same row (skip-locked selection on PostgreSQL).
+    A pass takes messages due when it began, so it tries each message once; a retry
+    comes with a later pass."""
     now = timezone.now()
     due = SendoutMessage.objects.filter(
-        Q(status=SendoutMessage.Status.QUEUED, next_attempt_at__lte=now)
+        Q(status=SendoutMessage.Status.QUEUED, next_attempt_at__lte=due_by)
         | Q(status=SendoutMessage.Status.SENDING, lease_expires_at__lt=now),
         sendout=sendout,
     ).order_by("id")
@@ -510,7 +512,8 @@ def sendout_send(*, sendout_id: int) -> Sendout | None:
         links.update({link_public_url(link=link): link for link in list(links.values())})
         mail = get_connection() if sendout.channel == Channel.EMAIL else None
         sms = sms_backend() if sendout.channel == Channel.SMS else None
-        while batch := _messages_claim(sendout=sendout, worker=worker):
+        began = timezone.now()
+        while batch := _messages_claim(sendout=sendout, worker=worker, due_by=began):
             _deliver_batch(sendout=sendout, batch=batch, links=links, mail=mail, sms=sms)
             Sendout.objects.filter(pk=sendout.pk).update(lease_expires_at=timezone.now() + lease())
     finally:
