@@ -652,17 +652,7 @@ class NetServerClient:
         )
         if not body.AuthenticationSucceeded or body.Credentials is None:
             return None, None
-        carrier = body.Response
-        principal = Principal(
-            associate_id=carrier.AssociateId or 0,
-            name=carrier.Associate or "",
-            full_name=carrier.FullName or "",
-            email=carrier.EMailAddress or "",
-            group_id=carrier.GroupId or 0,
-            secondary_group_ids=tuple(_elements(carrier.SecondaryGroups, "int")),
-            context_identifier=carrier.DatabaseContextIdentifier or "",
-        )
-        return principal, body.Credentials.Ticket
+        return _principal_from_carrier(body.Response), body.Credentials.Ticket
 
     def _authenticate_online(self, now: datetime) -> tuple[str, datetime, Principal | None]:
         """PartnerSystemUserService.Authenticate with the signed system user token."""
@@ -779,6 +769,22 @@ class NetServerClient:
         self._extra_secrets.append(usec)
         principal, _ = self._authenticate_username_password(username=usec, password="")
         return principal
+
+    def verify_access_token(self, *, access_token: str) -> Principal | None:
+        """Who a user's access token from SuperOffice sign-in belongs to, with their groups
+        (SoPrincipal.AuthenticateWithAccessToken), or None when NetServer refuses it."""
+        if not access_token:
+            return None
+        self._extra_secrets.append(access_token)
+        body = self._send(
+            agent="SoPrincipal",
+            operation="AuthenticateWithAccessToken",
+            params={"AccessToken": access_token},
+            headers={"ApplicationToken": self.connection.application_token},
+        )
+        if not body.AuthenticationSucceeded or body.Response is None:
+            return None
+        return _principal_from_carrier(body.Response)
 
     # -- persons ---------------------------------------------------------------------
 
@@ -1363,6 +1369,18 @@ def _check_partner_reply(body: Any) -> None:
         raise ConfigurationCrmError(
             f"SuperOffice refused the system user: {body.ErrorMessage or 'no reason given'}"
         )
+
+
+def _principal_from_carrier(carrier: Any) -> Principal:
+    return Principal(
+        associate_id=carrier.AssociateId or 0,
+        name=carrier.Associate or "",
+        full_name=carrier.FullName or "",
+        email=carrier.EMailAddress or "",
+        group_id=carrier.GroupId or 0,
+        secondary_group_ids=tuple(_elements(carrier.SecondaryGroups, "int")),
+        context_identifier=carrier.DatabaseContextIdentifier or "",
+    )
 
 
 def _member(row: dict[str, Any], key: int | None = None) -> Member:

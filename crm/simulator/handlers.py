@@ -632,7 +632,10 @@ def _principal(t: Tenant, associate_id: int) -> dict[str, Any]:
 def authenticate_username_password(t: Tenant, p: dict[str, Any]) -> dict[str, Any]:
     username, password = p.get("UserName") or "", p.get("Password") or ""
     associate_id: int | None = None
-    if username == t.username and password == t.password:
+    if "AccessToken" in p:
+        # SoPrincipal.AuthenticateWithAccessToken: a token the identity provider issued.
+        associate_id = t.access_token_associate(p.get("AccessToken") or "")
+    elif username == t.username and password == t.password:
         associate_id = t.login_associate_id
     elif username in t.usecs and not password:
         # A web panel's <usec> secret is accepted in place of the user name.

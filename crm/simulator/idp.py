@@ -180,7 +180,7 @@ class IdentityProvider:
         if not verifier or challenge != grant.code_challenge:
             return 400, {"error": "invalid_grant", "error_description": "PKCE check failed"}
         return 200, {
-            "access_token": secrets.token_urlsafe(32),
+            "access_token": self.tenant.issue_access_token(grant.associate_id, ID_TOKEN_TTL),
             "token_type": "Bearer",
             "expires_in": ID_TOKEN_TTL,
             "id_token": self.id_token(

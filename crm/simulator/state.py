@@ -128,6 +128,7 @@ class Tenant:
             self.counters: dict[str, int] = {"authentications": 0, "wsdl_loads": 0, "calls": 0}
             self.op_counts: dict[str, int] = {}
             self.tickets: dict[str, tuple[int, datetime]] = {}
+            self.access_tokens: dict[str, tuple[int, datetime]] = {}
             self._seed_data()
 
     def _seed_data(self) -> None:
@@ -345,6 +346,19 @@ class Tenant:
 
     def expire_tickets(self) -> None:
         self.tickets.clear()
+
+    def issue_access_token(self, associate_id: int, ttl: float) -> str:
+        """An access token of a user signed in through the identity provider (idp)."""
+        token = f"8A:{self.context_identifier}.{secrets.token_urlsafe(24)}"
+        with self.lock:
+            self.access_tokens[token] = (associate_id, datetime.now(UTC) + timedelta(seconds=ttl))
+        return token
+
+    def access_token_associate(self, token: str) -> int | None:
+        entry = self.access_tokens.get(token)
+        if entry is None or entry[1] < datetime.now(UTC):
+            return None
+        return entry[0]
 
     # -- helpers used by the handlers -----------------------------------------
 

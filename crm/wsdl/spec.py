@@ -247,6 +247,15 @@ AGENTS: dict[str, dict[str, Op]] = {
                 ("AuthenticationSucceeded", "boolean"),
             ],
         ),
+        # A web-panel user's access token from SuperOffice sign-in (OpenID Connect).
+        "AuthenticateWithAccessToken": (
+            [("AccessToken", "string")],
+            [
+                ("Response", "SoPrincipalCarrier"),
+                ("Credentials", "SoCredentials"),
+                ("AuthenticationSucceeded", "boolean"),
+            ],
+        ),
     },
     "Person": {
         "GetPersonEntity": ([("PersonEntityId", "int")], _response("PersonEntity")),
