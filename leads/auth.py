@@ -57,7 +57,8 @@ class PanelUser:
     context_identifier: str
     associate_id: int
     name: str
-    # None when the sign-in does not tell the groups (SuperID's ID token carries none).
+    # None when the groups are not known (SuperID's ID token carries none; NetServer is
+    # asked with the user's access token, and may not answer).
     group_ids: tuple[int, ...] | None
     method: str  # "oidc" | "usec"
 
@@ -232,14 +233,35 @@ def oidc_complete(
         # A key rotation: fetch the key set once more before refusing.
         keys = provider_keys(jwks_uri=metadata["jwks_uri"], refresh=True)
         claims = _validate(settings, metadata, keys, id_token, data["n"])
+    associate_id = int(claims[ASSOCIATE_CLAIM])
     return PanelUser(
         account_id=settings.account_id,
         context_identifier=settings.context_identifier,
-        associate_id=int(claims[ASSOCIATE_CLAIM]),
+        associate_id=associate_id,
         name=str(claims.get(EMAIL_CLAIM) or claims.get("sub") or ""),
-        group_ids=None,
+        group_ids=_groups_of(settings, tokens.get("access_token") or "", associate_id),
         method="oidc",
     )
+
+
+def _groups_of(settings: PanelSettings, access_token: str, associate_id: int):
+    """The user's groups, asked of NetServer with the user's own access token
+    (SoPrincipal.AuthenticateWithAccessToken); the ID token does not carry them.
+
+    None when NetServer cannot tell: panels limited to some groups then stay closed.
+    """
+    from crm.errors import CrmError
+    from crm.services import client_for_account
+
+    try:
+        client = client_for_account(settings.account, correlation="panel:sign-in")
+        principal = client.verify_access_token(access_token=access_token)
+    except CrmError as exc:
+        logger.warning("Panel sign-in: groups not known: %s", type(exc).__name__)
+        return None
+    if principal is None or principal.associate_id != associate_id:
+        return None
+    return tuple(principal.group_ids)
 
 
 def _validate(settings, metadata, keys, id_token, nonce) -> dict[str, Any]:

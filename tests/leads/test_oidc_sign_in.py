@@ -130,3 +130,33 @@ def test_a_sign_in_with_the_wrong_client_secret_is_refused(client, panel):
 
     assert response.status_code == 403
     assert b"panel-token" not in response.content
+
+
+def test_the_sign_in_learns_the_users_groups_from_netserver(client, panel):
+    done = _sign_in(client, panel, login_hint="SAL2")  # Siri Seller: Sales, and Marketing
+
+    user = auth.panel_token_read(token=_token(done))
+    assert user.associate_id == 3
+    assert set(user.group_ids) == {1, 2}
+
+
+def test_groups_limit_panels_for_users_signed_in_with_superoffice(client, panel):
+    panel.panel_groups = {"queue": [2]}  # Marketing
+    panel.save()
+    siri = _token(_sign_in(client, panel, login_hint="SAL2"))
+    sam = _token(_sign_in(client, panel, login_hint="SAL1"))  # Sales only
+    url = reverse("leads:queue", kwargs={"panel_key": panel.panel_key})
+
+    assert client.get(url, HTTP_X_PANEL_TOKEN=siri).status_code == 200
+    assert client.get(url, HTTP_X_PANEL_TOKEN=sam).status_code == 403
+
+
+def test_without_netserver_the_groups_stay_unknown_and_limited_panels_closed(
+    client, panel, simulator
+):
+    simulator.control(mode="down", operations=["AuthenticateWithAccessToken"])
+
+    user = auth.panel_token_read(token=_token(_sign_in(client, panel)))
+
+    assert user.associate_id == 2
+    assert user.group_ids is None
