@@ -831,6 +831,48 @@ class NetServerClient:
         far_future = datetime.max.replace(tzinfo=UTC)
         return sorted(matches, key=lambda m: (m.registered_at or far_future, m.id))
 
+    # What search_persons looks in: Archive provider Person columns, operator "contains".
+    PERSON_SEARCH_COLUMNS = {
+        "name": "fullName",
+        "company": "name",
+        "email": "email/emailAddress",
+    }
+
+    def search_persons(self, *, text: str, field: str, limit: int = 20) -> list[PersonMatch]:
+        """Archive.GetArchiveListByColumns on provider ``Person``, restriction
+        ``<column> contains <text>``: persons by part of their name, their company's name
+        or their email (e.g. ``@example.com`` for a company domain); oldest first."""
+        if field not in self.PERSON_SEARCH_COLUMNS or not text.strip():
+            raise PermanentCrmError(f"Cannot search persons by {field!r}")
+        column = self.PERSON_SEARCH_COLUMNS[field]
+        columns = [
+            "personId",
+            "firstName",
+            "lastName",
+            "contactId",
+            "email/emailAddress",
+            "registered",
+        ]
+        rows = self._archive(
+            provider="Person",
+            columns=columns,
+            restrictions=[_restriction(column, text.strip(), "contains")],
+            order_by="personId",
+            page=0,
+            page_size=max(1, min(limit, 100)),
+        )
+        return [
+            PersonMatch(
+                id=row["personId"] or key,
+                first_name=row["firstName"] or "",
+                last_name=row["lastName"] or "",
+                email=row["email/emailAddress"] or "",
+                company_id=row["contactId"] or None,
+                registered_at=row["registered"] or None,
+            )
+            for key, row in rows
+        ]
+
     def create_company(self, *, company: NewCompany) -> int:
         """Contact.SaveContactEntity with ContactId 0 (creates a company)."""
         entity: dict[str, Any] = {"ContactId": 0, "Name": company.name}

@@ -421,6 +421,7 @@ def _encode(value: Any) -> str:
 
 
 _EQUALITY = {"=", "equals", "is"}
+_PERSON_TEXT_COLUMNS = {"fullName", "name", "email/emailAddress"}
 
 
 def _restriction_value(
@@ -476,7 +477,23 @@ def get_archive_list_by_columns(t: Tenant, who: int, p: dict[str, Any]) -> dict[
     # (primary key, entity name, person id, extra columns); rows are built for the
     # requested page only, so paging through a large selection stays cheap.
     keys: list[tuple[int, str, int, dict[str, Any]]] = []
-    if provider == "Person":
+    text_search = [
+        (r["Name"], str((r.get("Values") or [""])[0] or "").lower())
+        for r in restrictions
+        if r.get("Operator") == "contains" and r.get("Name") in _PERSON_TEXT_COLUMNS
+    ]
+    if provider == "Person" and text_search:
+        # Person search by name, company name or part of the email (operator "contains").
+        for pid in sorted(t.persons):
+            row = _person_row(t, pid)
+            texts = {
+                "fullName": f"{row['firstName']} {row['lastName']}".lower(),
+                "name": (row["name"] or "").lower(),
+                "email/emailAddress": " ".join(t.persons[pid]["Emails"]).lower(),
+            }
+            if all(value and value in texts[name] for name, value in text_search):
+                keys.append((pid, "person", pid, {}))
+    elif provider == "Person":
         email = _restriction_value(restrictions, "email/emailAddress")
         consent_since = _restriction_value(restrictions, "consentPerson/updatedDate", {"afterTime"})
         if email is not None:
