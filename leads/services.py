@@ -93,24 +93,65 @@ def candidates_rank(*, contact: Contact, persons: list[PersonMatch]) -> list[Can
     return sorted(ranked.values(), key=lambda c: (-c.score, c.person.id))
 
 
+# Mail services shared by many people: the same domain says nothing about the company.
+FREE_MAIL_DOMAINS = {
+    "gmail.com",
+    "googlemail.com",
+    "hotmail.com",
+    "outlook.com",
+    "live.com",
+    "yahoo.com",
+    "icloud.com",
+    "me.com",
+    "aol.com",
+    "gmx.com",
+    "gmx.de",
+    "proton.me",
+    "protonmail.com",
+    "online.no",
+    "hotmail.no",
+    "live.no",
+}
+
+
 def candidates_for(*, account: Account, contact: Contact, search: str = "") -> list[Candidate]:
-    """Persons in SuperOffice that may be this contact. The crm client finds persons by email
-    (Archive, provider Person); a search term with an @ is looked up the same way."""
+    """Persons in SuperOffice that may be this contact, ranked, with the reasons.
+
+    Looked up by the same email, by the company domain of the email (not for free-mail
+    domains) and by the contact's name; a search term is looked up as an email when it
+    has an @, else as part of a person's or a company's name.
+    """
     from crm.services import client_for_account
 
     client = client_for_account(account, correlation=f"panel:candidates:{contact.pk}")
-    persons = list(client.find_persons_by_email(email=contact.email))
+    found: dict[int, PersonMatch] = {}
+
+    def add(persons) -> None:
+        for person in persons:
+            found.setdefault(person.id, person)
+
+    add(client.find_persons_by_email(email=contact.email))
+    domain = _domain(contact.email)
+    if domain and domain not in FREE_MAIL_DOMAINS:
+        add(client.search_persons(text="@" + domain, field="email"))
+    if contact.last_name.strip():
+        add(client.search_persons(text=contact.last_name.strip(), field="name"))
+    ranked = candidates_rank(contact=contact, persons=list(found.values()))
     term = search.strip()
-    if term and "@" in term and term.lower() != contact.email.lower():
-        found = client.find_persons_by_email(email=term)
-        ranked = candidates_rank(contact=contact, persons=persons)
-        extra = [
-            Candidate(person=p, score=1, reasons=("Search result",))
-            for p in found
-            if p.id not in {c.person.id for c in ranked}
-        ]
-        return ranked + extra
-    return candidates_rank(contact=contact, persons=persons)
+    if not term:
+        return ranked
+    if "@" in term:
+        results = client.find_persons_by_email(email=term)
+    else:
+        results = client.search_persons(text=term, field="name")
+        results += client.search_persons(text=term, field="company")
+    known = {c.person.id for c in ranked}
+    extra: list[Candidate] = []
+    for person in results:
+        if person.id not in known:
+            known.add(person.id)
+            extra.append(Candidate(person=person, score=1, reasons=("Search result",)))
+    return ranked + extra
 
 
 # -- queue ----------------------------------------------------------------------------------

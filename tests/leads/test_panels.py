@@ -170,6 +170,58 @@ def test_candidates_come_from_superoffice_ranked_with_the_reason(client, panel, 
     assert "Same email" in body and "Same name" in body
 
 
+def test_candidates_include_people_of_the_same_company_domain_and_name(client, panel, simulator):
+    contact = ContactFactory(
+        account=panel.account, email="ola@newco.example", first_name="Ola", last_name="Zyx"
+    )
+    waiting_runs(panel.account, contact)
+    colleague = _post_person(client, simulator, "Kim", "Berg", "kim@newco.example")
+    namesake = _post_person(client, simulator, "Ola", "Zyx", "ola.zyx@other.example")
+
+    body = _get(client, panel, "leads:queue_candidates", contact_id=contact.id).content.decode()
+
+    assert f'data-person="{colleague}"' in body and "Same company domain" in body
+    assert f'data-person="{namesake}"' in body and "Same name" in body
+
+
+def test_the_search_finds_persons_by_name_or_company(client, panel, simulator):
+    contact = ContactFactory(account=panel.account, email="x@gmail.com", last_name="")
+    waiting_runs(panel.account, contact)
+    person = simulator.state("persons/9")
+    company = simulator.state(f"companies/{person['ContactId']}")
+
+    by_name = _get(
+        client, panel, "leads:queue_candidates", {"q": person["Lastname"]}, contact_id=contact.id
+    ).content.decode()
+    by_company = _get(
+        client, panel, "leads:queue_candidates", {"q": company["Name"]}, contact_id=contact.id
+    ).content.decode()
+
+    assert 'data-person="9"' in by_name
+    assert 'data-person="9"' in by_company
+
+
+def _post_person(client, simulator, first, last, email) -> int:
+    from crm.models import SuperOfficeConnection
+    from crm.services import client_for_account
+    from tests.factories import AccountFactory
+
+    helper = AccountFactory(slug=f"helper-{email.split('@')[0]}")
+    SuperOfficeConnection.objects.create(
+        account=helper,
+        base_url=simulator.base_url,
+        auth_mode="onsite",
+        username=simulator.username,
+        password=simulator.password,
+        application_token=simulator.app_token,
+    )
+    return (
+        client_for_account(helper)
+        .create_person(first_name=first, last_name=last, email=email, company_id=1)
+        .id
+    )
+
+
 def test_candidates_show_a_message_when_superoffice_is_down(client, panel, simulator):
     contact = ContactFactory(account=panel.account)
     waiting_runs(panel.account, contact)
