@@ -1,8 +1,17 @@
 """Page forms: they parse and check input; the services write."""
 
 from django import forms
+from django.utils import timezone
 
-from .models import Campaign, EventType, Form, TrackedLink
+from .models import (
+    Campaign,
+    Channel,
+    EventType,
+    Form,
+    RecipientList,
+    SendoutMessage,
+    TrackedLink,
+)
 
 
 class CampaignForm(forms.Form):
@@ -66,3 +75,99 @@ class EventFilterForm(forms.Form):
 
 class ContactSearchForm(forms.Form):
     q = forms.CharField(label="Search", required=False, max_length=200)
+
+
+# --- Imports, recipient lists, sendouts ---------------------------------------------------
+
+
+class ImportForm(forms.Form):
+    """`source` is "selection:<id>" or "project:<id>", from SuperOffice's lists."""
+
+    source = forms.ChoiceField(label="Selection or project")
+    only_emarketing = forms.BooleanField(
+        label="Only persons with the e-marketing switch on",
+        required=False,
+        help_text="Persons whose “E-marketing” consent is active and who are not marked "
+        "“No Mailings”. Unticked, everyone in the selection or project is imported.",
+    )
+
+    def __init__(self, *args, selections=(), projects=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.names = {}
+        groups = []
+        for label, kind, items in (
+            ("Selections", "selection", selections),
+            ("Projects", "project", projects),
+        ):
+            options = []
+            for item in items:
+                value = f"{kind}:{item.id}"
+                self.names[value] = item.name
+                options.append((value, f"{item.name} (id {item.id})"))
+            if options:
+                groups.append((label, options))
+        self.fields["source"].choices = [("", "Choose…"), *groups]
+
+    def clean_source(self):
+        value = self.cleaned_data["source"]
+        kind, _, raw_id = value.partition(":")
+        return {"source_type": kind, "source_id": int(raw_id), "source_name": self.names[value]}
+
+
+class SourceSearchForm(forms.Form):
+    q = forms.CharField(required=False, max_length=100)
+    refresh = forms.BooleanField(required=False)
+
+
+class RecipientListNameForm(forms.Form):
+    name = forms.CharField(label="List name", max_length=200, required=False)
+
+
+class SendoutForm(forms.Form):
+    campaign = forms.ModelChoiceField(label="Campaign", queryset=Campaign.objects.none())
+    recipient_list = forms.ModelChoiceField(label="Recipients", queryset=None)
+    channel = forms.ChoiceField(label="Channel", choices=Channel.choices, initial=Channel.EMAIL)
+    subject = forms.CharField(label="Subject", max_length=300, required=False)
+    body = forms.CharField(
+        label="Message",
+        widget=forms.Textarea(attrs={"rows": 10}),
+        help_text="Email: HTML. Every link becomes one of the campaign's tracked links and "
+        "the hub adds its open pixel. SMS: plain text; its links are tracked too.",
+    )
+
+    def __init__(self, *args, account, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["campaign"].queryset = Campaign.objects.filter(account=account)
+        self.fields["recipient_list"].queryset = RecipientList.objects.filter(account=account)
+
+
+class SendoutConfirmForm(forms.Form):
+    when = forms.ChoiceField(
+        label="When",
+        choices=[("now", "Send now"), ("later", "Send at a time")],
+        initial="now",
+        widget=forms.RadioSelect,
+    )
+    scheduled_at = forms.DateTimeField(
+        label="Send at",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
+        help_text="In the hub's time zone. The legal basis is checked again at that time.",
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("when") == "later":
+            when = data.get("scheduled_at")
+            if when is None:
+                self.add_error("scheduled_at", "Give the time to send at.")
+            elif when <= timezone.now():
+                self.add_error("scheduled_at", "Choose a time in the future.")
+        return data
+
+
+class MessageFilterForm(forms.Form):
+    status = forms.ChoiceField(
+        label="Status", required=False, choices=[("", "All"), *SendoutMessage.Status.choices]
+    )

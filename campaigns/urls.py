@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api, views
+from . import api, outreach_views, views
 
 app_name = "campaigns"
 
@@ -17,6 +17,35 @@ urlpatterns = [
     path("events/<int:event_id>/", views.event_detail, name="event_detail"),
     path("contacts/", views.contact_list, name="contact_list"),
     path("contacts/<int:contact_id>/", views.contact_detail, name="contact_detail"),
+    path("imports/", outreach_views.import_list, name="import_list"),
+    path("imports/new/", outreach_views.import_create, name="import_create"),
+    path("imports/<int:import_id>/", outreach_views.import_detail, name="import_detail"),
+    path(
+        "imports/<int:import_id>/progress/",
+        outreach_views.import_progress,
+        name="import_progress",
+    ),
+    path("imports/<int:import_id>/again/", outreach_views.import_again, name="import_again"),
+    path(
+        "imports/<int:import_id>/save-list/",
+        outreach_views.import_save_list,
+        name="import_save_list",
+    ),
+    path("lists/", outreach_views.list_list, name="list_list"),
+    path("lists/<int:list_id>/", outreach_views.list_detail, name="list_detail"),
+    path("sendouts/", outreach_views.sendout_list, name="sendout_list"),
+    path("sendouts/new/", outreach_views.sendout_create, name="sendout_create"),
+    path("sendouts/<int:sendout_id>/", outreach_views.sendout_detail, name="sendout_detail"),
+    path(
+        "sendouts/<int:sendout_id>/checklist/",
+        outreach_views.sendout_checklist,
+        name="sendout_checklist",
+    ),
+    path(
+        "sendouts/<int:sendout_id>/cancel/",
+        outreach_views.sendout_cancel,
+        name="sendout_cancel",
+    ),
     path("api/v1/events/", api.EventIngestApi.as_view(), name="events_api"),
     # Public: recipients of a campaign reach these from emails and landing pages.
     path("t/<str:token>/", views.link_click, name="link_click"),

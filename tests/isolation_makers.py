@@ -4,6 +4,7 @@ The isolation sweep (tests/test_account_isolation.py) uses these to request anot
 account's objects; every app adds a maker when it adds a URL keyword.
 """
 
+from campaigns.models import ContactImport, RecipientList, Sendout
 from emhub.services import api_key_issue
 from tests.campaigns.factories import (
     CampaignFactory,
@@ -12,6 +13,22 @@ from tests.campaigns.factories import (
     FormFactory,
     TrackedLinkFactory,
 )
+
+
+def _import(account):
+    return ContactImport.objects.create(account=account, source_type="selection", source_id=1).pk
+
+
+def _recipient_list(account):
+    return RecipientList.objects.create(account=account, name="Their list").pk
+
+
+def _sendout(account):
+    campaign = CampaignFactory(account=account)
+    recipients = RecipientList.objects.create(account=account, name="Their recipients")
+    return Sendout.objects.create(
+        account=account, campaign=campaign, recipient_list=recipients, subject="Theirs", body="x"
+    ).pk
 
 
 def _api_key(account):
@@ -25,4 +42,7 @@ OBJECT_MAKERS = {
     "link_id": lambda account: TrackedLinkFactory(campaign__account=account).pk,
     "form_id": lambda account: FormFactory(campaign__account=account).pk,
     "event_id": lambda account: EventFactory(campaign__account=account).pk,
+    "import_id": _import,
+    "list_id": _recipient_list,
+    "sendout_id": _sendout,
 }
