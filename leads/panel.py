@@ -18,7 +18,6 @@ from django.views.decorators.csrf import csrf_exempt
 from emhub.framing import allow_framing_by
 
 from . import auth
-from .models import Panel
 from .selectors import panel_settings_by_key
 
 COOKIE_NAME = "emhub_panel"
@@ -170,4 +169,3 @@ def panel_context(request, **extra) -> dict:
     }
 
 
-PANELS = Panel
