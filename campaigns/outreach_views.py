@@ -68,10 +68,6 @@ def import_create(request):
     except CrmError as exc:
         selections, projects, crm_error = [], [], str(exc)
     form = ImportForm(request.POST or None, selections=selections, projects=projects)
-    if crm_error:
-        form.add_error(
-            None, f"SuperOffice's selections and projects could not be read: {crm_error}"
-        )
     if request.method == "POST" and not crm_error and form.is_valid():
         try:
             started = imports.contact_import_create(
@@ -89,7 +85,9 @@ def import_create(request):
         if request.headers.get("HX-Request") and request.method == "GET"
         else "campaigns/import_form.html"
     )
-    return render(request, template, {"form": form, "search": search, "q": query})
+    return render(
+        request, template, {"form": form, "search": search, "q": query, "crm_error": crm_error}
+    )
 
 
 @account_required
