@@ -305,3 +305,23 @@ def test_a_batch_claim_takes_due_pending_runs_once(account, campaign, matched_co
     assert len(first) == 3 and len(second) == 1
     assert not {r.id for r in first} & {r.id for r in second}
     assert {r.status for r in first + second} == {RunStatus.RUNNING}
+
+
+def test_descriptions_fill_event_facts_and_leave_anything_else_as_typed(account, campaign):
+    from automations.actions import description_render
+
+    link = TrackedLinkFactory(campaign=campaign, name="Pricing")
+    contact = ContactFactory(account=account, email="ola@example.com", superoffice_person_id=3)
+    AutomationFactory(campaign=campaign, account=account,
+                      trigger_event_type=EventType.LINK_CLICKED)
+    event = _event(campaign, contact, type=EventType.LINK_CLICKED, link=link)
+    (run,) = services.runs_create_for_events(account=account, events=[event])
+
+    text = description_render(
+        template="{email} clicked {link} in {campaign} {form}| {contact.__class__} {0} "
+                 "{unknown} {email!r} {time:%Y}",
+        run=run,
+    )
+
+    assert text.startswith(f"ola@example.com clicked Pricing in {campaign.name} | ")
+    assert text.endswith("{contact.__class__} {0} {unknown} {email!r} {time:%Y}")
