@@ -13,8 +13,8 @@ from emhub.models import Account
 
 from .models import ConsentChange, ConsentDecision, ConsentSyncCycle, CurrentConsent, Purpose
 
-# The beat schedule runs the incremental cycle at minute 0 and 30 of every hour
-# (see the report to the lead); the page shows the next of those.
+# The beat schedule runs the incremental cycle (consent.sync_all_accounts) at minute
+# 0 and 30 of every hour; the pages show the next of those.
 CYCLE_MINUTES = (0, 30)
 
 

@@ -24,6 +24,7 @@ from django.utils import timezone
 from campaigns.models import Contact
 from crm.errors import ConfigurationCrmError, NotFoundCrmError, PermanentCrmError, TransientCrmError
 from crm.models import CrmCall
+from crm.selectors import crm_ready
 from crm.services import client_for_account
 from emhub.models import Account
 
@@ -483,6 +484,17 @@ def _execute(*, account: Account, kind: str, holder: str, contact_ids=None) -> C
     cycle = ConsentSyncCycle.objects.create(account=account, kind=kind, started_at=started)
     port: ConsentPort | None = None
     clock = time.monotonic()
+    if not crm_ready(account=account):
+        # The connection has a standing configuration error: CRM work of the account
+        # stops until an admin fixes it. The failed cycle shows why on the history page.
+        _finish(
+            cycle,
+            port=None,
+            status=ConsentSyncCycle.Status.FAILED,
+            error="The SuperOffice connection has a configuration error; an admin fixes it "
+            "on the connection page, then cycles resume.",
+        )
+        return cycle
     try:
         try:
             port = ConsentPort(client_for_account(account, correlation=f"consent-cycle-{cycle.pk}"))

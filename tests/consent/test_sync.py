@@ -391,3 +391,18 @@ def test_a_cycle_that_lost_its_lease_stops_and_says_so(account, connection, sim)
     assert cycle.status == ConsentSyncCycle.Status.FAILED
     assert "lease was lost" in cycle.error
     assert ConsentSyncLease.objects.get(account=account).holder == "someone-else"
+
+
+def test_a_connection_with_a_configuration_error_fails_the_cycle_without_calling_superoffice(
+    account, connection, sim
+):
+    linked_contact(account, sim, 29)
+    connection.config_error = "SuperOffice refused the user name or password"
+    connection.save()
+    calls_before = sum(sim.operation_counts().values())
+
+    cycle = consent_sync_cycle(account=account)
+
+    assert cycle.status == ConsentSyncCycle.Status.FAILED
+    assert "configuration error" in cycle.error
+    assert sum(sim.operation_counts().values()) == calls_before
