@@ -235,3 +235,13 @@ def test_the_command_with_the_switch_filter_and_a_project(crm_account, simulator
 def test_the_command_refuses_an_unknown_account(db):
     with pytest.raises(CommandError, match="No account"):
         call_command("import_contacts", "--account", "nobody", "--selection", "1")
+
+
+def test_an_import_signs_in_again_when_superoffice_forgot_the_ticket(crm_account, simulator):
+    client_for_account(crm_account).whoami()
+    simulator.control(expire_tickets=True)
+
+    done = _run(crm_account, source_type="selection", source_id=2)
+
+    assert done.status == ContactImport.Status.DONE, done.error
+    assert done.created > 0

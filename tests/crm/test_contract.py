@@ -98,11 +98,36 @@ def test_partner_service_matches_the_official_wsdl():
         assert op.soapaction.endswith("/IPartnerSystemUserService/Authenticate")
 
 
-def _official_client(account, simulator) -> NetServerClient:
+def _official_client(account, simulator, *, parse_archive_directly=False) -> NetServerClient:
+    # Archive replies go through zeep's strict parsing against the official WSDL here;
+    # the test below shows the client's direct reading of them gives the same rows.
     connection = SuperOfficeConnection.objects.get(account=account)
     return NetServerClient(
-        connection=connection_settings_of(connection), timeout=10, wsdl_locator=official_wsdl
+        connection=connection_settings_of(connection),
+        timeout=10,
+        wsdl_locator=official_wsdl,
+        parse_archive_directly=parse_archive_directly,
     )
+
+
+@pytest.mark.django_db
+def test_archive_replies_read_directly_equal_zeeps_strict_reading(crm_account, simulator):
+    strict = _official_client(crm_account, simulator)
+    direct = _official_client(crm_account, simulator, parse_archive_directly=True)
+    for crm in (strict, direct):
+        crm.set_no_mailing(person_id=2, no_mailing=True)
+    calls = [
+        lambda c: c.selection_members(selection_id=1, page=1, page_size=7),
+        lambda c: c.project_members(project_id=2, page_size=50),
+        lambda c: c.find_persons_by_email(email="duplicate@example.com"),
+        lambda c: c.selection_member_count(selection_id=2),
+        lambda c: c.project_has_person(project_id=1, person_id=2),
+    ]
+    for call in calls:
+        assert call(direct) == call(strict)
+    members = direct.selection_members(selection_id=1, page_size=50).members
+    assert any(m.has_emarketing_consent for m in members)
+    assert all(m.registered_at is not None and m.company_name for m in members)
 
 
 @pytest.mark.django_db
