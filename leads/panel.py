@@ -113,8 +113,10 @@ def panel_view(panel: str):
                 fresh = user is not None
                 if user is not None:
                     token = auth.panel_token_issue(user=user)
-            elif user is not None and where == "field" and request.method == "GET":
-                fresh = True
+            elif user is not None and where != "cookie" and request.method == "GET":
+                # A token handed over by the sign-in (header) or a link (field): keep it
+                # in the cookie too, where the browser allows one.
+                fresh = request.COOKIES.get(COOKIE_NAME) != token
             if user is None:
                 return _refuse(
                     request,

@@ -130,8 +130,9 @@ def _sign_in(page, frame, who="Sam Seller"):
     with page.expect_popup() as popup_info:
         frame.get_by_role("button", name="Sign in with SuperOffice").click()
     popup = popup_info.value
-    popup.get_by_role("button", name=re.compile(who)).click()
-    popup.wait_for_event("close")
+    # Listen before clicking: the pop-up may close before a later wait would start.
+    with popup.expect_event("close"):
+        popup.get_by_role("button", name=re.compile(who)).click()
     expect(frame.locator(f'[data-associate="{SAM}"]')).to_be_visible()
 
 
@@ -267,6 +268,8 @@ def test_a_rep_reads_a_persons_timeline_on_the_person_card(
     _sign_in(page, frame)
 
     expect(frame.locator("#timeline-count")).to_have_text("4 interactions")
+    # The panel token came in a header: it is in no URL the browser, logs or Referer see.
+    assert all("pt=" not in f.url for f in page.frames)
     expect(frame.locator("#timeline-chart")).to_be_visible()
     expect(frame.locator("#timeline")).to_contain_text("Link “Pricing page”")
     frame.get_by_label("Type").select_option(label="Link clicked")
