@@ -8,7 +8,6 @@ from consent.services import consent_record, consent_sync_cycle
 from crm.models import SuperOfficeConnection
 from crm.services import client_for_account
 from emhub.models import Membership
-from tests.e2e.conftest import browser, page  # noqa: F401 - the shared browser fixtures
 from tests.factories import DEFAULT_PASSWORD, AccountFactory, MembershipFactory, UserFactory
 
 from .conftest import sim_connection_fields
@@ -18,7 +17,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_an_admin_reads_the_sync_history_chart_and_a_decisions_reason(
-    page,  # noqa: F811
+    page,
     live_server,
     sim,
 ):

@@ -31,7 +31,11 @@ def _free_port() -> int:
 def running_hub(tmp_path_factory):
     var_dir = tmp_path_factory.mktemp("var")
     port, sim_port = _free_port(), _free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    }
     env.update(
         DJANGO_SETTINGS_MODULE="emhub.settings.local",
         EMHUB_VAR_DIR=str(var_dir),

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_production_settings_pass_the_deployment_checklist(tmp_path):
     env = dict(
-        os.environ,
+        {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
         DJANGO_SETTINGS_MODULE="emhub.settings.production",
         SECRET_KEY="p" * 20 + "-a-long-and-random-production-secret-value-0123456789",
         DATABASE_URL="postgres://postgres@127.0.0.1:5432/emhub",
