@@ -1,5 +1,6 @@
 """Contacts by email, campaigns, links, forms, and the bulk event ingest."""
 
+import logging
 import threading
 from datetime import UTC, datetime
 
@@ -313,6 +314,8 @@ def test_two_requests_racing_with_the_same_events_store_them_once(monkeypatch, c
     from campaigns import services
     from tests.factories import AccountFactory
 
+    # Celery's worker tests reconfigure logging; listen on the service's logger itself.
+    caplog.set_level(logging.INFO, logger="campaigns.services")
     account = AccountFactory(slug="race")
     campaign = CampaignFactory(account=account)
     batch = [event(campaign, n) for n in range(20)]
