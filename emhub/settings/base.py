@@ -191,6 +191,33 @@ CELERY_BEAT_SCHEDULE = {
         "task": "emhub.tasks.prune_heartbeats",
         "schedule": crontab(minute=17),
     },
+    # The run ledger is the queue: re-dispatch runs that are due and unclaimed, or
+    # whose lease expired (a lost message, a killed worker).
+    "automations-sweep-runs": {
+        "task": "automations.sweep_runs",
+        "schedule": 15.0,
+        "options": {"expires": 14},
+    },
+    # Legal basis, both ways: every 30 minutes incrementally, nightly in full.
+    "consent-sync-all-accounts": {
+        "task": "consent.sync_all_accounts",
+        "schedule": crontab(minute="*/30"),
+    },
+    "consent-reconcile-all-accounts": {
+        "task": "consent.reconcile_all_accounts",
+        "schedule": crontab(hour=2, minute=40),
+    },
+    # Scheduled sendouts whose time has come (consent is synced again at send time).
+    "campaigns-send-due-sendouts": {
+        "task": "campaigns.send_due_sendouts",
+        "schedule": 30.0,
+        "options": {"expires": 29},
+    },
+    "campaigns-resume-stalled-imports": {
+        "task": "campaigns.resume_stalled_imports",
+        "schedule": 60.0,
+        "options": {"expires": 59},
+    },
 }
 
 # --- SuperOffice ------------------------------------------------------------
