@@ -6,6 +6,7 @@ account's objects; every app adds a maker when it adds a URL keyword.
 
 from campaigns.models import ContactImport, RecipientList, Sendout
 from emhub.services import api_key_issue
+from tests.automations.factories import AutomationFactory, run_in
 from tests.campaigns.factories import (
     CampaignFactory,
     ContactFactory,
@@ -13,6 +14,7 @@ from tests.campaigns.factories import (
     FormFactory,
     TrackedLinkFactory,
 )
+from tests.consent.factories import CycleFactory
 
 
 def _import(account):
@@ -37,6 +39,9 @@ def _api_key(account):
 
 OBJECT_MAKERS = {
     "key_id": _api_key,
+    "automation_id": lambda account: AutomationFactory(campaign__account=account).pk,
+    "run_id": lambda account: run_in(account).pk,
+    "cycle_id": lambda account: CycleFactory(account=account).pk,
     "campaign_id": lambda account: CampaignFactory(account=account).pk,
     "contact_id": lambda account: ContactFactory(account=account).pk,
     "link_id": lambda account: TrackedLinkFactory(campaign__account=account).pk,

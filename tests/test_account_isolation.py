@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 from campaigns.urls import PUBLIC_URL_NAMES as CAMPAIGNS_PUBLIC
 from emhub.models import Membership
 from emhub.services import api_key_issue
+from leads.urls import PANEL_URL_NAMES
 from tests.factories import AccountFactory, MembershipFactory, UserFactory
 
 from .isolation_makers import OBJECT_MAKERS
@@ -21,6 +22,9 @@ SKIPPED_PREFIXES = ("admin:",)
 # authorised by a signed contact reference rather than a signed-in account, so not
 # account-scoped by design. tests/campaigns/test_tracking.py covers their forgery cases.
 PUBLIC_URL_NAMES = {f"campaigns:{name}" for name in CAMPAIGNS_PUBLIC}
+# SuperOffice web panels are authorised by a verified SuperOffice user of the account the
+# panel key names, not by a hub session; tests/leads/test_panel_security.py sweeps them.
+PUBLIC_URL_NAMES |= {f"leads:{name}" for name in PANEL_URL_NAMES}
 
 
 def _patterns_with_ids(resolver=None, namespace=""):
