@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from .dashboard import dashboard_figures
 from .forms import AccountPickForm, ApiKeyCreateForm, SignInForm
 from .selectors import api_keys_of, memberships_of, worker_last_seen
 from .services import api_key_issue, api_key_revoke
@@ -50,7 +51,7 @@ def home(request):
     return render(
         request,
         "emhub/home.html",
-        {"heartbeat": worker_last_seen()},
+        {"heartbeat": worker_last_seen(), "figures": dashboard_figures(account=request.account)},
     )
 
 

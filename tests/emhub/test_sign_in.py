@@ -105,3 +105,23 @@ def test_sign_out_ends_the_session(marketer_client):
 
 def test_marketers_do_not_see_admin_pages(marketer_client):
     assert marketer_client.get(reverse("emhub:api_keys")).status_code == 404
+
+
+def test_the_dashboard_counts_only_this_accounts_events(marketer_client, account, other_account):
+    from tests.campaigns.factories import EventFactory
+
+    EventFactory.create_batch(3, campaign__account=account)
+    EventFactory.create_batch(5, campaign__account=other_account)
+    response = marketer_client.get(reverse("emhub:home"))
+    assert response.context["figures"].events_total == 3
+    assert sum(response.context["figures"].events_chart["datasets"][0]["data"]) == 3
+
+
+def test_the_dashboard_reads_a_bounded_number_of_queries(
+    marketer_client, account, django_assert_max_num_queries
+):
+    from tests.campaigns.factories import EventFactory
+
+    EventFactory.create_batch(30, campaign__account=account)
+    with django_assert_max_num_queries(12):
+        marketer_client.get(reverse("emhub:home"))
