@@ -14,7 +14,7 @@ from django.utils import timezone
 from automations.models import Run, RunStatus
 from campaigns.models import Event
 
-DAYS = 14
+DAYS = 30
 
 
 @dataclass
