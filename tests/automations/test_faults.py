@@ -4,7 +4,7 @@ when the worker is killed, the CRM is down, the broker is down, or a batch is re
 Each test counts, per run, the objects in the simulator that carry the run's marker:
 exactly one for every run (zero lost, zero duplicated).
 
-The subprocess workers use tests/automations/worker_settings.py: a 10 s lease and retries
+The subprocess workers use tests/automations/worker_settings.py: a 20 s lease and retries
 from 0.5 s capped at 2 s, so a killed worker's runs and an outage's retries come back
 within the test. The test process plays beat: it calls the sweeper every second.
 """
