@@ -86,6 +86,11 @@ LIST_SOURCES: dict[str, tuple[str, str]] = {
     "businesses": ("MDO", "business"),
     "ticket_priorities": ("MDO", "ticketpriority"),
     "ticket_categories": ("MDO", "ejcategory"),
+    # CRMScripts a link action may run. The MDO list name is not in the reference notes:
+    # verify against a real tenant.
+    "scripts": ("MDO", "ejscript"),
+    # The person's user-defined and extra fields, with their types.
+    "person_fields": ("UserDefinedFieldInfo", "person"),
     "legal_bases": ("List", "GetLegalBases"),
     "consent_purposes": ("List", "GetConsentPurposes"),
 }
@@ -1381,6 +1386,38 @@ class NetServerClient:
         owner = saved.OwnedBy.AssociateId if saved.OwnedBy is not None else 0
         return CreatedTicket(id=saved.TicketId, owner_id=owner or 0)
 
+    def find_ticket_by_marker(self, *, person_id: int, marker: str) -> int | None:
+        """Archive.GetArchiveListByColumns on provider ``Ticket``, ``title contains
+        <marker>`` and the person: the lowest id of a request a run already created."""
+        rows = self._archive(
+            provider="Ticket",
+            columns=["ticketId", "title"],
+            restrictions=[
+                _restriction("title", marker, "contains"),
+                _restriction("personId", str(person_id)),
+            ],
+            order_by="ticketId",
+            page=0,
+            page_size=50,
+        )
+        found = [row["ticketId"] or key for key, row in rows if marker in (row["title"] or "")]
+        return min(found) if found else None
+
+    def custom_field_infos(self, *, table: str = "person") -> list[ListItem]:
+        """UserDefinedFieldInfo.GetCustomFieldInfoList(table, IncludeStandard false): the
+        table's user-defined and extra fields as ListItem(key=field name, type=field type);
+        ``id`` is the field's position, for pickers that want a number."""
+        infos = self._call(
+            "UserDefinedFieldInfo", "GetCustomFieldInfoList", TableName=table,
+            IncludeStandard=False,
+        ).Response
+        return [
+            ListItem(id=index, name=i.DisplayName or i.FieldName or "", key=i.FieldName or "",
+                     type=str(i.FieldType or ""))
+            for index, i in enumerate(_elements(infos, "FieldInfoBase"), start=1)
+            if i.FieldName
+        ]
+
     def execute_script(self, *, script_id: int, parameters: dict[str, str]) -> str:
         """CRMScript.ExecuteScript: the script's printed output."""
         pairs = [{"Key": k, "Value": str(v)} for k, v in parameters.items()]
@@ -1412,6 +1449,8 @@ class NetServerClient:
                 for i in _elements(items, "MDOListItem")
                 if not i.Deleted
             ]
+        if agent == "UserDefinedFieldInfo":
+            return self.custom_field_infos(table=name)
         items = self._call("List", name).Response
         if name == "GetLegalBases":
             return [

@@ -15,6 +15,8 @@ class ListItem:
     id: int
     name: str
     key: str = ""
+    # Only for custom fields: the CustomFieldType ("ShortText", "Integer", "Date", ...).
+    type: str = ""
 
 
 @dataclass(frozen=True)

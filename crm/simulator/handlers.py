@@ -526,6 +526,16 @@ def get_archive_list_by_columns(t: Tenant, who: int, p: dict[str, Any]) -> dict[
             )
             for member_id, pid in sorted(t.projects[int(prid)]["members"].items())
         ]
+    elif provider == "Ticket":
+        # Requests by title text (the run marker a link action writes into the title).
+        title = _restriction_value(restrictions, "title", {"contains"})
+        if title is None:
+            raise _invalid("The Ticket provider needs a title restriction here")
+        keys = [
+            (tid, "ticket", row["PersonId"] or 0, {"ticketId": tid, "title": row["Title"]})
+            for tid, row in sorted(t.service_tickets.items())
+            if title in row["Title"]
+        ]
     else:
         raise _invalid(f"Unknown archive provider {provider!r}")
     if person_filter is not None:
@@ -533,7 +543,7 @@ def get_archive_list_by_columns(t: Tenant, who: int, p: dict[str, Any]) -> dict[
     window = keys[page * page_size : (page + 1) * page_size]
     items = []
     for key, entity, pid, extra in window:
-        row = _person_row(t, pid) | extra
+        row = (_person_row(t, pid) if pid in t.persons else {}) | extra
         items.append(
             {
                 "EntityName": entity,
@@ -557,6 +567,8 @@ def get_list(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]:
         items = [(sid, s["name"]) for sid, s in sorted(t.selections.items())]
     elif name == "project":
         items = [(prid, pr["name"]) for prid, pr in sorted(t.projects.items())]
+    elif name == "ejscript":
+        items = sorted(t.scripts.items())
     elif name == "ejcategory":
         items = [(cid, c[0]) for cid, c in sorted(t.ticket_categories.items())]
     elif name in t.lists:
@@ -617,6 +629,19 @@ def save_ticket_entity(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]
             "Priority": {"TicketPriorityId": priority_id},
             "Person": {"PersonId": person_id},
         }
+    }
+
+
+def get_custom_field_info_list(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]:
+    table = (p.get("TableName") or "").lower()
+    fields = t.custom_fields.get(table)
+    if fields is None:
+        raise _invalid(f"Unknown table {p.get('TableName')!r}")
+    return {
+        "Response": [
+            {"FieldType": kind, "FieldName": name, "DisplayName": label}
+            for name, label, kind in fields
+        ]
     }
 
 
@@ -690,4 +715,5 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("List", "GetConsentPurposes"): get_consent_purposes,
     ("Ticket", "SaveTicketEntity"): save_ticket_entity,
     ("CRMScript", "ExecuteScript"): execute_script,
+    ("UserDefinedFieldInfo", "GetCustomFieldInfoList"): get_custom_field_info_list,
 }

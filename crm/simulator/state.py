@@ -195,6 +195,18 @@ class Tenant:
             "IMPORT": (4, "Import"),
         }
         self.scripts = {1: "echo", 2: "lead-router"}
+        # Person fields a link action can set: (key, label, CustomFieldType).
+        self.custom_fields = {
+            "person": [
+                ("SuperOffice:1", "Newsletter topic", "ShortText"),
+                ("SuperOffice:2", "Lead score", "Integer"),
+                ("SuperOffice:3", "Last webinar", "Date"),
+                ("SuperOffice:4", "Wants a call", "Checkbox"),
+                ("SuperOffice:5", "Preferred channel", "MdoList"),
+                ("x_campaign_note", "Campaign note", "LongText"),
+                ("x_budget", "Budget", "Decimal"),
+            ],
+        }
         self.usecs: dict[str, int] = {"usec-ada-0001": 1, "usec-sam-0002": 2, "usec-mia-0004": 4}
 
         self.companies: dict[int, dict[str, Any]] = {}

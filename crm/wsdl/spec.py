@@ -40,6 +40,24 @@ ENUMS: dict[str, list[str]] = {
     "SaleStatus": ["Unknown", "Open", "Sold", "Lost", "Stalled", "SaintAll"],
     "OrderBySortType": ["ASC", "DESC"],
     "InterRestrictionOperator": ["None", "And", "Or"],
+    "CustomFieldType": [
+        "Unknown",
+        "Integer",
+        "ShortText",
+        "LongText",
+        "Date",
+        "Blob",
+        "Checkbox",
+        "MdoList",
+        "Decimal",
+        "DateTime",
+        "Time",
+        "TimeSpan",
+        "RelationTo",
+        "Attachment",
+        "DynamicLink",
+        "ListText",
+    ],
 }
 
 # Dictionaries serialize as repeated <PairName><Key/><Value/></PairName>.
@@ -216,6 +234,10 @@ TYPES: dict[str, list[tuple[str, str]]] = {
         ("Priority", "TicketPriorityEntity"),
         ("Person", "Person"),
     ],
+    # UserDefinedFieldInfo: one user-defined or extra field of a table (the base type;
+    # SuperOffice answers with subtypes per field type, which add what the hub ignores).
+    "FieldInfoBase": [("FieldType", "CustomFieldType"), ("FieldName", "string"),
+                      ("DisplayName", "string")],
     "SoPrincipalCarrier": [
         ("Associate", "string"),
         ("AssociateId", "int"),
@@ -347,6 +369,12 @@ AGENTS: dict[str, dict[str, Op]] = {
     },
     "Ticket": {
         "SaveTicketEntity": ([("TicketEntity", "TicketEntity")], _response("TicketEntity")),
+    },
+    "UserDefinedFieldInfo": {
+        "GetCustomFieldInfoList": (
+            [("TableName", "string"), ("IncludeStandard", "boolean")],
+            _response("ArrayOfFieldInfoBase"),
+        ),
     },
     "CRMScript": {
         "ExecuteScript": (

@@ -198,6 +198,9 @@ def test_every_operation_round_trips_through_the_official_wsdl_in_strict_mode(
     crm.set_person_custom_field(person_id=person.id, field="x_a", value="b")
     assert crm.get_person(person_id=person.id).custom_fields == {"x_a": "b"}
     assert crm.create_ticket(title="T", category_id=1, owner_id=ASSIGN_BY_CATEGORY).owner_id == 2
+    ticket = crm.create_ticket(title="Call back [emhub:run:c3]", person_id=person.id)
+    assert crm.find_ticket_by_marker(person_id=person.id, marker="[emhub:run:c3]") == ticket.id
+    assert crm.find_ticket_by_marker(person_id=person.id, marker="[emhub:run:none]") is None
     assert crm.execute_script(script_id=1, parameters={"k": "v"}) == "echo:k=v"
     assert crm.verify_panel_user(usec="usec-mia-0004").associate_id == 4
     for list_name in (
@@ -216,8 +219,12 @@ def test_every_operation_round_trips_through_the_official_wsdl_in_strict_mode(
         "ticket_categories",
         "legal_bases",
         "consent_purposes",
+        "scripts",
+        "person_fields",
     ):
         assert crm.list_items(list_name=list_name), list_name
+    fields = {f.key: f.type for f in crm.list_items(list_name="person_fields")}
+    assert fields["SuperOffice:2"] == "Integer"
 
 
 @pytest.mark.django_db
