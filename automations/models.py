@@ -23,6 +23,11 @@ class AutomationType(models.TextChoices):
     REMOVE_FROM_PROJECT = "remove_from_project", "Remove from project"
     ADD_TO_SELECTION = "add_to_selection", "Add to selection"
     REMOVE_FROM_SELECTION = "remove_from_selection", "Remove from selection"
+    # Link actions (automations.link_actions); usable on any trigger.
+    SET_FIELD = "set_field", "Set a field of the person"
+    FOLLOW_UP = "follow_up", "Create a follow-up (meeting or task)"
+    CREATE_REQUEST = "create_request", "Create a request (ticket)"
+    RUN_SCRIPT = "run_script", "Run a CRMScript"
 
 
 class Automation(models.Model):
@@ -116,6 +121,8 @@ class Run(models.Model):
     once_key = models.CharField(max_length=60, null=True, blank=True, unique=True)
     crm_object_type = models.CharField(max_length=30, blank=True)
     crm_object_id = models.BigIntegerField(null=True, blank=True)
+    # What the action answered, when it answers something (a CRMScript's printed output).
+    output = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -59,14 +59,31 @@ class Contact(models.Model):
         return f"{self.first_name} {self.last_name}".strip()
 
 
+class LinkResponse(models.TextChoices):
+    REDIRECT = "redirect", "Send to a web page"
+    TEXT = "text", "Show a text page"
+
+
 class TrackedLink(models.Model):
-    """A link in a campaign's message; `/t/<token>` records the click, then responds."""
+    """A link in a campaign's message; `/t/<token>` records the click, then responds.
+
+    The response is what the recipient's browser gets (campaigns.link_responses); what a
+    click does in SuperOffice are the automations triggered by this link.
+    """
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="tracked_links")
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="links")
     name = models.CharField(max_length=200)
     url = models.URLField(max_length=2000)
     token = models.CharField(max_length=32, unique=True, default=new_link_token)
+    response_kind = models.CharField(
+        max_length=10, choices=LinkResponse.choices, default=LinkResponse.REDIRECT
+    )
+    # Redirect: another page than `url` (blank = `url`).
+    response_url = models.URLField(max_length=2000, blank=True)
+    # Text page: a title and rich text, stored already sanitised to safe HTML.
+    response_title = models.CharField(max_length=200, blank=True)
+    response_html = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
