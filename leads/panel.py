@@ -148,13 +148,19 @@ def panel_view(panel: str):
             request.panel_user = user
             request.panel_token = token
             response = view(request, panel_key, *args, **kwargs)
-            response["Referrer-Policy"] = "no-referrer"
-            response["Cache-Control"] = "no-store"
             if fresh:
                 set_panel_cookie(request, response, token)
             return response
 
-        return csrf_exempt(allow_framing_by(_ancestors)(gate))
+        @wraps(view)
+        def private(request, *args, **kwargs):
+            response = gate(request, *args, **kwargs)
+            # Panel URLs may carry <usec> or a token: no Referer for them, no cached copy.
+            response["Referrer-Policy"] = "no-referrer"
+            response["Cache-Control"] = "no-store"
+            return response
+
+        return csrf_exempt(allow_framing_by(_ancestors)(private))
 
     return decorator
 

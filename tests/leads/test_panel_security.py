@@ -48,6 +48,8 @@ def test_without_a_token_no_panel_shows_data(client, panel, name):
     assert response.status_code == 401
     assert SECRET_EMAIL.encode() not in response.content
     assert b"Sign in with SuperOffice" in response.content
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
 
 
 def test_url_variables_alone_prove_nothing(client, panel):
