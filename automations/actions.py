@@ -262,5 +262,12 @@ ACTIONS: dict[str, Callable[..., ActionResult]] = {
 }
 
 
+class UnknownActionError(Exception):
+    """The automation's type has no action here: the run fails, it is not retried."""
+
+
 def perform(*, run: Run, client, person_id: int) -> ActionResult:
-    return ACTIONS[run.automation.type](run=run, client=client, person_id=person_id)
+    action = ACTIONS.get(run.automation.type)
+    if action is None:
+        raise UnknownActionError(f"No action for automation type {run.automation.type!r}")
+    return action(run=run, client=client, person_id=person_id)

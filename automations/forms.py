@@ -39,7 +39,11 @@ def _types_using(field: str) -> str:
 
 class AutomationForm(forms.Form):
     name = forms.CharField(max_length=200)
-    type = forms.ChoiceField(label="What to do in SuperOffice", choices=AutomationType.choices)
+    # Only the types this form knows the settings of (TYPE_FIELDS) can be picked here.
+    type = forms.ChoiceField(
+        label="What to do in SuperOffice",
+        choices=[(v, label) for v, label in AutomationType.choices if v in TYPE_FIELDS],
+    )
     trigger_event_type = forms.ChoiceField(label="When the contact", choices=EventType.choices)
     trigger_link = forms.ModelChoiceField(
         label="Only this link", queryset=TrackedLink.objects.none(), required=False,

@@ -547,7 +547,7 @@ def run_execute(*, run_id: int) -> RunOutcome:
         return RunOutcome(RunStatus.PENDING, "configuration")
     except TransientCrmError as exc:
         return _record_transient(run, exc, getattr(exc, "retry_after", None))
-    except PermanentCrmError as exc:
+    except (PermanentCrmError, actions.UnknownActionError) as exc:
         _record(run, status=RunStatus.FAILED, finished_at=timezone.now(),
                 last_error=_error_text(exc), error_kind=ErrorKind.PERMANENT)
         return RunOutcome(RunStatus.FAILED, "permanent")

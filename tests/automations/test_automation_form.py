@@ -143,3 +143,11 @@ def test_without_a_superoffice_connection_the_form_says_so(client, signed_in, ot
 
     assert response.status_code == 200
     assert b"could not be loaded" in response.content
+
+
+def test_only_types_whose_settings_the_form_knows_can_be_chosen(marketer_client, campaign):
+    from automations.forms import TYPE_FIELDS
+
+    choices = marketer_client.get(_create_url(campaign)).context["form"].fields["type"].choices
+
+    assert {value for value, _ in choices} == set(TYPE_FIELDS)

@@ -334,3 +334,22 @@ def test_without_a_named_owner_the_sale_and_task_belong_to_the_companys_owner(
     (appointment,) = sim.state("appointments")
     assert sale["AssociateId"] == appointment["AssociateId"] == company["AssociateId"]
     assert sale["ContactId"] == company["ContactId"]
+
+
+def test_a_run_of_a_type_without_an_action_fails_at_once_instead_of_retrying(
+    sim, connected_account, campaign, contact
+):
+    from campaigns.models import Event
+
+    automation = AutomationFactory(account=campaign.account, campaign=campaign,
+                                   type="teleport_contact", settings={})
+    event = Event.objects.create(account=campaign.account, campaign=campaign, contact=contact,
+                                 type=EventType.EMAIL_OPENED)
+    (run,) = services.runs_create_for_events(account=campaign.account, events=[event])
+
+    services.run_execute(run_id=run.id)
+
+    run.refresh_from_db()
+    assert (run.status, run.attempts, run.error_kind) == (RunStatus.FAILED, 1, "permanent")
+    assert "teleport_contact" in run.last_error
+    assert automation.runs.count() == 1
