@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from authlib.common.security import generate_token
@@ -113,9 +114,16 @@ def provider_metadata(*, issuer: str, refresh: bool = False) -> dict[str, Any]:
     metadata = None if refresh else cache.get(key)
     if metadata is None:
         metadata = _get_json(issuer + DISCOVERY_PATH)
+        host = urlsplit(issuer).netloc.lower()
         for name in ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri"):
-            if not isinstance(metadata.get(name), str):
+            value = metadata.get(name)
+            if not isinstance(value, str):
                 raise PanelAuthError("SuperOffice's sign-in service has no " + name + ".")
+            # The hub calls these: they must stay on the host the admin named, so a
+            # discovery document cannot send the hub to another (internal) address.
+            parts = urlsplit(value)
+            if parts.scheme not in ("https", "http") or parts.netloc.lower() != host:
+                raise PanelAuthError("SuperOffice's sign-in service names another host.")
         cache.set(key, metadata, METADATA_TTL)
     return metadata
 

@@ -175,5 +175,3 @@ def panel_context(request, **extra) -> dict:
         "debug": django_settings.DEBUG,
         **extra,
     }
-
-

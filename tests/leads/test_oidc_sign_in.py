@@ -160,3 +160,42 @@ def test_without_netserver_the_groups_stay_unknown_and_limited_panels_closed(
 
     assert user.associate_id == 2
     assert user.group_ids is None
+
+
+def test_a_discovery_document_pointing_elsewhere_is_refused(client, panel, simulator):
+    """The hub fetches what the discovery names: only from the host the admin set."""
+    import json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    class Evil(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            body = json.dumps(
+                {
+                    "issuer": f"http://127.0.0.1:{self.server.server_address[1]}",
+                    "authorization_endpoint": simulator.root_url + idp.AUTHORIZE_PATH,
+                    "token_endpoint": "http://169.254.169.254/latest/meta-data/",
+                    "jwks_uri": simulator.root_url + idp.JWKS_PATH,
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Evil)
+    Thread(target=server.serve_forever, daemon=True).start()
+    panel.oidc_issuer = f"http://127.0.0.1:{server.server_address[1]}"
+    panel.save()
+    try:
+        response = client.get(reverse("leads:panel_sign_in", kwargs={"panel_key": panel.panel_key}))
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert response.status_code == 403
+    assert b"another host" in response.content
