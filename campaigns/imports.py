@@ -396,3 +396,20 @@ def _list_members_add(recipient_list: RecipientList, contact_ids: list[int]) -> 
     ]
     RecipientListMember.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
+
+
+def imports_resume_stalled() -> int:
+    """The beat's job: wake a worker for imports whose message was lost (still waiting
+    a minute after they were started) or whose worker died (lease run out)."""
+    from .tasks import run_import
+
+    now = timezone.now()
+    ids = list(
+        ContactImport.objects.filter(
+            Q(status=ContactImport.Status.PENDING, created_at__lt=now - timedelta(minutes=1))
+            | Q(status=ContactImport.Status.RUNNING, lease_expires_at__lt=now)
+        ).values_list("pk", flat=True)[:100]
+    )
+    for import_id in ids:
+        run_import.delay(import_id)
+    return len(ids)

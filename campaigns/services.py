@@ -114,22 +114,27 @@ def _contacts_upsert(
         found.update(_contacts_by_email(account=account, emails=to_find))
         missing = [email for email in to_find if email not in found]
         if missing:
-            # ON CONFLICT DO NOTHING: a contact another request creates at the same moment wins,
-            # and we read it back below like any other.
-            Contact.objects.bulk_create(
-                [
-                    Contact(
-                        account=account,
-                        email=email,
-                        created_at=now,
-                        updated_at=now,
-                        **wanted[email],
-                    )
-                    for email in missing
-                ],
-                ignore_conflicts=True,
-            )
-            found.update(_contacts_by_email(account=account, emails=missing))
+            rows = [
+                Contact(
+                    account=account, email=email, created_at=now, updated_at=now, **wanted[email]
+                )
+                for email in missing
+            ]
+            try:
+                # Where the database returns the new ids (PostgreSQL), no read-back is needed.
+                with transaction.atomic():
+                    created = Contact.objects.bulk_create(rows)
+                if any(contact.pk is None for contact in created):
+                    raise IntegrityError("no ids returned")
+                found.update({contact.email: contact for contact in created})
+            except IntegrityError:
+                # ON CONFLICT DO NOTHING: a contact another request created at the same moment
+                # wins, and we read it back below like any other.
+                for contact in rows:
+                    contact.pk = None
+                    contact._state.adding = True
+                Contact.objects.bulk_create(rows, ignore_conflicts=True)
+                found.update(_contacts_by_email(account=account, emails=missing))
     changed: list[Contact] = []
     changed_fields: set[str] = set()
     for email, fields in wanted.items():
@@ -469,6 +474,9 @@ def _automation_runs_create(*, account: Account, events: list[Event]) -> list:
     `runs_create_for_events` writes one ledger row per matching automation and
     dispatches after commit. Imported here because automations imports campaigns.
     """
+    # A click marked filtered (a scanner's, a preview's: campaigns.scanners) is kept for
+    # the marketer to see but must not act in SuperOffice.
+    events = [e for e in events if not (isinstance(e.data, dict) and e.data.get("filtered"))]
     if not events:
         return []
     from automations.services import runs_create_for_events
@@ -623,22 +631,66 @@ class LinkClick:
     contact: Contact | None
     event: Event | None
     redirect_url: str
+    # What the browser gets (campaigns.link_responses.Response).
+    response: Any = None
+    # Why the click does not count as a person's ("" when it does; campaigns.scanners).
+    filtered: str = ""
 
 
 def _meta_data(*, user_agent: str) -> dict:
     return {"user_agent": user_agent[:300]} if user_agent else {}
 
 
-def link_click_record(*, token: str, contact_ref: str | None, user_agent: str = "") -> LinkClick:
-    """Record a click on a tracked link by the contact `contact_ref` names.
+def _last_email_sent(*, link: TrackedLink, contact: Contact) -> tuple[datetime | None, Any]:
+    """When the campaign's email was last sent to the contact, and by which sendout."""
+    row = (
+        Event.objects.filter(
+            account_id=link.account_id,
+            contact=contact,
+            campaign_id=link.campaign_id,
+            type=EventType.EMAIL_SENT,
+        )
+        .order_by("-occurred_at")
+        .values_list("occurred_at", "data")
+        .first()
+    )
+    if row is None:
+        return None, None
+    data = row[1] if isinstance(row[1], dict) else {}
+    return row[0], data.get("sendout")
 
+
+def link_click_record(
+    *, token: str, contact_ref: str | None, user_agent: str = "", method: str = "GET"
+) -> LinkClick:
+    """Record a click on a tracked link by the contact `contact_ref` names, and say what
+    the browser gets. No SuperOffice call: the link's actions are automation runs,
+    written with the click and executed by a worker.
+
+    A scanner's or preview's click (campaigns.scanners: HEAD, known user agent, seconds
+    after delivery) is stored with `data["filtered"]` and triggers no automation.
     TrackedLink.DoesNotExist for an unknown token, TrackingRefInvalid for a forged
     reference. A link opened without a reference (forwarded, pasted) is only followed.
     """
+    from . import link_responses, scanners
+
     link = TrackedLink.objects.select_related("account", "campaign").get(token=token)
+    response = link_responses.response_for_link(link=link)
     if not contact_ref:
-        return LinkClick(link=link, contact=None, event=None, redirect_url=link.url)
+        return LinkClick(
+            link=link, contact=None, event=None, redirect_url=response.url, response=response
+        )
     contact = _contact_from_ref(ref=contact_ref, account_id=link.account_id)
+    now = timezone.now()
+    sent_at, sendout_id = _last_email_sent(link=link, contact=contact)
+    reason = scanners.click_filter_reason(
+        method=method, user_agent=user_agent, clicked_at=now, sent_at=sent_at
+    )
+    data = _meta_data(user_agent=user_agent)
+    if sendout_id is not None:
+        data["sendout"] = sendout_id
+    if reason:
+        data["filtered"] = reason
     result = events_ingest(
         account=link.account,
         events=[
@@ -647,12 +699,20 @@ def link_click_record(*, token: str, contact_ref: str | None, user_agent: str = 
                 "campaign": link.campaign,
                 "contact": contact,
                 "link": link,
-                "data": _meta_data(user_agent=user_agent),
+                "occurred_at": now,
+                "data": data,
             }
         ],
         source=Event.Source.TRACKED_LINK,
     )
-    return LinkClick(link=link, contact=contact, event=result.stored[0], redirect_url=link.url)
+    return LinkClick(
+        link=link,
+        contact=contact,
+        event=result.stored[0],
+        redirect_url=response.url,
+        response=response,
+        filtered=reason,
+    )
 
 
 def _contact_from_ref(*, ref: str, account_id: int) -> Contact:

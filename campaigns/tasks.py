@@ -37,3 +37,9 @@ def send_sendout(sendout_id: int) -> None:
 def send_due_sendouts() -> int:
     """Every minute (beat): scheduled sendouts whose time has come, and retries."""
     return sendouts.sendouts_dispatch_due()
+
+
+@shared_task(name="campaigns.resume_stalled_imports", ignore_result=True)
+def resume_stalled_imports() -> int:
+    """Every few minutes (beat): imports whose message was lost or whose worker died."""
+    return imports.imports_resume_stalled()

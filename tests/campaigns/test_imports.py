@@ -245,3 +245,25 @@ def test_an_import_signs_in_again_when_superoffice_forgot_the_ticket(crm_account
 
     assert done.status == ContactImport.Status.DONE, done.error
     assert done.created > 0
+
+
+def test_an_import_whose_worker_died_is_taken_again_and_finishes(crm_account, simulator):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    started = imports.contact_import_create(
+        account=crm_account, source_type="selection", source_id=2, enqueue=False
+    )
+    # A worker claimed it and died half-way: its lease runs out.
+    ContactImport.objects.filter(pk=started.pk).update(
+        status=ContactImport.Status.RUNNING,
+        processed=3,
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+    )
+    assert imports.imports_resume_stalled() == 1  # the beat wakes a worker for it
+
+    done = imports.contact_import_run(import_id=started.pk)
+
+    assert done.status == ContactImport.Status.DONE
+    assert done.processed == done.total
