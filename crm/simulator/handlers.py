@@ -123,6 +123,7 @@ def save_person_entity(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]
         if entity.get(field):
             person[field].update({k: v for k, v in entity[field].items() if k})
     person["Updated"] = _now()
+    t.index_person(person_id)
     return {"Response": _person_entity(t, person)}
 
 
@@ -153,9 +154,8 @@ def get_consent_infos(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]:
     person_id = p.get("PersonId") or 0
     _get_person(t, person_id)
     infos = [
-        _consent_info(t, pid, purpose, row)
-        for (pid, purpose), row in sorted(t.consents.items())
-        if pid == person_id
+        _consent_info(t, person_id, purpose, row)
+        for purpose, row in sorted(t.consents_by_person.get(person_id, {}).items())
     ]
     return {"Response": infos}
 
@@ -253,7 +253,7 @@ def save_sale_entity(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]:
         "Saledate": entity.get("Saledate") or _now(),
         "Registered": _now(),
     }
-    t.sales[sale_id] = row
+    t.add_sale(row)
     return {
         "Response": {
             "Associate": {"AssociateId": owner},
@@ -280,8 +280,8 @@ def get_sales_from_person(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, A
             "Description": s["SaleText"],
             "PersonId": s["PersonId"],
         }
-        for s in t.sales.values()
-        if s["PersonId"] == person_id and (not only_open or s["Status"] == "Open")
+        for s in (t.sales[sale_id] for sale_id in t.sales_by_person.get(person_id, ()))
+        if not only_open or s["Status"] == "Open"
     ]
     return {"Response": sales}
 
@@ -317,7 +317,7 @@ def save_appointment_entity(t: Tenant, who: int, p: dict[str, Any]) -> dict[str,
         "Type": entity.get("Type") or "inDiary",
         "Completed": entity.get("Completed") or "NotStarted",
     }
-    t.appointments[appointment_id] = row
+    t.add_appointment(row)
     return {
         "Response": {
             "Associate": {"AssociateId": owner},
@@ -341,10 +341,8 @@ def get_person_appointments(t: Tenant, who: int, p: dict[str, Any]) -> dict[str,
     count = p.get("Count") or 0
     rows = [
         a
-        for a in t.appointments.values()
-        if a["PersonId"] == person_id
-        and (start is None or a["StartDate"] >= start)
-        and (end is None or a["StartDate"] <= end)
+        for a in (t.appointments[aid] for aid in t.appointments_by_person.get(person_id, ()))
+        if (start is None or a["StartDate"] >= start) and (end is None or a["StartDate"] <= end)
     ]
     rows.sort(key=lambda a: a["StartDate"])
     if count > 0:
@@ -402,8 +400,7 @@ def add_project_members(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any
 
 def delete_project_member_by_ids(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]:
     for member_id in p.get("ProjectMemberIds") or []:
-        for project in t.projects.values():
-            project["members"].pop(member_id, None)
+        t.remove_project_member(member_id)
     return {}
 
 
@@ -466,6 +463,26 @@ def _person_row(t: Tenant, pid: int) -> dict[str, Any]:
     }
 
 
+def _matches_text(t: Tenant, pid: int, text_search: list[tuple[str, str]]) -> bool:
+    person = t.persons[pid]
+    company = t.companies.get(person["ContactId"])
+    texts = {
+        "fullName": f"{person['Firstname']} {person['Lastname']}".lower(),
+        "name": (company["Name"] if company else "").lower(),
+        "email/emailAddress": " ".join(person["Emails"]).lower(),
+    }
+    return all(value and value in texts[name] for name, value in text_search)
+
+
+def _person_entry(pid: int) -> tuple[str, int, dict[str, Any]]:
+    return "person", pid, {}
+
+
+def _keys_equal_to(keys: list[int]) -> Callable[[int], list[int]]:
+    """For a short list of person ids: the ones equal to a given id."""
+    return lambda pid: [key for key in keys if key == pid]
+
+
 def get_archive_list_by_columns(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]:
     provider = p.get("ProviderName")
     columns = p.get("Columns") or []
@@ -474,75 +491,83 @@ def get_archive_list_by_columns(t: Tenant, who: int, p: dict[str, Any]) -> dict[
     if page_size > 1000:
         raise _invalid("PageSize may not exceed 1000")
     person_filter = _restriction_value(restrictions, "personId")
-    # (primary key, entity name, person id, extra columns); rows are built for the
-    # requested page only, so paging through a large selection stays cheap.
-    keys: list[tuple[int, str, int, dict[str, Any]]] = []
+    # The primary keys of the matching rows, ascending, taken from the tenant's indexes
+    # where there is one; ``entry`` gives a key's (entity name, person id, extra columns)
+    # and ``keys_of_person`` the keys of one person's rows (a personId restriction).
+    # Rows are built for the requested page only, so a call costs the same however many
+    # persons the tenant holds.
+    keys: list[int]
+    entry: Callable[[int], tuple[str, int, dict[str, Any]]] = _person_entry
+    keys_of_person: Callable[[int], list[int]]
     text_search = [
         (r["Name"], str((r.get("Values") or [""])[0] or "").lower())
         for r in restrictions
         if r.get("Operator") == "contains" and r.get("Name") in _PERSON_TEXT_COLUMNS
     ]
     if provider == "Person" and text_search:
-        # Person search by name, company name or part of the email (operator "contains").
-        for pid in sorted(t.persons):
-            row = _person_row(t, pid)
-            texts = {
-                "fullName": f"{row['firstName']} {row['lastName']}".lower(),
-                "name": (row["name"] or "").lower(),
-                "email/emailAddress": " ".join(t.persons[pid]["Emails"]).lower(),
-            }
-            if all(value and value in texts[name] for name, value in text_search):
-                keys.append((pid, "person", pid, {}))
+        # Person search by name, company name or part of the email (operator "contains"):
+        # a substring search reads every person.
+        keys = [pid for pid in sorted(t.persons) if _matches_text(t, pid, text_search)]
+        keys_of_person = _keys_equal_to(keys)
     elif provider == "Person":
         email = _restriction_value(restrictions, "email/emailAddress")
         consent_since = _restriction_value(restrictions, "consentPerson/updatedDate", {"afterTime"})
         if email is not None:
-            wanted = email.strip().lower()
-            for pid in sorted(t.persons):
-                if any(e.lower() == wanted for e in t.persons[pid]["Emails"]):
-                    keys.append((pid, "person", pid, {}))
+            keys = t.persons_with_email(email.strip().lower())
         elif consent_since is not None:
-            since = _decode_datetime(consent_since)
-            changed = {pid for (pid, _), row in t.consents.items() if row["updated"] >= since}
-            keys = [(pid, "person", pid, {}) for pid in sorted(changed)]
+            keys = t.consent_person_ids_since(_decode_datetime(consent_since))
         else:
             raise _invalid("The Person provider needs a restriction here")
+        keys_of_person = _keys_equal_to(keys)
     elif provider == "ContactPersonStaticSelectionV2":
         sid = _restriction_value(restrictions, "selectionId")
         if sid is None:
             raise _invalid("selectionId restriction is required")
-        selection = _selection(t, int(sid))
-        keys = [(pid, "person", pid, {}) for pid in sorted(selection["members"])]
+        members = _selection(t, int(sid))["members"]
+        keys = members.ordered()
+
+        def selected(pid: int) -> list[int]:
+            return [pid] if pid in members else []
+
+        keys_of_person = selected
     elif provider == "ProjectMember":
         prid = _restriction_value(restrictions, "projectId")
         if prid is None or int(prid) not in t.projects:
             raise _not_found("Project", prid)
-        keys = [
-            (
-                member_id,
-                "projectMember",
-                pid,
-                {"projectMemberId": member_id, "projectId": int(prid)},
-            )
-            for member_id, pid in sorted(t.projects[int(prid)]["members"].items())
-        ]
+        project_id, project = int(prid), t.projects[int(prid)]
+        keys = project["order"].ordered()
+
+        def member_entry(member_id: int) -> tuple[str, int, dict[str, Any]]:
+            extra = {"projectMemberId": member_id, "projectId": project_id}
+            return "projectMember", project["members"][member_id], extra
+
+        def person_member(pid: int) -> list[int]:
+            member_id = project["by_person"].get(pid)
+            return [] if member_id is None else [member_id]
+
+        entry, keys_of_person = member_entry, person_member
     elif provider == "Ticket":
         # Requests by title text (the run marker a link action writes into the title).
         title = _restriction_value(restrictions, "title", {"contains"})
         if title is None:
             raise _invalid("The Ticket provider needs a title restriction here")
-        keys = [
-            (tid, "ticket", row["PersonId"] or 0, {"ticketId": tid, "title": row["Title"]})
-            for tid, row in sorted(t.service_tickets.items())
-            if title in row["Title"]
-        ]
+        keys = [tid for tid, row in sorted(t.service_tickets.items()) if title in row["Title"]]
+
+        def ticket_entry(tid: int) -> tuple[str, int, dict[str, Any]]:
+            row = t.service_tickets[tid]
+            return "ticket", row["PersonId"] or 0, {"ticketId": tid, "title": row["Title"]}
+
+        def person_tickets(pid: int) -> list[int]:
+            return [tid for tid in keys if ticket_entry(tid)[1] == pid]
+
+        entry, keys_of_person = ticket_entry, person_tickets
     else:
         raise _invalid(f"Unknown archive provider {provider!r}")
-    if person_filter is not None:
-        keys = [k for k in keys if k[2] == int(person_filter)]
-    window = keys[page * page_size : (page + 1) * page_size]
+    if person_filter is not None and keys:
+        keys = keys_of_person(int(person_filter))
     items = []
-    for key, entity, pid, extra in window:
+    for key in keys[page * page_size : (page + 1) * page_size]:
+        entity, pid, extra = entry(key)
         row = (_person_row(t, pid) if pid in t.persons else {}) | extra
         items.append(
             {

@@ -35,10 +35,10 @@ from .state import Tenant
 
 SERVICES_PREFIX = "/Remote/Services88/"
 PARTNER_PATH = "/login/services/PartnerSystemUserService.svc"
-TICKET_CLAIM = "http://schemas.superoffice.net/identity/ticket"
-ASSOCIATE_CLAIM = "http://schemas.superoffice.net/identity/associateid"
-NETSERVER_URL_CLAIM = "http://schemas.superoffice.net/identity/netserver_url"
-CTX_CLAIM = "http://schemas.superoffice.net/identity/ctx"
+TICKET_CLAIM = "http://schemes.superoffice.net/identity/ticket"
+ASSOCIATE_CLAIM = "http://schemes.superoffice.net/identity/associateid"
+NETSERVER_URL_CLAIM = "http://schemes.superoffice.net/identity/netserver_url"
+CTX_CLAIM = "http://schemes.superoffice.net/identity/ctx"
 
 ENTITY_BOMB = (
     b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
@@ -244,7 +244,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                     }
                 )
             elif what == "consents" and arg is not None:
-                data = {purpose: row for (pid, purpose), row in t.consents.items() if pid == arg}
+                data = dict(t.consents_by_person.get(arg, {}))
             else:
                 self._json(404, {"error": f"unknown state {'/'.join(parts)}"})
                 return

@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 import secrets
 import threading
+from bisect import bisect_left, insort
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -89,8 +91,49 @@ class Control:
     calls_seen: int = 0
 
 
+class OrderedIds:
+    """A set of ids kept in ascending order as well: membership in O(1), a write in
+    O(log n) (plus a short list move), and a page of members is a slice, not a sort."""
+
+    __slots__ = ("_members", "_order")
+
+    def __init__(self, ids: Iterable[int] = ()) -> None:
+        self._members = set(ids)
+        self._order = sorted(self._members)
+
+    def add(self, value: int) -> None:
+        if value not in self._members:
+            self._members.add(value)
+            insort(self._order, value)
+
+    def discard(self, value: int) -> None:
+        if value in self._members:
+            self._members.remove(value)
+            del self._order[bisect_left(self._order, value)]
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._members
+
+    def __len__(self) -> int:
+        return len(self._members)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._order)
+
+    def ordered(self) -> list[int]:
+        """The members in ascending order (the index itself: read, never modify)."""
+        return self._order
+
+
 class Tenant:
-    """One SuperOffice tenant. All access goes through ``lock``."""
+    """One SuperOffice tenant. All access goes through ``lock``.
+
+    Besides the rows (``persons``, ``consents``, ``sales``...) the tenant keeps indexes so
+    that a call costs the same with 300 persons as with 100,000: persons by lower-cased
+    email, consents by person and by update time, sales and appointments by person, and
+    project members by person. Every write goes through the methods below, which keep
+    them in step with the rows.
+    """
 
     def __init__(
         self,
@@ -221,6 +264,8 @@ class Tenant:
                 "BusinessId": rng.choice([1, 2, 3, 4]),
             }
         self.persons: dict[int, dict[str, Any]] = {}
+        self.persons_by_email: dict[str, set[int]] = {}
+        self._person_email_keys: dict[int, frozenset[str]] = {}
         for pid in range(1, self.person_count + 1):
             first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
             registered = base + timedelta(days=rng.randint(0, 600), minutes=rng.randint(0, 600))
@@ -238,6 +283,8 @@ class Tenant:
         for offset, pid in enumerate(range(2, min(self.person_count, 8) + 1, 3)):
             self.persons[pid]["Emails"] = [DUPLICATE_EMAIL]
             self.persons[pid]["Registered"] = base + timedelta(days=10 * offset)
+        for pid in self.persons:
+            self.index_person(pid)
         self.next_ids = {
             "person": self.person_count + 1,
             "company": company_total + 1,
@@ -251,25 +298,39 @@ class Tenant:
         for sid, name in enumerate(
             ["Newsletter Q1", "Event invitees", "Key accounts", "Webinar leads", "Dormant"], start=1
         ):
-            members = {p for p in self.persons if rng.random() < 0.1}
+            members = OrderedIds(p for p in self.persons if rng.random() < 0.1)
             self.selections[sid] = {"name": name, "members": members}
         if self.big_selection:
             self.selections[BIG_SELECTION_ID] = {
                 "name": f"Everyone ({self.big_selection})",
-                "members": set(range(1, self.big_selection + 1)),
+                "members": OrderedIds(range(1, self.big_selection + 1)),
             }
         self.projects: dict[int, dict[str, Any]] = {}
         for prid, name in enumerate(
             ["Spring campaign", "Partner summit", "Onboarding 2025", "Trade fair Oslo"], start=1
         ):
-            self.projects[prid] = {"name": name, "members": {}}
+            # members: member id -> person id; by_person: person id -> member id;
+            # order: the member ids, ascending.
+            self.projects[prid] = {
+                "name": name,
+                "members": {},
+                "by_person": {},
+                "order": OrderedIds(),
+            }
             for pid in self.persons:
                 if rng.random() < 0.08:
                     self._add_project_member(prid, pid)
         self.sales: dict[int, dict[str, Any]] = {}
+        self.sales_by_person: dict[int, list[int]] = {}
         self.appointments: dict[int, dict[str, Any]] = {}
+        self.appointments_by_person: dict[int, list[int]] = {}
         self.service_tickets: dict[int, dict[str, Any]] = {}
         self.consents: dict[tuple[int, str], dict[str, Any]] = {}
+        # person id -> purpose -> the row of ``consents`` (the same dict object).
+        self.consents_by_person: dict[int, dict[str, dict[str, Any]]] = {}
+        # (updated, person id, purpose) of every consent, ascending; sorted once after
+        # seeding rather than kept in order through it.
+        self._consent_times: list[tuple[datetime, int, str]] | None = None
         for pid in self.persons:
             if rng.random() < 0.5:
                 when = self.persons[pid]["Registered"] + timedelta(days=1)
@@ -277,6 +338,9 @@ class Tenant:
             if rng.random() < 0.3:
                 when = self.persons[pid]["Registered"] + timedelta(days=2)
                 self._write_consent(pid, "EMARKETING", "61A", "WEBFORM", "", when)
+        self._consent_times = sorted(
+            (row["updated"], pid, purpose) for (pid, purpose), row in self.consents.items()
+        )
 
     def _new_person_row(
         self, *, pid: int, first: str, last: str, email: str, company_id: int, registered: datetime
@@ -300,15 +364,52 @@ class Tenant:
             "ExtraFields": {},
         }
 
+    # -- writes (each keeps the indexes in step) --------------------------------
+
+    def index_person(self, person_id: int) -> None:
+        """(Re)index one person's emails; call after creating or changing a person, or
+        after removing one from ``persons``."""
+        old = self._person_email_keys.pop(person_id, frozenset())
+        person = self.persons.get(person_id)
+        new = frozenset(e.lower() for e in person["Emails"]) if person else frozenset()
+        for key in old - new:
+            holders = self.persons_by_email.get(key)
+            if holders is not None:
+                holders.discard(person_id)
+                if not holders:
+                    del self.persons_by_email[key]
+        for key in new - old:
+            self.persons_by_email.setdefault(key, set()).add(person_id)
+        if new:
+            self._person_email_keys[person_id] = new
+
+    def add_sale(self, row: dict[str, Any]) -> None:
+        self.sales[row["SaleId"]] = row
+        self.sales_by_person.setdefault(row["PersonId"], []).append(row["SaleId"])
+
+    def add_appointment(self, row: dict[str, Any]) -> None:
+        self.appointments[row["AppointmentId"]] = row
+        self.appointments_by_person.setdefault(row["PersonId"], []).append(row["AppointmentId"])
+
     def _add_project_member(self, project_id: int, person_id: int) -> int:
-        members = self.projects[project_id]["members"]
-        for member_id, existing in members.items():
-            if existing == person_id:
-                return member_id
+        project = self.projects[project_id]
+        member_id = project["by_person"].get(person_id)
+        if member_id is not None:
+            return member_id
         member_id = self.next_ids["projectmember"]
         self.next_ids["projectmember"] += 1
-        members[member_id] = person_id
+        project["members"][member_id] = person_id
+        project["by_person"][person_id] = member_id
+        project["order"].add(member_id)
         return member_id
+
+    def remove_project_member(self, member_id: int) -> None:
+        for project in self.projects.values():
+            person_id = project["members"].pop(member_id, None)
+            if person_id is not None:
+                if project["by_person"].get(person_id) == member_id:
+                    del project["by_person"][person_id]
+                project["order"].discard(member_id)
 
     def _write_consent(
         self,
@@ -329,6 +430,12 @@ class Tenant:
             }
             self.next_ids["consent"] += 1
             self.consents[key] = row
+            self.consents_by_person.setdefault(person_id, {})[purpose] = row
+        elif self._consent_times is not None:
+            times = self._consent_times
+            del times[bisect_left(times, (row["updated"], person_id, purpose))]
+        if self._consent_times is not None:
+            insort(self._consent_times, (when, person_id, purpose))
         row.update(
             {
                 "legal_base": legal_base,
@@ -378,6 +485,16 @@ class Tenant:
         value = self.next_ids[kind]
         self.next_ids[kind] += 1
         return value
+
+    def persons_with_email(self, lowered: str) -> list[int]:
+        """Ids of the persons with an email whose lower-case form is ``lowered``, ascending."""
+        return sorted(self.persons_by_email.get(lowered, ()))
+
+    def consent_person_ids_since(self, since: datetime) -> list[int]:
+        """Ids of the persons with a consent updated at or after ``since``, ascending."""
+        times = self._consent_times or []
+        start = bisect_left(times, (since,))
+        return sorted({person_id for _, person_id, _ in times[start:]})
 
     def list_name(self, list_id_kind: str, item_id: int | None) -> str | None:
         if not item_id:
