@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from .errors import ConfigurationCrmError
 
-TICKET_CLAIM = "http://schemas.superoffice.net/identity/ticket"
-ASSOCIATE_CLAIM = "http://schemas.superoffice.net/identity/associateid"
+TICKET_CLAIM = "http://schemes.superoffice.net/identity/ticket"
+ASSOCIATE_CLAIM = "http://schemes.superoffice.net/identity/associateid"
 
 
 def sign_system_user_token(

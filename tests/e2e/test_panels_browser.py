@@ -22,7 +22,6 @@ from automations.models import AutomationType, Run, RunStatus
 from campaigns.models import EventType
 from crm.models import SuperOfficeConnection
 from crm.simulator import idp
-from tests import crm_fixtures
 from tests.leads.factories import (
     AutomationFactory,
     CampaignFactory,
@@ -33,11 +32,6 @@ from tests.leads.factories import (
     TrackedLinkFactory,
     waiting_runs,
 )
-
-# The simulator's fixtures, until the root conftest registers them as a plugin.
-netserver_simulator = crm_fixtures.netserver_simulator
-simulator = crm_fixtures.simulator
-crm_account = crm_fixtures.crm_account
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
