@@ -26,7 +26,7 @@ from .forms import (
     EventFilterForm,
     TrackedLinkForm,
 )
-from .models import Form, TrackedLink
+from .models import Form, LinkResponse, TrackedLink
 
 PER_PAGE = 25
 EVENTS_PER_PAGE = 50
@@ -296,18 +296,24 @@ def _user_agent(request) -> str:
 
 @require_safe
 def link_click(request, token: str):
-    """`/t/<token>/?c=<signed contact ref>`: record the click, then send the recipient on."""
-    # HEAD is what link scanners send: answer it, but only a GET is a click.
-    ref = request.GET.get("c") if request.method == "GET" else None
+    """`/t/<token>/?c=<signed contact ref>`: record the click, then respond at once:
+    a redirect, or the link's text page. A HEAD (what link checkers send) is recorded
+    as a filtered click."""
     try:
         click = services.link_click_record(
-            token=token, contact_ref=ref, user_agent=_user_agent(request)
+            token=token,
+            contact_ref=request.GET.get("c"),
+            user_agent=_user_agent(request),
+            method=request.method,
         )
     except TrackedLink.DoesNotExist as exc:
         raise Http404("No such link") from exc
     except services.TrackingRefInvalid:
         return _no_store(render(request, "campaigns/tracking_invalid.html", status=400))
-    response = HttpResponseRedirect(click.redirect_url)
+    if click.response.kind == LinkResponse.TEXT:
+        response = render(request, "campaigns/link_page.html", {"page": click.response})
+    else:
+        response = HttpResponseRedirect(click.redirect_url)
     # The tracking URL carries the contact's reference: keep it out of the next site's Referer.
     response["Referrer-Policy"] = "no-referrer"
     return _no_store(response)

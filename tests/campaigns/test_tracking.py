@@ -121,16 +121,19 @@ def test_a_link_without_a_contact_still_works_but_records_nothing(visitor, link)
     assert not Event.objects.exists()
 
 
-def test_a_head_request_from_a_link_scanner_is_not_a_click(visitor, link, contact):
+def test_a_head_request_from_a_link_scanner_is_recorded_as_a_filtered_click(
+    visitor, link, contact
+):
     response = visitor.head(path_of(tracking_url_for_link(link=link, contact=contact)))
     assert response.status_code == 302
-    assert not Event.objects.exists()
+    event = Event.objects.get()
+    assert event.data["filtered"] == "head"
 
 
 def test_a_click_takes_a_few_queries(visitor, link, contact, django_assert_max_num_queries):
     url = path_of(tracking_url_for_link(link=link, contact=contact))
-    # link, contact, savepoint, insert, release, the automations' lookup
-    with django_assert_max_num_queries(8):
+    # link, contact, last email sent, savepoint, insert, release, the automations' lookup
+    with django_assert_max_num_queries(9):
         visitor.get(url)
 
 
