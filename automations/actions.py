@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 class ActionResult:
     object_type: str = ""
     object_id: int | None = None
+    # What SuperOffice answered, kept on the run (a CRMScript's printed output).
+    output: str = ""
 
 
 # --- person resolution ------------------------------------------------------------------
@@ -260,6 +262,12 @@ ACTIONS: dict[str, Callable[..., ActionResult]] = {
     AutomationType.ADD_TO_SELECTION: _add_to_selection_action,
     AutomationType.REMOVE_FROM_SELECTION: _remove_from_selection,
 }
+
+
+# The link actions (set field, follow-up, request, script) live in their own module.
+from .link_actions import LINK_ACTIONS  # noqa: E402
+
+ACTIONS.update(LINK_ACTIONS)
 
 
 class UnknownActionError(Exception):

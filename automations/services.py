@@ -560,7 +560,7 @@ def run_execute(*, run_id: int) -> RunOutcome:
         account_crm_resume(account=run.account)
     _record(run, status=RunStatus.DONE, finished_at=timezone.now(),
             crm_object_type=result.object_type, crm_object_id=result.object_id,
-            last_error="", error_kind="")
+            output=result.output[:20000], last_error="", error_kind="")
     return RunOutcome(RunStatus.DONE)
 
 

@@ -1113,9 +1113,11 @@ class NetServerClient:
         completed: bool = False,
         company_id: int | None = None,
         project_id: int | None = None,
+        appointment_type: str = "inDiary",
     ) -> int:
         """Appointment.SaveAppointmentEntity with AppointmentId 0 (Completed = Completed
-        or NotStarted). Put the caller's marker in ``description``."""
+        or NotStarted; ``appointment_type`` "inDiary" for a meeting, "inChecklist" for a
+        task). Put the caller's marker in ``description``."""
         entity: dict[str, Any] = {
             "Associate": {"AssociateId": owner_id},
             "Contact": {"ContactId": company_id} if company_id else None,
@@ -1125,7 +1127,7 @@ class NetServerClient:
             "EndDate": end,
             "Person": {"PersonId": person_id},
             "Project": {"ProjectId": project_id} if project_id else None,
-            "Type": "inDiary",
+            "Type": appointment_type,
             "Completed": "Completed" if completed else "NotStarted",
             "Task": {"TaskListItemId": task_id},
         }
