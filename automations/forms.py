@@ -22,12 +22,24 @@ TYPE_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     T.REMOVE_FROM_PROJECT: (("project_id",), ()),
     T.ADD_TO_SELECTION: (("selection_id",), ()),
     T.REMOVE_FROM_SELECTION: (("selection_id",), ()),
+    # Link actions (automations.link_actions).
+    T.SET_FIELD: (("field_key",), ("field_value",)),
+    T.FOLLOW_UP: (("follow_up_kind", "activity_type_id"),
+                  ("description", "project_id", "owner_id", "duration_minutes", "due_in_days")),
+    T.CREATE_REQUEST: (("request_title", "request_assign"),
+                       ("priority_id", "category_id", "owner_id")),
+    T.RUN_SCRIPT: (("script_id",), ()),
 }
 SETTING_FIELDS = ("source_id", "rating_id", "activity_type_id", "description", "interest_ids",
                   "project_id", "selection_id", "owner_id", "extra_selection_id",
-                  "extra_project_id")
+                  "extra_project_id", "field_key", "field_value", "follow_up_kind",
+                  "duration_minutes", "due_in_days", "request_title", "request_assign",
+                  "priority_id", "category_id", "script_id")
 INT_SETTINGS = {"source_id", "rating_id", "activity_type_id", "project_id", "selection_id",
-                "owner_id", "extra_selection_id", "extra_project_id"}
+                "owner_id", "extra_selection_id", "extra_project_id", "priority_id",
+                "category_id", "script_id"}
+FIELD_VALUE_HELP = ("Text as is; a number for number and list fields (the list item's id); "
+                    "a date as YYYY-MM-DD; 1 or 0 for a checkbox.")
 
 DESCRIPTION_HELP = ("You can use {campaign}, {link}, {form}, {time}, {email} and {name}: "
                     "they are filled in from the event.")
@@ -76,6 +88,38 @@ class AutomationForm(forms.Form):
     extra_project_id = forms.TypedChoiceField(
         label="Also add the person to project", coerce=int, required=False, empty_value=None
     )
+    field_key = forms.ChoiceField(label="Person field", required=False)
+    field_value = forms.CharField(label="Value", required=False, max_length=2000,
+                                  help_text=FIELD_VALUE_HELP)
+    follow_up_kind = forms.ChoiceField(
+        label="Follow-up", required=False,
+        choices=[("", "Choose…"), ("meeting", "Meeting (in the diary)"),
+                 ("task", "Task (in the checklist)")],
+    )
+    duration_minutes = forms.TypedChoiceField(
+        label="Meeting length", coerce=int, required=False, empty_value=None,
+        choices=[("", "30 minutes"), (15, "15 minutes"), (45, "45 minutes"), (60, "1 hour"),
+                 (90, "1½ hours"), (120, "2 hours"), (240, "Half a day")],
+    )
+    due_in_days = forms.TypedChoiceField(
+        label="When", coerce=int, required=False, empty_value=None,
+        choices=[("", "Within the hour after the click"), (1, "Tomorrow"),
+                 (2, "In 2 days"), (3, "In 3 days"), (7, "In a week"), (14, "In 2 weeks"),
+                 (30, "In a month")],
+    )
+    request_title = forms.CharField(label="Request title", required=False, max_length=180,
+                                    help_text=DESCRIPTION_HELP)
+    request_assign = forms.ChoiceField(
+        label="Assign the request", required=False,
+        choices=[("", "Choose…"), ("unassigned", "Leave it unassigned"),
+                 ("category", "By the category's rules"),
+                 ("owner", "To the owner below (empty: the company's owner)")],
+    )
+    priority_id = forms.TypedChoiceField(label="Priority", coerce=int, required=False,
+                                         empty_value=None)
+    category_id = forms.TypedChoiceField(label="Category", coerce=int, required=False,
+                                         empty_value=None)
+    script_id = forms.TypedChoiceField(label="CRMScript", coerce=int, required=False)
     once_per_contact = forms.BooleanField(
         required=False, label="Only once per contact",
         help_text="Otherwise it runs every time a contact triggers it.",
@@ -102,6 +146,11 @@ class AutomationForm(forms.Form):
                                            *lists.get("associates", [])]
         self.fields["extra_selection_id"].choices = [("", "None"), *lists.get("selections", [])]
         self.fields["extra_project_id"].choices = [("", "None"), *lists.get("projects", [])]
+        self.field_types = dict(lists.get("person_field_types", []))
+        self.fields["field_key"].choices = [("", pick), *lists.get("person_fields", [])]
+        self.fields["priority_id"].choices = [("", "None"), *lists.get("ticket_priorities", [])]
+        self.fields["category_id"].choices = [("", "None"), *lists.get("ticket_categories", [])]
+        self.fields["script_id"].choices = [("", pick), *lists.get("scripts", [])]
         # The page's script shows a settings field only for the types that use it.
         for name in SETTING_FIELDS:
             self.fields[name].widget.attrs["data-types"] = _types_using(name)
@@ -146,8 +195,26 @@ class AutomationForm(forms.Form):
             if value in (None, "", []):
                 continue
             settings[name] = value
+        if type_ == T.SET_FIELD and data.get("field_key"):
+            self._clean_field_value(data, settings)
         data["settings"] = settings
         return data
+
+    def _clean_field_value(self, data: dict, settings: dict) -> None:
+        """The value must fit the field's type; the type is kept with the settings."""
+        from .link_actions import SETTABLE_FIELD_TYPES, FieldValueInvalid, field_value_encode
+
+        field_type = self.field_types.get(data["field_key"], "")
+        if field_type not in SETTABLE_FIELD_TYPES:
+            self.add_error("field_key", "This field's type cannot be set from a link.")
+            return
+        try:
+            field_value_encode(field_type=field_type, value=data.get("field_value"))
+        except FieldValueInvalid as exc:
+            self.add_error("field_value", str(exc))
+            return
+        settings["field_type"] = field_type
+        settings.setdefault("field_value", "")
 
     def service_kwargs(self) -> dict:
         d = self.cleaned_data

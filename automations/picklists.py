@@ -19,6 +19,10 @@ LISTS = {
     "projects": "projects",
     "selections": "selections",
     "associates": "associates",
+    "ticket_priorities": "ticket_priorities",
+    "ticket_categories": "ticket_categories",
+    "scripts": "scripts",
+    "person_fields": "person_fields",
 }
 
 
@@ -35,6 +39,11 @@ def picklists_load(*, account, refresh: bool = False) -> tuple[Choices, str]:
         for ours, theirs in LISTS.items():
             items = crm_services.crm_list_items(account=account, list_name=theirs,
                                                  refresh=refresh)
+            if ours == "person_fields":
+                # Picked by key ("SuperOffice:3", "x_score"); the type decides the value.
+                lists[ours] = [(i.key, f"{i.name} ({i.type})") for i in items]
+                lists["person_field_types"] = [(i.key, i.type) for i in items]
+                continue
             lists[ours] = [(item.id, item.name) for item in items]
     except CrmError as exc:
         logger.info("Pick lists of account %s not loaded: %s", account.pk, exc)
