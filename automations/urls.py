@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import link_views, views
 
 app_name = "automations"
 
@@ -21,6 +21,14 @@ urlpatterns = [
     path("automations/runs/<int:run_id>/", views.run_detail, name="run_detail"),
     path("automations/runs/<int:run_id>/retry/", views.run_retry, name="run_retry"),
     path("contacts/<int:contact_id>/runs/", views.contact_runs, name="contact_runs"),
+    path("links/<int:link_id>/", link_views.link_detail, name="link_detail"),
+    path("links/<int:link_id>/once/", link_views.link_once, name="link_once"),
+    path("links/<int:link_id>/actions/new/", link_views.link_action_create,
+         name="link_action_create"),
+    path("links/<int:link_id>/actions/<int:automation_id>/edit/", link_views.link_action_edit,
+         name="link_action_edit"),
+    path("links/<int:link_id>/actions/<int:automation_id>/delete/",
+         link_views.link_action_delete, name="link_action_delete"),
     path("queue/", views.queue, name="queue"),
     path("settings/automations/", views.automation_settings, name="settings"),
 ]

@@ -129,12 +129,19 @@ def campaign_links(request, campaign_id: int):
             "campaign": campaign,
             "tab": "links",
             "form": form,
-            "links": [
-                (link, services.link_public_url(link=link))
-                for link in selectors.links_of_campaign(campaign=campaign)
-            ],
+            "links": _links_with_summaries(request.account, campaign),
         },
     )
+
+
+def _links_with_summaries(account, campaign) -> list[tuple]:
+    """(link, tracking URL, summary): the summary tells the link's actions, its clicks by
+    people and filtered ones, and the runs they caused (automations.link_selectors)."""
+    from automations.link_selectors import link_summaries
+
+    links = list(selectors.links_of_campaign(campaign=campaign))
+    summaries = link_summaries(account=account, links=links)
+    return [(link, services.link_public_url(link=link), summaries[link.pk]) for link in links]
 
 
 @account_required

@@ -177,8 +177,8 @@ def test_a_marketer_adds_a_tracked_link_and_sees_its_clicks(marketer_client, cam
 
     html = marketer_client.get(url).content.decode()
     assert f"/t/{link.token}/?c=" in html
-    rows = dict(marketer_client.get(url).context["links"])
-    assert [lk.click_count for lk in rows] == [2]
+    rows = marketer_client.get(url).context["links"]
+    assert [(lk.click_count, summary.human) for lk, _, summary in rows] == [(2, 2)]
 
 
 def test_a_bad_link_url_shows_the_message(marketer_client, campaign):
