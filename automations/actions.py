@@ -264,10 +264,7 @@ ACTIONS: dict[str, Callable[..., ActionResult]] = {
 }
 
 
-# The link actions (set field, follow-up, request, script) live in their own module.
-from .link_actions import LINK_ACTIONS  # noqa: E402
-
-ACTIONS.update(LINK_ACTIONS)
+# The link actions (automations.link_actions) are added by AutomationsConfig.ready().
 
 
 class UnknownActionError(Exception):
