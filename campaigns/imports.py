@@ -282,6 +282,8 @@ def contact_import_run(
             contact_import.account, correlation=f"contact-import-{contact_import.pk}"
         )
         count, read = _members_reader(client, contact_import)
+        if not contact_import.source_name:
+            _source_name_fill(contact_import)
         if contact_import.total is None:
             contact_import.total = count()
             contact_import.save(update_fields=["total"])
@@ -325,6 +327,20 @@ def contact_import_run(
     if progress:
         progress(contact_import)
     return contact_import
+
+
+def _source_name_fill(contact_import: ContactImport) -> None:
+    """The selection's or project's name from SuperOffice's (cached) list, for the pages;
+    an import started from the command line knows only the id."""
+    from crm.services import crm_list_items
+
+    items = crm_list_items(
+        account=contact_import.account, list_name=LIST_NAMES[contact_import.source_type]
+    )
+    name = next((i.name for i in items if i.id == contact_import.source_id), "")
+    if name:
+        contact_import.source_name = name[:200]
+        contact_import.save(update_fields=["source_name"])
 
 
 def _finish(contact_import: ContactImport, *, status: str, error: str = "") -> ContactImport:

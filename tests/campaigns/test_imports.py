@@ -67,6 +67,7 @@ def test_a_selection_import_creates_one_contact_per_email_linked_to_the_oldest_p
     done = _run(crm_account, source_type="selection", source_id=1)
 
     assert done.status == ContactImport.Status.DONE, done.error
+    assert done.source_name == "Newsletter Q1"
     emails = _emails(simulator, selection)
     contacts = Contact.objects.filter(account=crm_account)
     assert {c.email for c in contacts} == emails
