@@ -222,6 +222,7 @@ def _import_page(*, contact_import: ContactImport, members) -> dict[str, int]:
         ContactImportRow.objects.bulk_create(
             [
                 ContactImportRow(
+                    account=account,
                     contact_import=contact_import,
                     contact=contacts[email],
                     person_id=picks[email].person_id,
@@ -406,7 +407,9 @@ def _list_members_add(recipient_list: RecipientList, contact_ids: list[int]) -> 
         ).values_list("contact_id", flat=True)
     )
     rows = [
-        RecipientListMember(recipient_list=recipient_list, contact_id=pk)
+        RecipientListMember(
+            account_id=recipient_list.account_id, recipient_list=recipient_list, contact_id=pk
+        )
         for pk in own.values_list("pk", flat=True)
         if pk not in present
     ]

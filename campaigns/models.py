@@ -249,6 +249,8 @@ class ContactImportRow(models.Model):
     imported set can be saved as a recipient list.
     """
 
+    # Not indexed: rows are reached through their import (an import writes thousands).
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
     contact_import = models.ForeignKey(ContactImport, on_delete=models.CASCADE, related_name="rows")
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="+")
     person_id = models.BigIntegerField()
@@ -285,6 +287,8 @@ class RecipientList(models.Model):
 
 
 class RecipientListMember(models.Model):
+    # Not indexed: members are reached through their list.
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_index=False)
     recipient_list = models.ForeignKey(
         RecipientList, on_delete=models.CASCADE, related_name="members"
     )
