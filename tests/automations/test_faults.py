@@ -5,7 +5,7 @@ Each test counts, per run, the objects in the simulator that carry the run's mar
 exactly one for every run (zero lost, zero duplicated).
 
 The subprocess workers use tests/automations/worker_settings.py: a 20 s lease and retries
-from 0.5 s capped at 2 s, so a killed worker's runs and an outage's retries come back
+from 0.5 s capped at 5 s, so a killed worker's runs and an outage's retries come back
 within the test. The test process plays beat: it calls the sweeper every second.
 """
 
@@ -133,9 +133,9 @@ def test_a_worker_killed_with_sigkill_mid_stream_loses_and_duplicates_nothing(
 def test_a_crm_outage_during_a_stream_of_events_loses_and_duplicates_nothing(
     sim, api_client, campaign, sale_and_task, worker_process, private_redis, sweeper_settings
 ):
-    # The issue asks for 60 s; 15 s keeps the suite short and still outlasts several
-    # retries (0.5 s base, 2 s cap), so runs go through the retry path repeatedly.
-    outage = 15.0
+    # SuperOffice down for a full minute while events keep arriving: every run that
+    # meets the outage goes through the retry path (0.5 s base, 5 s cap) many times.
+    outage = 60.0
     contacts = _matched_contacts(campaign.account, 100)
     with app_broker(private_redis.url):
         worker_process(broker_url=private_redis.url, concurrency=4)
@@ -149,9 +149,9 @@ def test_a_crm_outage_during_a_stream_of_events_loses_and_duplicates_nothing(
         flipper = threading.Thread(target=outage_window)
         flipper.start()
         started = time.monotonic()
-        for n in range(20):  # a batch of 5 events a second for 20 s
+        for n in range(20):  # a batch of 5 events every 3.3 s, across the whole outage
             _post(api_client, _batch(campaign, contacts[n * 5:(n + 1) * 5], prefix=f"s{n}"))
-            time.sleep(max(0.0, started + n + 1 - time.monotonic()))
+            time.sleep(max(0.0, started + (n + 1) * 3.3 - time.monotonic()))
         flipper.join()
         retried = Run.objects.filter(attempts__gt=1).count()
         _sweep_until_done(campaign.account, timeout=120)
