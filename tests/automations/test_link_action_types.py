@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from automations.link_actions import FieldValueInvalid, field_value_encode
 from automations.models import Automation, AutomationType, Run, RunStatus
-from campaigns.models import EventType
+from campaigns.models import Event, EventType
 from campaigns.services import tracking_url_for_link
 
 from .conftest import wait_until
@@ -145,3 +145,19 @@ def test_the_link_page_saves_a_text_response_sanitised(marketer_client, link):
     empty = marketer_client.post(reverse("automations:link_detail", args=[link.pk]),
                                  {"response_kind": "text", "response_html": ""})
     assert empty.status_code == 200 and "response_html" in empty.context["form"].errors
+
+
+@pytest.mark.django_db
+def test_a_scripts_output_shows_on_the_run_page(marketer_client, link):
+    reader = ContactFactory(account=link.account, email="r@example.com")
+    automation = AutomationFactory(account=link.account, campaign=link.campaign,
+                                   type=T.RUN_SCRIPT, settings={"script_id": 1})
+    event = Event.objects.create(account=link.account, campaign=link.campaign, contact=reader,
+                                 type=EventType.LINK_CLICKED, link=link)
+    run = Run.objects.create(account=link.account, automation=automation, event=event,
+                             contact=reader, status=RunStatus.DONE, key="r-out",
+                             output="echo:custId=10")
+
+    page = marketer_client.get(reverse("automations:run_detail", args=[run.pk]))
+
+    assert "echo:custId=10" in page.content.decode()
