@@ -1,6 +1,7 @@
 """What the recipient's browser gets after a click: a redirect, or a text page the hub
-serves. The page's rich text is sanitised once, when the marketer saves it, so serving
-a click is a template render and no parsing.
+serves. The page's rich text is sanitised when the marketer saves it, and again when it
+is served (nh3 takes microseconds), so HTML that reached the row another way (the admin,
+a data migration) is never served unsanitised.
 """
 
 from __future__ import annotations
@@ -15,9 +16,36 @@ from .models import LinkResponse, TrackedLink
 # simple tables. No scripts, styles, forms, frames or event handlers; links get
 # rel="noopener noreferrer" so the opened page cannot reach back.
 ALLOWED_TAGS = {
-    "p", "br", "hr", "h1", "h2", "h3", "h4", "strong", "b", "em", "i", "u", "s", "small",
-    "blockquote", "ul", "ol", "li", "a", "img", "span", "div", "table", "thead", "tbody",
-    "tr", "th", "td", "code", "pre",
+    "p",
+    "br",
+    "hr",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "strong",
+    "b",
+    "em",
+    "i",
+    "u",
+    "s",
+    "small",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+    "a",
+    "img",
+    "span",
+    "div",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "code",
+    "pre",
 }
 ALLOWED_ATTRIBUTES = {
     "a": {"href", "title"},
@@ -49,8 +77,9 @@ class Response:
 
 def response_for_link(*, link: TrackedLink) -> Response:
     if link.response_kind == LinkResponse.TEXT:
-        return Response(kind=LinkResponse.TEXT, title=link.response_title or link.name,
-                        html=link.response_html)
+        return Response(
+            kind=LinkResponse.TEXT, title=link.response_title or link.name, html=link.response_html
+        )
     return Response(kind=LinkResponse.REDIRECT, url=link.response_url or link.url)
 
 

@@ -308,3 +308,15 @@ def test_a_recipient_without_a_superoffice_person_waits_in_the_queue(client, lin
     _click(client, link, stranger)
 
     assert Run.objects.get().status == RunStatus.WAITING_FOR_MATCH
+
+
+def test_html_stored_around_the_form_is_still_served_sanitised(client, link, reader):
+    type(link).objects.filter(pk=link.pk).update(
+        response_kind=LinkResponse.TEXT, response_title="Hi",
+        response_html='<p onmouseover="x()">Hello</p><script>steal()</script>',
+    )
+
+    html = _click(client, link, reader).content.decode()
+
+    assert "<p>Hello</p>" in html
+    assert "steal()" not in html and "onmouseover" not in html
