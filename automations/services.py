@@ -635,10 +635,21 @@ def contact_person_set(*, contact: Contact, person_id: int) -> int:
 
 def runs_resume_for_contact(*, contact: Contact) -> list[int]:
     """Waiting runs of a contact back to pending, dispatched after commit."""
+    return runs_resume_for_contacts(account_id=contact.account_id, contact_ids=[contact.pk])
+
+
+def runs_resume_for_contacts(*, account_id: int, contact_ids: list[int]) -> list[int]:
+    """Waiting runs of many contacts (e.g. an import that linked them) back to pending.
+
+    Only contacts that now have a SuperOffice person resume; one query finds them all.
+    """
     now = timezone.now()
     run_ids = list(
         Run.objects.filter(
-            account_id=contact.account_id, contact=contact, status=RunStatus.WAITING_FOR_MATCH
+            account_id=account_id,
+            contact_id__in=contact_ids,
+            contact__superoffice_person_id__isnull=False,
+            status=RunStatus.WAITING_FOR_MATCH,
         ).values_list("id", flat=True)
     )
     if run_ids:

@@ -23,6 +23,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from automations.services import runs_resume_for_contacts
 from emhub.models import Account
 
 from .models import (
@@ -217,6 +218,11 @@ def _import_page(*, contact_import: ContactImport, members) -> dict[str, int]:
         existing = _contacts_by_email(account=account, emails=new_emails) if new_emails else {}
         known = {**existing, **{e: earlier[e].contact for e in wanted if e in earlier}}
         contacts = _contacts_upsert(account=account, wanted=wanted, known=known)
+        # A contact that was waiting in the Manage Automations Queue is now linked to
+        # its SuperOffice person: its paused runs go on, as after a rep's match.
+        runs_resume_for_contacts(
+            account_id=account.pk, contact_ids=[contacts[email].pk for email in wanted]
+        )
         counts["updated"] += len(existing)
         counts["created"] += len(new_emails) - len(existing)
         ContactImportRow.objects.bulk_create(

@@ -268,3 +268,25 @@ def test_an_import_whose_worker_died_is_taken_again_and_finishes(crm_account, si
 
     assert done.status == ContactImport.Status.DONE
     assert done.processed == done.total
+
+
+def test_an_import_that_links_a_queued_contact_resumes_its_waiting_runs(
+    crm_account, simulator, selection, small_pages
+):
+    from automations.models import Run, RunStatus
+    from tests.automations.factories import run_in
+
+    # A contact with the duplicate email waited in the queue before anyone matched it.
+    run = run_in(crm_account)
+    contact = run.contact
+    contact.email, contact.superoffice_person_id = DUPLICATE, None
+    contact.save(update_fields=["email", "superoffice_person_id"])
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.WAITING_FOR_MATCH)
+
+    done = _run(crm_account, source_type="selection", source_id=1)
+
+    assert done.status == ContactImport.Status.DONE, done.error
+    contact.refresh_from_db()
+    assert contact.superoffice_person_id == DUPLICATES[0]
+    run.refresh_from_db()
+    assert run.status == RunStatus.PENDING
