@@ -11,12 +11,16 @@ class LinkResponseForm(forms.Form):
     )
     response_url = forms.URLField(
         assume_scheme="https",
-        label="Send to", required=False, max_length=2000,
+        label="Send to",
+        required=False,
+        max_length=2000,
         help_text="Empty: the link's own address.",
     )
     response_title = forms.CharField(label="Page title", required=False, max_length=200)
     response_html = forms.CharField(
-        label="Page text", required=False, max_length=50000,
+        label="Page text",
+        required=False,
+        max_length=50000,
         widget=forms.Textarea(attrs={"rows": 8}),
         help_text="Rich text (HTML). Scripts, styles, forms and event handlers are removed.",
     )

@@ -78,7 +78,9 @@ class Response:
 def response_for_link(*, link: TrackedLink) -> Response:
     if link.response_kind == LinkResponse.TEXT:
         return Response(
-            kind=LinkResponse.TEXT, title=link.response_title or link.name, html=link.response_html
+            kind=LinkResponse.TEXT,
+            title=link.response_title or link.name,
+            html=html_sanitize(link.response_html),
         )
     return Response(kind=LinkResponse.REDIRECT, url=link.response_url or link.url)
 
