@@ -226,6 +226,22 @@ CELERY_BEAT_SCHEDULE = {
 CRM_ALLOW_PRIVATE_ADDRESSES = env.bool("CRM_ALLOW_PRIVATE_ADDRESSES", default=False)
 CRM_TIMEOUT_SECONDS = env.float("CRM_TIMEOUT_SECONDS", default=30.0)
 
+# --- Tuning of the CRM work (defaults suit SuperOffice Online) -------------------
+CRM_LIST_TTL_SECONDS = env.int("CRM_LIST_TTL_SECONDS", default=900)
+CRM_MAX_CONCURRENT_CALLS_PER_ACCOUNT = env.int("CRM_MAX_CONCURRENT_CALLS_PER_ACCOUNT", default=4)
+AUTOMATIONS_MAX_ATTEMPTS = env.int("AUTOMATIONS_MAX_ATTEMPTS", default=8)
+AUTOMATIONS_RETRY_BASE_SECONDS = env.float("AUTOMATIONS_RETRY_BASE_SECONDS", default=10.0)
+AUTOMATIONS_RETRY_CAP_SECONDS = env.float("AUTOMATIONS_RETRY_CAP_SECONDS", default=900.0)
+CAMPAIGNS_IMPORT_PAGE_SIZE = env.int("CAMPAIGNS_IMPORT_PAGE_SIZE", default=500)
+CAMPAIGNS_SEND_MAX_ATTEMPTS = env.int("CAMPAIGNS_SEND_MAX_ATTEMPTS", default=5)
+
+# --- Messages -----------------------------------------------------------------
+# https://docs.djangoproject.com/en/5.2/topics/email/ : SMTP in production, a file
+# folder in the embedded default, memory in the tests.
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="emhub@localhost")
+# SMS goes through a pluggable backend (a dotted path); the default stores messages.
+SMS_BACKEND = env.str("SMS_BACKEND", default="campaigns.sms.StoredSmsBackend")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
