@@ -43,13 +43,29 @@ class Contact(models.Model):
     superoffice_person_id = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    # The contact's engaged events (ENGAGED_EVENT_TYPES): how many, the first and the last.
+    # events_ingest adds each stored batch, so the Lead Report orders leads by an index
+    # instead of grouping all of an account's events on every page load.
+    engaged_count = models.PositiveIntegerField(default=0)
+    engaged_first_at = models.DateTimeField(null=True, blank=True)
+    engaged_last_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["email"]
         constraints = [
             models.UniqueConstraint("account", Lower("email"), name="contact_unique_account_email"),
         ]
-        indexes = [models.Index(fields=["account", "superoffice_person_id"])]
+        indexes = [
+            models.Index(fields=["account", "superoffice_person_id"]),
+            # The Lead Report's order, over the leads only (engaged, not in SuperOffice).
+            models.Index(
+                fields=["account", "-engaged_last_at", "-engaged_count", "-id"],
+                name="contact_lead_idx",
+                condition=models.Q(
+                    superoffice_person_id__isnull=True, engaged_last_at__isnull=False
+                ),
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.email
@@ -116,6 +132,17 @@ class EventType(models.TextChoices):
     SMS_SENT = "sms_sent", "SMS sent"
     SMS_LINK_CLICKED = "sms_link_clicked", "SMS link clicked"
     LANDING_PAGE_VISITED = "landing_page_visited", "Landing page visited"
+
+
+# What makes a contact a lead: it acted on the content, not merely received or opened it.
+ENGAGED_EVENT_TYPES = frozenset(
+    {
+        EventType.FORM_SUBMITTED,
+        EventType.LINK_CLICKED,
+        EventType.SMS_LINK_CLICKED,
+        EventType.LANDING_PAGE_VISITED,
+    }
+)
 
 
 class Event(models.Model):

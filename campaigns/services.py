@@ -16,15 +16,16 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
-from django.db import IntegrityError, transaction
-from django.db.models.functions import Lower
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, Count, F, IntegerField, Max, Min, OuterRef, Subquery, Value, When
+from django.db.models.functions import Coalesce, Greatest, Least, Lower
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from emhub.models import Account
 
-from .models import Campaign, Contact, Event, EventType, Form, TrackedLink
+from .models import ENGAGED_EVENT_TYPES, Campaign, Contact, Event, EventType, Form, TrackedLink
 
 logger = logging.getLogger(__name__)
 
@@ -548,8 +549,82 @@ def _events_store(*, account: Account, events: list[dict], source: str) -> Inges
             first_id = existing.get(c.event_id) or new_ids[c.event_id]
             results.append(IngestedEvent(event_id=c.event_id, id=first_id, duplicate=True))
 
+    _contacts_engagement_add(events=stored)
     runs = _automation_runs_create(account=account, events=stored)
     return IngestResult(events=results, stored=stored, runs=runs)
+
+
+def _contacts_engagement_add(*, events: list[Event]) -> None:
+    """Add newly stored engaged events to their contacts' engaged_count, engaged_first_at
+    and engaged_last_at: one UPDATE per batch, whatever its size.
+
+    Only new events get here, so a re-sent event id is not counted twice.
+    """
+    facts: dict[int, list] = {}
+    for event in events:
+        if event.type not in ENGAGED_EVENT_TYPES:
+            continue
+        fact = facts.get(event.contact_id)
+        if fact is None:
+            facts[event.contact_id] = [1, event.occurred_at, event.occurred_at]
+        else:
+            fact[0] += 1
+            fact[1] = min(fact[1], event.occurred_at)
+            fact[2] = max(fact[2], event.occurred_at)
+    if not facts:
+        return
+    # In id order, so two batches touching the same contacts lock them in the same order.
+    rows = sorted(facts.items())
+    if connection.vendor == "postgresql":
+        # A join to the batch's values: Case/When would compare every row with every contact.
+        # LEAST and GREATEST skip the nulls of a contact's first engaged event.
+        table = connection.ops.quote_name(Contact._meta.db_table)
+        # Only placeholders and the model's own table name are put into the text.
+        values = ", ".join(
+            ["(%s::bigint, %s::integer, %s::timestamptz, %s::timestamptz)"] * len(rows)
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} AS c SET engaged_count = c.engaged_count + v.n,"  # noqa: S608
+                " engaged_first_at = LEAST(c.engaged_first_at, v.first_at),"
+                " engaged_last_at = GREATEST(c.engaged_last_at, v.last_at)"
+                f" FROM (VALUES {values}) AS v (id, n, first_at, last_at) WHERE c.id = v.id",
+                [value for contact_id, fact in rows for value in (contact_id, *fact)],
+            )
+        return
+
+    # Elsewhere (SQLite, the embedded default) the same in one portable statement; MIN and
+    # MAX of SQLite are null when an argument is, hence the Coalesce.
+    def per_contact(index: int, output_field):
+        whens = [When(pk=contact_id, then=Value(fact[index])) for contact_id, fact in rows]
+        return Case(*whens, output_field=output_field)
+
+    first = per_contact(1, Contact._meta.get_field("engaged_first_at"))
+    last = per_contact(2, Contact._meta.get_field("engaged_last_at"))
+    Contact.objects.filter(pk__in=facts).update(
+        engaged_count=F("engaged_count") + per_contact(0, IntegerField()),
+        engaged_first_at=Least(Coalesce("engaged_first_at", first), first),
+        engaged_last_at=Greatest(Coalesce("engaged_last_at", last), last),
+    )
+
+
+def contacts_engagement_recount(*, account: Account) -> int:
+    """Recount every contact's engaged events from the events themselves.
+
+    For rows written past events_ingest (a bulk load, a repair after events were deleted
+    with their campaign): events_ingest keeps the counts up to date as events come in.
+    Returns the number of contacts updated.
+    """
+    engaged = (
+        Event.objects.filter(account=account, contact=OuterRef("pk"), type__in=ENGAGED_EVENT_TYPES)
+        .order_by()
+        .values("contact")
+    )
+    return Contact.objects.filter(account=account).update(
+        engaged_count=Coalesce(Subquery(engaged.annotate(n=Count("id")).values("n")), 0),
+        engaged_first_at=Subquery(engaged.annotate(at=Min("occurred_at")).values("at")),
+        engaged_last_at=Subquery(engaged.annotate(at=Max("occurred_at")).values("at")),
+    )
 
 
 def events_ingest(

@@ -16,6 +16,7 @@ from campaigns.services import (
     campaign_create,
     campaign_update,
     contact_upsert,
+    contacts_engagement_recount,
     events_ingest,
     form_create,
     tracked_link_create,
@@ -170,6 +171,66 @@ def test_a_resent_batch_changes_no_contact(account, campaign):
     assert Contact.objects.get().first_name == "Anna"
 
 
+def _engagement(email):
+    contact = Contact.objects.get(email=email)
+    return contact.engaged_count, contact.engaged_first_at, contact.engaged_last_at
+
+
+def test_ingest_keeps_each_contacts_engaged_events_counted(account, campaign):
+    link = TrackedLinkFactory(campaign=campaign)
+    form = FormFactory(campaign=campaign)
+    kari = {"email": "kari@example.com"}
+    click = {"type": EventType.LINK_CLICKED, "link": link.pk}
+    events_ingest(
+        account=account,
+        events=[
+            event(campaign, 1, occurred_at="2025-05-02T10:00:00Z", **click, **kari),
+            event(
+                campaign,
+                2,
+                occurred_at="2025-05-01T09:00:00Z",
+                type=EventType.FORM_SUBMITTED,
+                form=form.pk,
+                **kari,
+            ),
+            # An open is not engagement, however late.
+            event(campaign, 3, occurred_at="2025-09-01T09:00:00Z", **kari),
+            event(campaign, 4, occurred_at="2025-05-03T09:00:00Z", **click),
+            event(campaign, 5, occurred_at="2025-05-03T09:00:00Z", email="opener@example.com"),
+        ],
+    )
+    later = event(
+        campaign, 6, occurred_at="2025-04-01T08:00:00Z", type=EventType.LANDING_PAGE_VISITED, **kari
+    )
+    events_ingest(
+        account=account,
+        events=[
+            # Re-sent with another time: a duplicate, neither counted nor moving the dates.
+            event(campaign, 1, occurred_at="2025-08-01T10:00:00Z", **click, **kari),
+            later,
+            later,
+        ],
+    )
+
+    assert _engagement("kari@example.com") == (
+        3,
+        datetime(2025, 4, 1, 8, tzinfo=UTC),
+        datetime(2025, 5, 2, 10, tzinfo=UTC),
+    )
+    assert _engagement("reader4@example.com") == (
+        1,
+        datetime(2025, 5, 3, 9, tzinfo=UTC),
+        datetime(2025, 5, 3, 9, tzinfo=UTC),
+    )
+    assert _engagement("opener@example.com") == (0, None, None)
+
+    # A recount from the stored events finds what ingest kept.
+    kept = {c.email: _engagement(c.email) for c in Contact.objects.all()}
+    Contact.objects.update(engaged_count=0, engaged_first_at=None, engaged_last_at=None)
+    assert contacts_engagement_recount(account=account) == 3
+    assert {c.email: _engagement(c.email) for c in Contact.objects.all()} == kept
+
+
 def test_ingest_keeps_the_time_it_happened_and_the_data(account, campaign):
     link = TrackedLinkFactory(campaign=campaign)
     events_ingest(
@@ -300,7 +361,8 @@ def test_a_full_batch_takes_a_handful_of_queries_not_one_per_event(account, camp
     with CaptureQueriesContext(connection) as queries:
         events_ingest(account=account, events=batch)
     # campaigns, links, known ids, contacts (find, insert, find new, update),
-    # events, the automations hook, savepoints: no query per event.
+    # events, the contacts' engagement counts, the automations hook, savepoints: no query
+    # per event.
     assert len(queries) <= 16, [q["sql"][:80] for q in queries]
     assert Event.objects.count() == EVENTS_BATCH_MAX
     assert Contact.objects.get(email="reader1@example.com").first_name == "Reader 1"
