@@ -12,7 +12,7 @@ from django.db.models.functions import RowNumber, TruncMonth
 from django.utils import timezone
 
 from automations.models import Run, RunStatus
-from campaigns.models import Contact, Event, EventType
+from campaigns.models import ENGAGED_EVENT_TYPES, Contact, Event, EventType
 from emhub.models import Account
 
 from .models import LeadDecision, PanelSettings
@@ -20,12 +20,6 @@ from .models import LeadDecision, PanelSettings
 PAGE_SIZE = 20
 TIMELINE_PAGE_SIZE = 25
 ACTIVITY_PER_LEAD = 5
-ENGAGED_TYPES = [
-    EventType.FORM_SUBMITTED,
-    EventType.LINK_CLICKED,
-    EventType.SMS_LINK_CLICKED,
-    EventType.LANDING_PAGE_VISITED,
-]
 
 
 def panel_settings_for(*, account: Account) -> PanelSettings:
@@ -117,42 +111,27 @@ def queue_contacts_on_page(*, account: Account, contact_ids: list[int]) -> list[
 # -- Lead Report --------------------------------------------------------------------------
 
 
-def _lead_groups(account: Account):
-    """One row per lead: contacts not in SuperOffice, not rejected or dismissed, with
-    engaged events (form submissions, clicks, landing pages) or runs waiting for them.
-
-    A GROUP BY over the account's events (semi- and anti-joins for the waiting runs and
-    decisions), not a subquery per contact: its cost follows the events, not the contacts
-    times the events.
-    """
-    # The events whose runs wait, as one hashed set rather than a probe per event: keeps
-    # the plan cheap (and PostgreSQL from spending more on JIT-compiling it than running it).
-    waiting = Run.objects.filter(account=account, status=RunStatus.WAITING_FOR_MATCH).values(
-        "event_id"
-    )
-    decided = LeadDecision.objects.filter(
+def _decided(account: Account, contact_ref: str):
+    """Rejected or dismissed by a rep: no longer a lead, whatever it does next."""
+    return LeadDecision.objects.filter(
         account=account,
-        contact=OuterRef("contact_id"),
+        contact=OuterRef(contact_ref),
         outcome__in=[LeadDecision.Outcome.REJECTED, LeadDecision.Outcome.DISMISSED],
     )
-    return (
-        Event.objects.filter(account=account, contact__superoffice_person_id__isnull=True)
-        .filter(Q(type__in=ENGAGED_TYPES) | Q(id__in=waiting))
-        .exclude(Exists(decided))
-        .order_by()
-        .values("contact_id")
-        .annotate(
-            last_activity=Max("occurred_at"),
-            lead_since=Min("occurred_at"),
-            engagement=Count("id"),
-        )
+
+
+def _waiting_other_events(account: Account):
+    """Runs waiting for a match on events the stored engagement does not count (an
+    automation on opens or sends): these events make a lead too."""
+    return Run.objects.filter(account=account, status=RunStatus.WAITING_FOR_MATCH).exclude(
+        event__type__in=ENGAGED_EVENT_TYPES
     )
 
 
 @dataclass
 class LeadPage:
-    """A page of leads. No total: counting every lead would cost a second pass over the
-    events on each page load, so the page only knows whether there is a next one."""
+    """A page of leads. No total: counting every lead would cost a pass over all of them
+    on each page load, so the page only knows whether there is a next one."""
 
     number: int
     leads: list[Contact]
@@ -161,6 +140,61 @@ class LeadPage:
     @property
     def has_previous(self) -> bool:
         return self.number > 1
+
+
+def _lead_rows(*, account: Account, flag_before, flagged_only: bool, wanted: int) -> list[tuple]:
+    """The first ``wanted`` leads in report order, as (last_activity, engagement, contact_id,
+    lead_since): contacts not in SuperOffice, not rejected or dismissed, with engaged events
+    (form submissions, clicks, landing pages) or runs waiting for them.
+
+    Two bounded reads instead of a GROUP BY over the account's events:
+    - contacts with engaged events, by the counts events_ingest keeps on them, in the
+      order of the contact_lead_idx index, so the scan stops after ``wanted`` rows;
+    - contacts with runs waiting on other events, grouped over the waiting runs only.
+    A contact in the second set is taken out of the first and merged with its counts.
+    """
+    waiting = _waiting_other_events(account)
+    stored = (
+        Contact.objects.filter(
+            account=account, superoffice_person_id__isnull=True, engaged_last_at__isnull=False
+        )
+        .exclude(Exists(_decided(account, "pk")))
+        .exclude(Exists(waiting.filter(contact=OuterRef("pk"))))
+    )
+    if flagged_only:
+        stored = stored.filter(engaged_first_at__lt=flag_before)
+    rows = list(
+        stored.order_by("-engaged_last_at", "-engaged_count", "-id").values_list(
+            "engaged_last_at", "engaged_count", "id", "engaged_first_at"
+        )[:wanted]
+    )
+    others = (
+        waiting.filter(contact__superoffice_person_id__isnull=True)
+        .exclude(Exists(_decided(account, "contact_id")))
+        .order_by()
+        .values(
+            "contact_id",
+            "contact__engaged_count",
+            "contact__engaged_first_at",
+            "contact__engaged_last_at",
+        )
+        .annotate(
+            last=Max("event__occurred_at"),
+            first=Min("event__occurred_at"),
+            # An event with two waiting runs is one event.
+            n=Count("event_id", distinct=True),
+        )
+    )
+    for row in others:
+        first, last = row["first"], row["last"]
+        if row["contact__engaged_last_at"] is not None:
+            first = min(first, row["contact__engaged_first_at"])
+            last = max(last, row["contact__engaged_last_at"])
+        if flagged_only and not first < flag_before:
+            continue
+        rows.append((last, row["n"] + row["contact__engaged_count"], row["contact_id"], first))
+    rows.sort(reverse=True)
+    return rows
 
 
 def lead_report_page(
@@ -177,18 +211,16 @@ def lead_report_page(
         number = max(int(page or 1), 1)
     except (TypeError, ValueError):
         number = 1
-    groups = _lead_groups(account)
-    if flagged_only:
-        groups = groups.filter(lead_since__lt=flag_before)
     offset = (number - 1) * PAGE_SIZE
-    rows = list(
-        groups.order_by("-last_activity", "-engagement", "-contact_id")[
-            offset : offset + PAGE_SIZE + 1
-        ]
-    )
+    rows = _lead_rows(
+        account=account,
+        flag_before=flag_before,
+        flagged_only=flagged_only,
+        wanted=offset + PAGE_SIZE + 1,
+    )[offset : offset + PAGE_SIZE + 1]
     has_next = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
-    ids = [row["contact_id"] for row in rows]
+    ids = [row[2] for row in rows]
     contacts = Contact.objects.filter(account=account, pk__in=ids).in_bulk()
     waiting = dict(
         Run.objects.filter(account=account, contact_id__in=ids, status=RunStatus.WAITING_FOR_MATCH)
@@ -213,16 +245,16 @@ def lead_report_page(
         for event in ranked:
             activity[event.contact_id].append(event)
     leads = []
-    for row in rows:
-        contact = contacts.get(row["contact_id"])
+    for last_activity, engagement, contact_id, lead_since in rows:
+        contact = contacts.get(contact_id)
         if contact is None:
             continue
-        contact.last_activity = row["last_activity"]
-        contact.lead_since = row["lead_since"]
-        contact.engagement = row["engagement"]
+        contact.last_activity = last_activity
+        contact.lead_since = lead_since
+        contact.engagement = engagement
         contact.waiting_count = waiting.get(contact.id, 0)
         contact.activity = activity[contact.id]
-        contact.is_flagged = row["lead_since"] < flag_before
+        contact.is_flagged = lead_since < flag_before
         leads.append(contact)
     return LeadPage(number=number, leads=leads, has_next=has_next)
 

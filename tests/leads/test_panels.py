@@ -1,6 +1,7 @@
 """The panels at work: queue, Lead Report, Timeline, Event details, with SuperOffice played by
 the simulator over HTTP, and a bounded number of queries per page."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -8,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from automations.models import Run, RunStatus
+from automations.services import automation_delete
 from campaigns.models import EventType
 from crm.models import SuperOfficeConnection
 from leads.models import LeadDecision
@@ -311,6 +313,91 @@ def test_leads_not_handled_in_time_are_flagged_not_dropped(client, local_panel):
     assert "stale@example.com" in flagged and "fresh@example.com" not in flagged
 
 
+LEAD_EMAIL = re.compile(
+    r'data-contact="\d+">\s*<strong>[^<]*</strong>\s*<span class="muted">([^ <]+)'
+)
+
+
+def _lead_emails(body):
+    """The leads' addresses in the order the report lists them."""
+    return LEAD_EMAIL.findall(body)
+
+
+def test_a_run_waiting_on_an_opened_email_makes_a_lead_and_counts(client, local_panel):
+    account = local_panel.account
+    local_panel.flag_after_days = 2
+    local_panel.save()
+    campaign = CampaignFactory(account=account)
+    on_open = AutomationFactory(
+        account=account, campaign=campaign, trigger_event_type=EventType.EMAIL_OPENED
+    )
+    opener = ContactFactory(account=account, email="opener@example.com")
+    clicker = ContactFactory(account=account, email="clicker@example.com")
+    now = timezone.now()
+    for contact, days in ((opener, 3), (clicker, 1)):
+        EventFactory(
+            account=account,
+            campaign=campaign,
+            contact=contact,
+            type=EventType.LINK_CLICKED,
+            occurred_at=now - timedelta(days=days),
+        )
+    waiting_runs(account, opener, automation=on_open)
+
+    body = _get(client, local_panel, "leads:lead_report").content.decode()
+    flagged = _get(client, local_panel, "leads:lead_report", {"flagged": "1"}).content.decode()
+
+    # The open with a waiting run is the opener's latest activity and second engagement;
+    # the click three days ago makes it a lead not handled in time.
+    assert _lead_emails(body) == ["opener@example.com", "clicker@example.com"]
+    assert "2 engagements" in body and "1 engagement<" in body
+    assert _lead_emails(flagged) == ["opener@example.com"]
+
+    automation_delete(automation=on_open)
+    body = _get(client, local_panel, "leads:lead_report").content.decode()
+
+    # Its run cancelled, the open no longer counts: only the older click does.
+    assert _lead_emails(body) == ["clicker@example.com", "opener@example.com"]
+    assert "2 engagements" not in body
+
+
+def test_a_run_waiting_on_an_open_alone_makes_a_lead(client, local_panel):
+    account = local_panel.account
+    on_open = AutomationFactory(
+        account=account,
+        campaign=CampaignFactory(account=account),
+        trigger_event_type=EventType.EMAIL_OPENED,
+    )
+    lead = ContactFactory(account=account, email="only-opened@example.com")
+    waiting_runs(account, lead, 2, automation=on_open)
+
+    body = _get(client, local_panel, "leads:lead_report").content.decode()
+
+    assert _lead_emails(body) == ["only-opened@example.com"]
+    assert "2 engagements" in body and "2 runs waiting" in body
+
+
+def test_leads_active_at_the_same_moment_come_most_engaged_first(client, local_panel):
+    account = local_panel.account
+    campaign = CampaignFactory(account=account)
+    at = timezone.now() - timedelta(hours=1)
+    once = ContactFactory(account=account, email="once@example.com")
+    thrice = ContactFactory(account=account, email="thrice@example.com")
+    for contact, n in ((once, 1), (thrice, 3)):
+        for _ in range(n):
+            EventFactory(
+                account=account,
+                campaign=campaign,
+                contact=contact,
+                type=EventType.LINK_CLICKED,
+                occurred_at=at,
+            )
+
+    body = _get(client, local_panel, "leads:lead_report").content.decode()
+
+    assert _lead_emails(body) == ["thrice@example.com", "once@example.com"]
+
+
 def test_rejecting_a_lead_hides_it(client, local_panel):
     account = local_panel.account
     lead = ContactFactory(account=account, email="reject-me@example.com")
@@ -492,9 +579,8 @@ def test_event_details_name_the_run_and_event_that_made_a_sale(client, local_pan
     event = EventFactory(
         account=account, campaign=campaign, contact=contact, link=link, type=EventType.LINK_CLICKED
     )
-    from automations import services as automation_services
-
-    run = automation_services.runs_create_for_events(account=account, events=[event])[0]
+    # Ingesting the click wrote the automation's run.
+    run = Run.objects.get(account=account, event=event)
     Run.objects.filter(id=run.id).update(
         status=RunStatus.DONE, crm_object_type="sale", crm_object_id=501
     )
