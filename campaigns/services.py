@@ -716,23 +716,30 @@ def _meta_data(*, user_agent: str) -> dict:
     return {"user_agent": user_agent[:300]} if user_agent else {}
 
 
-def _last_email_sent(*, link: TrackedLink, contact: Contact) -> tuple[datetime | None, Any]:
-    """When the campaign's email was last sent to the contact, and by which sendout."""
-    row = (
-        Event.objects.filter(
-            account_id=link.account_id,
-            contact=contact,
-            campaign_id=link.campaign_id,
-            type=EventType.EMAIL_SENT,
+def _clicker_with_last_send(*, ref: str, link: TrackedLink) -> tuple[Contact, Any, Any]:
+    """The contact a click's reference names, with when the campaign's email was last sent
+    to it and by which sendout: one query (the click path counts its round trips)."""
+    try:
+        contact_id = contact_ref_parse(ref=ref)
+    except signing.BadSignature as exc:
+        raise TrackingRefInvalid(str(exc)) from exc
+    last_send = Event.objects.filter(
+        account_id=link.account_id,
+        contact_id=OuterRef("pk"),
+        campaign_id=link.campaign_id,
+        type=EventType.EMAIL_SENT,
+    ).order_by("-occurred_at")
+    contact = (
+        Contact.objects.filter(pk=contact_id, account_id=link.account_id)
+        .annotate(
+            last_sent_at=Subquery(last_send.values("occurred_at")[:1]),
+            last_sendout=Subquery(last_send.values("data__sendout")[:1]),
         )
-        .order_by("-occurred_at")
-        .values_list("occurred_at", "data")
         .first()
     )
-    if row is None:
-        return None, None
-    data = row[1] if isinstance(row[1], dict) else {}
-    return row[0], data.get("sendout")
+    if contact is None:
+        raise TrackingRefInvalid("No such contact")
+    return contact, contact.last_sent_at, contact.last_sendout
 
 
 def link_click_record(
@@ -755,9 +762,8 @@ def link_click_record(
         return LinkClick(
             link=link, contact=None, event=None, redirect_url=response.url, response=response
         )
-    contact = _contact_from_ref(ref=contact_ref, account_id=link.account_id)
+    contact, sent_at, sendout_id = _clicker_with_last_send(ref=contact_ref, link=link)
     now = timezone.now()
-    sent_at, sendout_id = _last_email_sent(link=link, contact=contact)
     reason = scanners.click_filter_reason(
         method=method, user_agent=user_agent, clicked_at=now, sent_at=sent_at
     )
