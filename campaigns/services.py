@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Case, Count, F, IntegerField, Max, Min, OuterRef, Subquery, Value, When
 from django.db.models.functions import Coalesce, Greatest, Least, Lower
 from django.urls import reverse
@@ -564,6 +564,8 @@ def _contacts_engagement_add(*, events: list[Event]) -> None:
     for event in events:
         if event.type not in ENGAGED_EVENT_TYPES:
             continue
+        if isinstance(event.data, dict) and event.data.get("filtered"):
+            continue  # a scanner's or a link preview's click is no sign of a person's interest
         fact = facts.get(event.contact_id)
         if fact is None:
             facts[event.contact_id] = [1, event.occurred_at, event.occurred_at]
@@ -617,6 +619,7 @@ def contacts_engagement_recount(*, account: Account) -> int:
     """
     engaged = (
         Event.objects.filter(account=account, contact=OuterRef("pk"), type__in=ENGAGED_EVENT_TYPES)
+        .exclude(data__has_key="filtered")
         .order_by()
         .values("contact")
     )
@@ -650,7 +653,17 @@ def events_ingest(
             if attempt == INGEST_ATTEMPTS:
                 raise
             logger.info("events_ingest: concurrent insert, trying again (attempt %s)", attempt)
+        except OperationalError as exc:
+            # Two batches updating the same contacts can deadlock on PostgreSQL; the
+            # whole transaction rolled back, so the batch is simply tried again.
+            if not _is_deadlock(exc) or attempt == INGEST_ATTEMPTS:
+                raise
+            logger.info("events_ingest: deadlock, trying again (attempt %s)", attempt)
     raise AssertionError("unreachable")
+
+
+def _is_deadlock(exc: OperationalError) -> bool:
+    return getattr(exc.__cause__, "sqlstate", None) == "40P01"
 
 
 # --- Tracking: signed contact references, tracked links, open pixel, forms --------------

@@ -197,6 +197,15 @@ def test_ingest_keeps_each_contacts_engaged_events_counted(account, campaign):
             event(campaign, 3, occurred_at="2025-09-01T09:00:00Z", **kari),
             event(campaign, 4, occurred_at="2025-05-03T09:00:00Z", **click),
             event(campaign, 5, occurred_at="2025-05-03T09:00:00Z", email="opener@example.com"),
+            # A mail scanner's click is kept but shows no person's interest.
+            event(
+                campaign,
+                7,
+                occurred_at="2025-06-01T09:00:00Z",
+                data={"filtered": "scanner"},
+                **click,
+                **kari,
+            ),
         ],
     )
     later = event(
