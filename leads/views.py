@@ -146,13 +146,10 @@ def _queue_contact(request, contact_id: int):
     return contact
 
 
-@panel_view(Panel.QUEUE)
-@require_GET
-def queue_candidates(request, panel_key: str, contact_id: int):
-    contact = _queue_contact(request, contact_id)
+def _candidates_fragment(request, contact, **extra):
+    """The SuperOffice persons a contact may be matched to (Queue) or merged into (Lead Report)."""
     search = request.GET.get("q", "").strip()[:200]
-    error = ""
-    candidates = []
+    error, candidates = "", []
     try:
         candidates = services.candidates_for(
             account=request.account, contact=contact, search=search
@@ -166,13 +163,12 @@ def queue_candidates(request, panel_key: str, contact_id: int):
         candidates=candidates,
         search=search,
         error=error,
+        **extra,
     )
 
 
-@panel_view(Panel.QUEUE)
-@require_POST
-def queue_match(request, panel_key: str, contact_id: int):
-    contact = _queue_contact(request, contact_id)
+def _match_fragment(request, contact, *, done: str):
+    """Link a contact to the picked SuperOffice person; `done` starts the line said after."""
     form = MatchForm(request.POST)
     if not form.is_valid():
         return _fragment(request, "leads/_done.html", contact=contact, error="Pick a person.")
@@ -186,9 +182,21 @@ def queue_match(request, panel_key: str, contact_id: int):
         request,
         "leads/_done.html",
         contact=contact,
-        message=f"Matched to SuperOffice person {form.cleaned_data['person_id']}; "
+        message=f"{done} SuperOffice person {form.cleaned_data['person_id']}; "
         f"{resumed} waiting run(s) resumed.",
     )
+
+
+@panel_view(Panel.QUEUE)
+@require_GET
+def queue_candidates(request, panel_key: str, contact_id: int):
+    return _candidates_fragment(request, _queue_contact(request, contact_id))
+
+
+@panel_view(Panel.QUEUE)
+@require_POST
+def queue_match(request, panel_key: str, contact_id: int):
+    return _match_fragment(request, _queue_contact(request, contact_id), done="Matched to")
 
 
 @panel_view(Panel.QUEUE)
@@ -354,46 +362,13 @@ def lead_approve(request, panel_key: str, contact_id: int):
 @require_GET
 def lead_candidates(request, panel_key: str, contact_id: int):
     """Merge into an existing person: the queue's candidates, matched the same way."""
-    contact = _lead(request, contact_id)
-    search = request.GET.get("q", "").strip()[:200]
-    error, candidates = "", []
-    try:
-        candidates = services.candidates_for(
-            account=request.account, contact=contact, search=search
-        )
-    except CrmError as exc:
-        error = _crm_message(exc)
-    return _fragment(
-        request,
-        "leads/_candidates.html",
-        contact=contact,
-        candidates=candidates,
-        search=search,
-        error=error,
-        merge=True,
-    )
+    return _candidates_fragment(request, _lead(request, contact_id), merge=True)
 
 
 @panel_view(Panel.LEADS)
 @require_POST
 def lead_merge(request, panel_key: str, contact_id: int):
-    contact = _lead(request, contact_id)
-    form = MatchForm(request.POST)
-    if not form.is_valid():
-        return _fragment(request, "leads/_done.html", contact=contact, error="Pick a person.")
-    resumed = services.contact_match(
-        account=request.account,
-        contact=contact,
-        person_id=form.cleaned_data["person_id"],
-        associate_id=request.panel_user.associate_id,
-    )
-    return _fragment(
-        request,
-        "leads/_done.html",
-        contact=contact,
-        message=f"Merged into SuperOffice person {form.cleaned_data['person_id']}; "
-        f"{resumed} waiting run(s) resumed.",
-    )
+    return _match_fragment(request, _lead(request, contact_id), done="Merged into")
 
 
 @panel_view(Panel.LEADS)
