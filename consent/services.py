@@ -15,6 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -322,6 +323,15 @@ def _sync_contact(*, cycle, port: ConsentPort, contact, hub_states, figures: _Fi
                 hub, hub_origin = fresh
                 decision = _explain_removal(decide_for_contact(hub=hub, persons=person_consents))
         counting = next((p for p in person_consents if p.person_id == decision.person_id), None)
+        decision_row = partial(
+            _decision_row,
+            cycle=cycle,
+            contact=contact,
+            purpose=purpose,
+            decision=decision,
+            hub=hub,
+            person=counting,
+        )
         if decision.conflict:
             figures.conflicts += 1
         if decision.action is Action.NONE:
@@ -331,16 +341,7 @@ def _sync_contact(*, cycle, port: ConsentPort, contact, hub_states, figures: _Fi
                 # duplicates the row is kept: it remembers which person counts, so a
                 # later change on that person finds this contact.
                 continue
-            figures.pending_decisions.append(
-                _decision_row(
-                    cycle=cycle,
-                    contact=contact,
-                    purpose=purpose,
-                    decision=decision,
-                    hub=hub,
-                    person=counting,
-                )
-            )
+            figures.pending_decisions.append(decision_row())
             continue
         if decision.action is Action.WRITE_SUPEROFFICE:
             try:
@@ -357,27 +358,14 @@ def _sync_contact(*, cycle, port: ConsentPort, contact, hub_states, figures: _Fi
             except (PermanentCrmError, NotFoundCrmError) as exc:
                 figures.errors += 1
                 figures.pending_decisions.append(
-                    _decision_row(
-                        cycle=cycle,
-                        contact=contact,
-                        purpose=purpose,
-                        decision=decision,
-                        hub=hub,
-                        person=counting,
+                    decision_row(
                         outcome=ConsentDecision.Outcome.FAILED,
                         error=str(exc)[:2000],
                     )
                 )
                 continue
             # The CRM write succeeded: record the decision in its own small transaction.
-            _decision_row(
-                cycle=cycle,
-                contact=contact,
-                purpose=purpose,
-                decision=decision,
-                hub=hub,
-                person=counting,
-            ).save()
+            decision_row().save()
             figures.to_superoffice += 1
         else:
             with transaction.atomic():
@@ -393,14 +381,7 @@ def _sync_contact(*, cycle, port: ConsentPort, contact, hub_states, figures: _Fi
                     superoffice_person_id=decision.person_id,
                     cycle=cycle,
                 )
-                _decision_row(
-                    cycle=cycle,
-                    contact=contact,
-                    purpose=purpose,
-                    decision=decision,
-                    hub=hub,
-                    person=counting,
-                ).save()
+                decision_row().save()
             figures.to_hub += 1
 
 
