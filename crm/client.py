@@ -499,6 +499,19 @@ class NetServerClient:
         location = self.wsdl_locator(agent)
         started, started_at = time.perf_counter(), datetime.now(UTC)
         transport: _CapturingTransport | None = None
+
+        def record(error: Exception | None = None) -> None:
+            """Log this call: "ok" without an error, else the error's outcome."""
+            self._record(
+                agent=agent,
+                operation=operation,
+                started=started,
+                started_at=started_at,
+                outcome="ok" if error is None else _outcome(error),
+                error="" if error is None else str(error),
+                transport=transport,
+            )
+
         try:
             service = _service(
                 location,
@@ -514,28 +527,11 @@ class NetServerClient:
             else:
                 result = getattr(service, operation)(**params, _soapheaders=headers)
         except CrmError as exc:
-            self._record(
-                agent=agent,
-                operation=operation,
-                started=started,
-                started_at=started_at,
-                outcome=_outcome(exc),
-                error=str(exc),
-                transport=transport,
-            )
+            record(exc)
             raise
         except Exception as exc:
             error = self._classify(exc)
-            outcome = "ticket_refused" if isinstance(error, _TicketRefused) else _outcome(error)
-            self._record(
-                agent=agent,
-                operation=operation,
-                started=started,
-                started_at=started_at,
-                outcome=outcome,
-                error=str(error),
-                transport=transport,
-            )
+            record(error)
             raise error from exc
         header = getattr(result, "header", None)
         body = getattr(result, "body", result)
@@ -548,41 +544,15 @@ class NetServerClient:
                 if _is_ticket_refusal(exception_type)
                 else _error_for_fault(info.Message or "NetServer call failed", exception_type)
             )
-            self._record(
-                agent=agent,
-                operation=operation,
-                started=started,
-                started_at=started_at,
-                outcome="ticket_refused"
-                if isinstance(failure, _TicketRefused)
-                else _outcome(failure),
-                error=str(failure),
-                transport=transport,
-            )
+            record(failure)
             raise failure
         if check is not None:
             try:
                 check(body)
             except CrmError as exc:
-                self._record(
-                    agent=agent,
-                    operation=operation,
-                    started=started,
-                    started_at=started_at,
-                    outcome=_outcome(exc),
-                    error=str(exc),
-                    transport=transport,
-                )
+                record(exc)
                 raise
-        self._record(
-            agent=agent,
-            operation=operation,
-            started=started,
-            started_at=started_at,
-            outcome="ok",
-            error="",
-            transport=transport,
-        )
+        record()
         return body
 
     def _classify(self, exc: Exception) -> Exception:
@@ -1509,6 +1479,8 @@ def _member(row: dict[str, Any], key: int | None = None) -> Member:
 
 
 def _outcome(error: Exception) -> str:
+    if isinstance(error, _TicketRefused):
+        return "ticket_refused"
     if isinstance(error, NotFoundCrmError):
         return "not_found"
     if isinstance(error, PermanentCrmError):
