@@ -10,3 +10,8 @@ class AutomationsConfig(AppConfig):
         from . import actions, link_actions
 
         actions.ACTIONS.update(link_actions.LINK_ACTIONS)
+
+    def demo_seed(self, *, account, netserver_url: str = "") -> None:
+        from .demo import demo_automations_seed
+
+        demo_automations_seed(account=account, netserver_url=netserver_url)

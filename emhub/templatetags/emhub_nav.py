@@ -14,5 +14,6 @@ def nav_link(context, url_name: str, label: str, section: str = ""):
         return {"url": None}
     request = context.get("request")
     path = request.path if request else ""
-    active = path == url or (section and path.startswith(section))
+    # A section may name several path prefixes, separated by spaces.
+    active = path == url or any(path.startswith(prefix) for prefix in section.split())
     return {"url": url, "label": label, "active": active}
