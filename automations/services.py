@@ -209,13 +209,20 @@ def _automation_matches(automation: Automation, event: Event) -> bool:
     return automation.trigger_form_id is None or automation.trigger_form_id == event.form_id
 
 
-def runs_create_for_events(*, account, events: Iterable[Event]) -> list[Run]:
+def runs_create_for_events(*, account, events: Iterable[Event], events_are_new: bool = False
+                           ) -> list[Run]:
     """Write one run per (event, matching enabled automation), in the caller's transaction.
 
     Called by events_ingest inside its transaction, so the runs commit with their events.
-    Queries: one for the automations, one for the contacts' person ids, one insert, one
-    read back. Runs that would break once-per-contact, or that already exist (the same
-    event ingested again), are skipped by the unique constraints.
+    Runs that would break once-per-contact, or that already exist (the same event handed
+    in again), are skipped by the unique constraints.
+
+    Queries, fewest on the tracking endpoints' path: one for the automations and one
+    insert. The contacts' person ids come from the events' loaded contacts (a query only
+    for those not loaded); the account's auto-match setting is read only when a contact
+    has no person. `events_are_new` (the caller stored the events in this transaction)
+    lets a batch with no once-per-contact run be inserted with the ids returned, instead
+    of inserted past conflicts and read back.
     """
     events = [e for e in events if e.account_id == account.pk]
     if not events:
@@ -237,13 +244,8 @@ def runs_create_for_events(*, account, events: Iterable[Event]) -> list[Run]:
     for a in automations:
         by_trigger.setdefault((a.campaign_id, a.trigger_event_type), []).append(a)
 
-    contact_ids = {e.contact_id for e in events}
-    person_ids = dict(
-        Contact.objects.filter(id__in=contact_ids).values_list("id", "superoffice_person_id")
-    )
-    auto_match = AutomationSettings.objects.filter(
-        account=account, auto_match_single_email=True
-    ).exists()
+    person_ids = _person_ids_for(events)
+    auto_match = None  # read once, and only when a contact has no person
 
     now = timezone.now()
     rows: list[Run] = []
@@ -265,7 +267,13 @@ def runs_create_for_events(*, account, events: Iterable[Event]) -> list[Run]:
                 seen_once.add(once_key)
             # A contact with no SuperOffice person waits in the queue straight away, unless
             # the account matches by email automatically (then a worker tries first).
-            waiting = person_ids.get(event.contact_id) is None and not auto_match
+            waiting = False
+            if person_ids.get(event.contact_id) is None:
+                if auto_match is None:
+                    auto_match = AutomationSettings.objects.filter(
+                        account=account, auto_match_single_email=True
+                    ).exists()
+                waiting = not auto_match
             rows.append(
                 Run(
                     account=account,
@@ -283,7 +291,45 @@ def runs_create_for_events(*, account, events: Iterable[Event]) -> list[Run]:
             )
     if not rows:
         return []
-    Run.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+    created = _runs_insert(rows, now=now, may_conflict=not events_are_new)
+    to_dispatch = [r.id for r in created if r.status == RunStatus.PENDING]
+    if to_dispatch:
+        transaction.on_commit(lambda: runs_dispatch(run_ids=to_dispatch))
+    return created
+
+
+def _person_ids_for(events: list[Event]) -> dict[int, int | None]:
+    """{contact id: SuperOffice person id} from the events' loaded contacts; one query
+    for the contacts that are not loaded."""
+    person_ids: dict[int, int | None] = {}
+    to_read: set[int] = set()
+    for event in events:
+        if Event.contact.is_cached(event):
+            person_ids[event.contact_id] = event.contact.superoffice_person_id
+        else:
+            to_read.add(event.contact_id)
+    to_read -= person_ids.keys()
+    if to_read:
+        person_ids.update(
+            Contact.objects.filter(id__in=to_read).values_list("id", "superoffice_person_id")
+        )
+    return person_ids
+
+
+def _runs_insert(rows: list[Run], *, now, may_conflict: bool) -> list[Run]:
+    """Insert the runs; those that would conflict with a stored one are left out.
+
+    Without a possible conflict (new events, no once-per-contact key) a plain insert
+    returns the ids where the database can (PostgreSQL, SQLite 3.35+). Otherwise, or
+    where ids did not come back, the rows go in past conflicts and are read back.
+    """
+    if not may_conflict and not any(row.once_key for row in rows):
+        Run.objects.bulk_create(rows, batch_size=1000)
+        if all(row.pk is not None for row in rows):
+            return rows
+        # No ids returned: nothing conflicted, so every row is read back below.
+    else:
+        Run.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
     # With ignore_conflicts PostgreSQL returns no ids: read back the ids of the rows this
     # call inserted (a row that already existed has another created_at).
     ids = dict(
@@ -297,9 +343,6 @@ def runs_create_for_events(*, account, events: Iterable[Event]) -> list[Run]:
             row.id = ids[row.key]
             row._state.adding = False
             created.append(row)
-    to_dispatch = [r.id for r in created if r.status == RunStatus.PENDING]
-    if to_dispatch:
-        transaction.on_commit(lambda: runs_dispatch(run_ids=to_dispatch))
     return created
 
 
@@ -308,47 +351,73 @@ def runs_create_for_events(*, account, events: Iterable[Event]) -> list[Run]:
 # thousand times inside an API request.
 FAN_OUT_ABOVE = 20
 FAN_OUT_CHUNK = 500
+# Runs woken by one message, executed in turn by one worker: a click's actions cost the
+# recipient's request one publish, not one per action. Small, so that a message's runs
+# stay well inside the task time limit even when each waits out a SuperOffice timeout.
+RUNS_PER_MESSAGE = 5
 _PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 
 
 def runs_dispatch(*, run_ids: list[int], fan_out: bool = True) -> int:
-    """Publish wake-up messages; never raises. Returns how many messages were published.
+    """Publish wake-up messages; never raises. Returns how many runs' wake-ups went out.
 
-    When the broker is unreachable the first failure stops the batch (each publish would
-    wait for its own timeout) and the runs not yet published are marked so the sweeper
-    takes them.
+    Up to FAN_OUT_ABOVE runs go out as `execute_runs` messages of RUNS_PER_MESSAGE runs;
+    more as fan-out messages a worker splits. When the broker is unreachable the first
+    failure stops the batch (each publish would wait for its own timeout) and the runs
+    not yet published are marked so the sweeper takes them.
     """
-    from .tasks import dispatch_runs, execute_run
+    from .tasks import dispatch_runs, execute_runs
 
     published = 0
     pending = list(run_ids)
     try:
-        with execute_run.app.producer_or_acquire() as producer:
+        with execute_runs.app.producer_or_acquire() as producer:
             if fan_out and len(pending) > FAN_OUT_ABOVE:
                 while pending:
                     chunk = pending[:FAN_OUT_CHUNK]
                     dispatch_runs.apply_async((chunk,), producer=producer, retry=True,
                                               retry_policy=_PUBLISH_RETRY)
                     del pending[:FAN_OUT_CHUNK]
-                    published += 1
+                    published += len(chunk)
                 return published
             while pending:
-                execute_run.apply_async((pending[0],), producer=producer, retry=True,
-                                        retry_policy=_PUBLISH_RETRY)
-                pending.pop(0)
-                published += 1
+                group = pending[:RUNS_PER_MESSAGE]
+                execute_runs.apply_async((group,), producer=producer, retry=True,
+                                         retry_policy=_PUBLISH_RETRY)
+                del pending[:RUNS_PER_MESSAGE]
+                published += len(group)
     except Exception:
         logger.warning(
             "Could not publish wake-ups of %d of %d runs; the sweeper will re-dispatch them",
             len(pending), len(run_ids), exc_info=True,
         )
-        try:
-            Run.objects.filter(id__in=pending, status=RunStatus.PENDING).update(
-                dispatched_at=None
-            )
-        except Exception:
-            logger.exception("Could not mark runs as undispatched")
+        _runs_undispatch(run_ids=pending)
     return published
+
+
+def _runs_undispatch(*, run_ids: list[int]) -> None:
+    """Leave these pending runs to the sweeper's next round; never raises."""
+    try:
+        Run.objects.filter(id__in=run_ids, status=RunStatus.PENDING).update(dispatched_at=None)
+    except Exception:
+        logger.exception("Could not mark runs as undispatched")
+
+
+def runs_execute(*, run_ids: list[int]) -> list[RunOutcome]:
+    """Execute the runs of one wake-up message in turn.
+
+    When one of them is put back to wait (SuperOffice failing, the account paused), the
+    rest are not tried now: each would likely wait out the same timeout in a row. They
+    are left to the sweeper, which dispatches them on its next round.
+    """
+    outcomes = []
+    for index, run_id in enumerate(run_ids):
+        outcome = run_execute(run_id=run_id)
+        outcomes.append(outcome)
+        if outcome.status == RunStatus.PENDING and index + 1 < len(run_ids):
+            _runs_undispatch(run_ids=run_ids[index + 1:])
+            break
+    return outcomes
 
 
 def runs_sweep(*, limit: int = 2000) -> int:

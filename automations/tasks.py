@@ -12,9 +12,15 @@ def execute_run(run_id: int) -> str:
     return services.run_execute(run_id=run_id).status
 
 
+# One wake-up for a few runs (a click's actions, a small batch); acks_late as above.
+@shared_task(name="automations.execute_runs", acks_late=True, ignore_result=True)
+def execute_runs(run_ids: list[int]) -> list[str]:
+    return [outcome.status for outcome in services.runs_execute(run_ids=run_ids)]
+
+
 @shared_task(name="automations.dispatch_runs", ignore_result=True)
 def dispatch_runs(run_ids: list[int]) -> int:
-    """Fan-out: one message from the API request becomes one message per run here."""
+    """Fan-out: one message from the API request becomes the runs' wake-ups here."""
     return services.runs_dispatch(run_ids=run_ids, fan_out=False)
 
 

@@ -482,7 +482,8 @@ def _automation_runs_create(*, account: Account, events: list[Event]) -> list:
         return []
     from automations.services import runs_create_for_events
 
-    return list(runs_create_for_events(account=account, events=events))
+    # The events were stored by this transaction: no run for them exists yet.
+    return list(runs_create_for_events(account=account, events=events, events_are_new=True))
 
 
 def _events_store(*, account: Account, events: list[dict], source: str) -> IngestResult:

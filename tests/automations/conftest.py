@@ -137,6 +137,24 @@ def purge_broker(app) -> None:
         conn.default_channel.queue_purge("celery")
 
 
+def queued_messages(app) -> list[tuple[str, list]]:
+    """(task name, args) of every message waiting in the broker's default queue, taken off."""
+    taken = []
+    with app.connection_for_read() as conn:
+        queue = conn.SimpleQueue("celery")
+        try:
+            while True:
+                message = queue.get(block=True, timeout=0.2)
+                args, _kwargs, _embed = message.decode()
+                taken.append((message.headers["task"], args))
+                message.ack()
+        except queue.Empty:
+            pass
+        finally:
+            queue.close()
+    return taken
+
+
 @pytest.fixture
 def celery_worker_threads(transactional_db, fast_retries):
     """A real Celery worker consuming the test broker in this process (threads pool)."""

@@ -292,6 +292,50 @@ def test_with_the_broker_unreachable_dispatch_never_raises_and_leaves_runs_to_th
     assert not Run.objects.filter(id__in=ids, dispatched_at__isnull=False).exists()
 
 
+def test_a_small_batch_wakes_up_in_messages_of_a_few_runs_and_a_large_one_fans_out(
+    account, campaign, matched_contact
+):
+    from emhub.celery import app
+
+    from .conftest import purge_broker, queued_messages
+
+    AutomationFactory(campaign=campaign, account=account)
+    runs = services.runs_create_for_events(
+        account=account, events=[_event(campaign, matched_contact) for _ in range(30)]
+    )
+    ids = [r.id for r in runs]
+    purge_broker(app)
+
+    assert services.runs_dispatch(run_ids=ids[:12]) == 12
+    assert services.runs_dispatch(run_ids=ids) == 30
+    assert queued_messages(app) == [
+        ("automations.execute_runs", [ids[0:5]]),
+        ("automations.execute_runs", [ids[5:10]]),
+        ("automations.execute_runs", [ids[10:12]]),
+        ("automations.dispatch_runs", [ids]),
+    ]
+
+
+def test_when_a_run_of_a_message_is_put_back_the_rest_wait_for_the_sweeper(
+    account, campaign, matched_contact
+):
+    AutomationFactory(campaign=campaign, account=account)
+    runs = services.runs_create_for_events(
+        account=account, events=[_event(campaign, matched_contact) for _ in range(3)]
+    )
+    ids = [r.id for r in runs]
+    # SuperOffice refused the account's configuration: its runs are held, not tried.
+    services.account_crm_pause(account=account, reason="Ticket refused")
+
+    outcomes = services.runs_execute(run_ids=ids)
+
+    assert [(o.status, o.detail) for o in outcomes] == [(RunStatus.PENDING, "account paused")]
+    held = Run.objects.filter(id__in=ids)
+    assert {(r.status, r.attempts, r.dispatched_at) for r in held} == {
+        (RunStatus.PENDING, 0, None)
+    }
+
+
 def test_a_batch_claim_takes_due_pending_runs_once(account, campaign, matched_contact):
     AutomationFactory(campaign=campaign, account=account)
     runs = services.runs_create_for_events(

@@ -94,7 +94,7 @@ def test_a_click_names_its_link_and_a_submission_its_form(api_client, campaign):
 def test_the_hook_reports_how_many_runs_the_events_started(api_client, campaign, monkeypatch):
     monkeypatch.setattr(
         "automations.services.runs_create_for_events",
-        lambda *, account, events: [object() for _ in events for _ in range(2)],
+        lambda *, account, events, events_are_new: [object() for _ in events for _ in range(2)],
     )
     response = post(api_client, {"events": [event(campaign, 1), event(campaign, 2)]})
     assert response.json()["runs"] == 4

@@ -320,3 +320,31 @@ def test_html_stored_around_the_form_is_still_served_sanitised(client, link, rea
 
     assert "<p>Hello</p>" in html
     assert "steal()" not in html and "onmouseover" not in html
+
+
+# --- the wake-up a click publishes -----------------------------------------------------------
+
+
+def test_a_click_with_three_actions_publishes_one_wake_up_that_carries_out_all_three(
+    client, simulator, link, reader, django_capture_on_commit_callbacks
+):
+    from automations.tasks import execute_runs
+    from emhub.celery import app
+    from tests.automations.conftest import purge_broker, queued_messages
+
+    _action(link, T.CREATE_REQUEST, {"request_title": "Call me", "request_assign": "unassigned"})
+    _action(link, T.RUN_SCRIPT, {"script_id": 1})
+    _action(link, T.FOLLOW_UP, {"follow_up_kind": "task", "description": "Call back",
+                                "activity_type_id": 1, "due_in_days": 1})
+    purge_broker(app)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _click(client, link, reader).status_code == 302
+    messages = queued_messages(app)
+
+    run_ids = list(Run.objects.order_by("id").values_list("id", flat=True))
+    assert messages == [("automations.execute_runs", [run_ids])]
+    # What the worker does with that message: every run in turn, each done in SuperOffice.
+    assert execute_runs(*messages[0][1]) == [RunStatus.DONE] * 3
+    assert len(simulator.state("tickets")) == 1
+    assert len(simulator.state("appointments")) == 1

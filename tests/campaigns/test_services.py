@@ -263,8 +263,9 @@ def test_ingest_keeps_the_time_it_happened_and_the_data(account, campaign):
 def test_ingest_hands_exactly_the_new_events_to_the_automations(account, campaign, monkeypatch):
     handed = []
 
-    def fake_runs_create_for_events(*, account, events):
+    def fake_runs_create_for_events(*, account, events, events_are_new):
         handed.append((account, [e.external_id for e in events], all(e.pk for e in events)))
+        assert events_are_new  # stored by this very transaction
         return ["run"] * len(events)
 
     monkeypatch.setattr("automations.services.runs_create_for_events", fake_runs_create_for_events)
@@ -276,7 +277,7 @@ def test_ingest_hands_exactly_the_new_events_to_the_automations(account, campaig
 
 
 def test_when_the_automations_fail_no_event_is_stored(account, campaign, monkeypatch):
-    def broken(*, account, events):
+    def broken(*, account, events, events_are_new):
         raise RuntimeError("ledger down")
 
     monkeypatch.setattr("automations.services.runs_create_for_events", broken)

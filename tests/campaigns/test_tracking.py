@@ -87,7 +87,7 @@ def test_a_click_goes_to_the_automations(visitor, link, contact, monkeypatch):
     handed = []
     monkeypatch.setattr(
         "automations.services.runs_create_for_events",
-        lambda *, account, events: handed.extend(events) or [],
+        lambda *, account, events, events_are_new: handed.extend(events) or [],
     )
     visitor.get(path_of(tracking_url_for_link(link=link, contact=contact)))
     assert [e.type for e in handed] == [EventType.LINK_CLICKED]
