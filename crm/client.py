@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import requests
 import zeep
 import zeep.exceptions
+from lxml import etree
 from requests.adapters import HTTPAdapter
 from zeep.cache import InMemoryCache
 from zeep.transports import Transport
@@ -61,8 +62,14 @@ TICKET_LIFETIME = timedelta(hours=6)
 TICKET_SAFETY_MARGIN = timedelta(minutes=10)
 EXCERPT_CHARS = 2000
 
+# Read NetServer's answers tolerantly: its carriers hold more elements than the hub's WSDL
+# names (and later versions add more), so elements are matched by name and the rest are
+# ignored, or kept where a type says so (spec.OPEN_ENDED). zeep ties that to lxml's
+# recover mode; _CapturingTransport parses every answer strictly first, so a damaged
+# reply is still an error, never half-read.
 ZEEP_SETTINGS = zeep.Settings(
-    strict=True,
+    strict=False,
+    xsd_ignore_sequence_order=True,
     xml_huge_tree=False,
     forbid_dtd=True,
     forbid_entities=True,
@@ -188,7 +195,23 @@ class _CapturingTransport(Transport):
         self.capture.status = response.status_code
         if response.status_code in (404, 429, 502, 503, 504):
             raise _HttpStatusError(response.status_code, _retry_after(response))
+        if response.content:
+            _ensure_well_formed(response.content)
         return response
+
+
+_STRICT_PARSER = etree.XMLParser(
+    resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+)
+
+
+def _ensure_well_formed(content: bytes) -> None:
+    try:
+        etree.fromstring(content, _STRICT_PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise zeep.exceptions.XMLSyntaxError(
+            f"Invalid XML content received ({exc.msg})", content=content
+        ) from exc
 
 
 def _retry_after(response: requests.Response) -> float | None:

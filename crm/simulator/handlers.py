@@ -11,7 +11,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from crm.wsdl import spec
+
 from .state import ASSIGN_BY_CATEGORY, Tenant
+from .xmlio import LATER_ELEMENT
 
 
 class SimFault(Exception):
@@ -73,7 +76,19 @@ def _person_entity(t: Tenant, person: dict[str, Any]) -> dict[str, Any]:
         "UserDefinedFields": dict(person["UserDefinedFields"]),
         "ExtraFields": dict(person["ExtraFields"]),
         "CustomFields": dict(person["CustomFields"]),
+    } | person["More"]
+
+
+# The PersonEntity elements the simulator keeps as given, without acting on them.
+PERSON_MORE_FIELDS = [
+    name
+    for name, _ in spec.TYPES["PersonEntity"]
+    if name not in {
+        "PersonId", "Firstname", "Lastname", "Title", "UpdatedDate", "CreatedDate", "Emails",
+        "MobilePhones", "OfficePhones", "Contact", "Country", "Interests", "FullName",
+        "NoMailing", "UserDefinedFields", "ExtraFields", "CustomFields",
     }
+]
 
 
 def _get_person(t: Tenant, person_id: int) -> dict[str, Any]:
@@ -107,9 +122,16 @@ def save_person_entity(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]
             pid=person_id, first="", last="", email="", company_id=company_id, registered=_now()
         )
         t.persons[person_id] = person
-    for field in ("Firstname", "Lastname", "Title", "NoMailing"):
-        if field in entity and entity[field] is not None:
-            person[field] = entity[field]
+    # As NetServer does, a save writes every element of the entity: one the carrier leaves
+    # out (or sends nil) is blanked, so a client must send back all it read.
+    for field in ("Firstname", "Lastname", "Title"):
+        person[field] = entity.get(field) or ""
+    person["NoMailing"] = bool(entity.get("NoMailing"))
+    person["More"] = {
+        name: entity[name] for name in PERSON_MORE_FIELDS if entity.get(name) is not None
+    }
+    if entity.get(LATER_ELEMENT) is not None:
+        person["More"][LATER_ELEMENT] = entity[LATER_ELEMENT]
     for field in ("Emails", "OfficePhones", "MobilePhones"):
         if entity.get(field) is not None:
             person[field] = [e.get("Value") for e in entity[field] if e and e.get("Value")]

@@ -5,8 +5,8 @@ Routes:
 - ``GET  /Remote/Services88/<Agent>.svc?wsdl``           the hub's WSDL, address rewritten
 - ``POST /login/services/PartnerSystemUserService.svc``  Online system-user ticket exchange
 - ``POST /_sim/control``  JSON ``{"mode": "normal"|"down"|"slow"|"fail_ratio"|"throttle"|
-  "entity_bomb", "delay": s, "ratio": r, "retry_after": s, "operations": [...],
-  "refuse_tickets": bool, "expire_tickets": bool}``
+  "entity_bomb"|"truncated", "delay": s, "ratio": r, "retry_after": s, "operations": [...],
+  "refuse_tickets": bool, "expire_tickets": bool, "newer_version": bool}``
 - ``/login/...``  the OpenID Connect identity provider (see ``idp``)
 - ``POST /_sim/reset``, ``GET /_sim/state/<what>[/<id>]``, ``GET /_sim/partner-key``
 """
@@ -40,6 +40,10 @@ ASSOCIATE_CLAIM = "http://schemes.superoffice.net/identity/associateid"
 NETSERVER_URL_CLAIM = "http://schemes.superoffice.net/identity/netserver_url"
 CTX_CLAIM = "http://schemes.superoffice.net/identity/ctx"
 
+TRUNCATED_REPLY = (
+    f'<s:Envelope xmlns:s="{xmlio.SOAP_ENV}"><s:Body><GetPersonEntityResponse xmlns="{spec.NS}">'
+    "<Response><PersonId>5</PersonId><Firstname>Ol"
+).encode()
 ENTITY_BOMB = (
     b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
     b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
@@ -287,6 +291,8 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                 c.operations = set(data["operations"] or [])
             if "refuse_tickets" in data:
                 c.refuse_tickets = bool(data["refuse_tickets"])
+            if "newer_version" in data:
+                c.newer_version = bool(data["newer_version"])
             if data.get("expire_tickets"):
                 t.expire_tickets()
             c.calls_seen = 0
@@ -311,6 +317,10 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             return True
         if c.mode == "entity_bomb":
             self._send(200, ENTITY_BOMB)
+            return True
+        if c.mode == "truncated":
+            # The first part of a well-formed answer, as when a proxy cuts the reply short.
+            self._send(200, TRUNCATED_REPLY)
             return True
         if c.mode == "fail_ratio":
             with self.sim.tenant.lock:
@@ -397,14 +407,16 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                     SimFault(f"Invalid request: {exc}", exception_type="SoValidationException")
                 )
                 return
-        self._send(
-            200,
-            xmlio.response_envelope(
+        newer = xmlio.NEWER_VERSION.set(t.control.newer_version)
+        try:
+            envelope = xmlio.response_envelope(
                 element=spec.response_element(agent, operation),
                 fields=response_fields,
                 values=values,
-            ),
-        )
+            )
+        finally:
+            xmlio.NEWER_VERSION.reset(newer)
+        self._send(200, envelope)
 
     def _partner(self, body: bytes) -> None:
         t = self.sim.tenant

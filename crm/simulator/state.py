@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .xmlio import LATER_ELEMENT
+
 FIRST_NAMES = [
     "Anna",
     "Bjørn",
@@ -82,12 +84,14 @@ BIG_SELECTION_ID = 100
 
 @dataclass
 class Control:
-    mode: str = "normal"  # normal | down | slow | fail_ratio | throttle | entity_bomb
+    mode: str = "normal"  # normal | down | slow | fail_ratio | throttle | entity_bomb | truncated
     delay: float = 0.0
     ratio: float = 0.0
     retry_after: float | None = 1.0
     operations: set[str] = field(default_factory=set)  # empty = all
     refuse_tickets: bool = False
+    # Answer as a NetServer newer than the hub's WSDL: elements it does not name.
+    newer_version: bool = False
     calls_seen: int = 0
 
 
@@ -362,6 +366,7 @@ class Tenant:
             "CustomFields": {},
             "UserDefinedFields": {},
             "ExtraFields": {},
+            "More": _person_details(pid) if first or last else {},
         }
 
     # -- writes (each keeps the indexes in step) --------------------------------
@@ -500,3 +505,33 @@ class Tenant:
         if not item_id:
             return None
         return dict(self.lists.get(list_id_kind, [])).get(item_id)
+
+
+# Shared by every seeded person (a save replaces them with what it sent, never edits them).
+_POSITION = [["Id", "3"], ["Value", "Head of Marketing"], ["Tooltip", ""]]
+_ADDRESS = [
+    ["Street", [["Address1", "Storgata 1"], ["Zipcode", "0155"], ["City", "Oslo"]]],
+    ["Formatted", "Storgata 1, 0155 Oslo"],
+]
+_BIRTH_DATE = datetime(1980, 5, 17, tzinfo=UTC)
+
+
+def _person_details(pid: int) -> dict[str, Any]:
+    """What a real person carries beyond what the simulator acts on: elements a client
+    must send back unchanged when it saves the person (see handlers.save_person_entity)."""
+    return {
+        "MiddleName": "Q.",
+        "Mrmrs": "Ms",
+        "BirthDate": _BIRTH_DATE,
+        "Description": f"Key contact {pid}; prefers calls before noon",
+        "Position": _POSITION,
+        "Urls": [{"Value": f"https://example.com/people/{pid}",
+                  "StrippedValue": f"example.com/people/{pid}", "Description": "Profile"}],
+        "PersonNumber": f"P-{pid}",
+        "Address": _ADDRESS,
+        "Associate": {"AssociateId": 4, "Name": "SAL", "FullName": "Sally Sales"},
+        "Category": {"Id": 2, "Value": "Customer"},
+        "Business": {"Id": 1, "Value": "IT"},
+        "Salutation": "Dear Ms Q.",
+        LATER_ELEMENT: f"kept-{pid}",
+    }

@@ -8,6 +8,7 @@ what the hub's WSDL declares (and therefore what SuperOffice's declares).
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 from xml.sax.saxutils import escape
@@ -28,6 +29,13 @@ _PARSER = etree.XMLParser(
     remove_comments=True,
     remove_pis=True,
 )
+
+
+# An element no WSDL of the hub names. A PersonEntity of the simulator always ends with
+# one (as a NetServer newer than the hub's WSDL answers), and with NEWER_VERSION set every
+# other entity carries one after its first element.
+LATER_ELEMENT = "AddedInALaterVersion"
+NEWER_VERSION: ContextVar[bool] = ContextVar("newer_version", default=False)
 
 
 class UnsafeXml(ValueError):
@@ -76,6 +84,8 @@ def from_xml(type_name: str, element: etree._Element) -> Any:
         return None
     if type_name in spec.PRIMITIVES or type_name in spec.ENUMS:
         return _parse_primitive(type_name, element.text)
+    if type_name in spec.OPAQUE:
+        return _opaque_from_xml(element)
     item = spec.array_item(type_name)
     if item is not None:
         return [from_xml(item, child) for child in element]
@@ -97,7 +107,29 @@ def from_xml(type_name: str, element: etree._Element) -> Any:
         name = local(child.tag)
         if name in fields:
             result[name] = from_xml(fields[name], child)
+        elif type_name in spec.OPEN_ENDED and isinstance(child.tag, str):
+            result[name] = child.text or ""
     return result
+
+
+def _opaque_from_xml(element: etree._Element) -> list:
+    """A type the hub does not look into, as [[name, text or nested list], ...]: what
+    NetServer keeps of it, to compare and to serve back."""
+    return [
+        [local(child.tag), _opaque_from_xml(child) if len(child) else (child.text or "")]
+        for child in element
+        if isinstance(child.tag, str)
+    ]
+
+
+def _opaque_to_xml(value: list, out: list[str]) -> None:
+    for name, inner in value:
+        out.append(f"<{name}>")
+        if isinstance(inner, list):
+            _opaque_to_xml(inner, out)
+        else:
+            out.append(escape(str(inner)))
+        out.append(f"</{name}>")
 
 
 def read_fields(fields: list[tuple[str, str]], element: etree._Element) -> dict[str, Any]:
@@ -128,7 +160,9 @@ def to_xml(type_name: str, name: str, value: Any, out: list[str], *, arr: bool =
         return
     out.append(f"<{tag}>")
     item = spec.array_item(type_name)
-    if item is not None:
+    if type_name in spec.OPAQUE:
+        _opaque_to_xml(value, out)
+    elif item is not None:
         in_arrays_ns = type_name in spec.ARRAYS_NS_TYPES
         for entry in value:
             to_xml(item, item, entry, out, arr=in_arrays_ns)
@@ -142,10 +176,20 @@ def to_xml(type_name: str, name: str, value: Any, out: list[str], *, arr: bool =
                 to_xml(value_type, "Value", entry, out)
             out.append(f"</{pair}>")
     else:
-        for field_name, field_type in spec.TYPES[type_name]:
+        fields = spec.TYPES[type_name]
+        newer = NEWER_VERSION.get() and type_name not in spec.OPEN_ENDED
+        for field_name, field_type in fields:
             field_value = value.get(field_name)
             if field_value is not None:
                 to_xml(field_type, field_name, field_value, out)
+                if newer:
+                    out.append(f"<{LATER_ELEMENT}>1</{LATER_ELEMENT}>")
+                    newer = False
+        if type_name in spec.OPEN_ENDED:
+            names = {name for name, _ in fields}
+            for extra, extra_value in value.items():
+                if extra not in names and extra_value is not None:
+                    out.append(f"<{extra}>{escape(str(extra_value))}</{extra}>")
     out.append(f"</{tag}>")
 
 

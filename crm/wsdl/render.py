@@ -49,7 +49,7 @@ def _types_used(agent: str) -> set[str]:
             pending.append(item)
         elif type_name in spec.DICTS:
             pending.append(spec.DICTS[type_name][1])
-        elif type_name in spec.TYPES:
+        elif type_name in spec.TYPES:  # spec.OPAQUE types name no other type
             pending += [t for _, t in spec.TYPES[type_name]]
     return seen
 
@@ -70,6 +70,12 @@ def _complex_type(type_name: str) -> str:
             f'<xs:element name="Value" nillable="true" type="{_xsd_type(value_type)}"/>'
             "</xs:sequence></xs:complexType></xs:element></xs:sequence></xs:complexType>"
         )
+    if type_name in spec.OPAQUE:
+        # Whatever NetServer put inside is kept as XML and sent back unchanged.
+        return (
+            f'<xs:complexType name="{type_name}"><xs:sequence><xs:any minOccurs="0" '
+            'maxOccurs="unbounded" processContents="skip"/></xs:sequence></xs:complexType>'
+        )
     item = spec.array_item(type_name)
     if item is not None:
         return (
@@ -78,6 +84,8 @@ def _complex_type(type_name: str) -> str:
             f'type="{_xsd_type(item)}"/></xs:sequence></xs:complexType>'
         )
     fields = "".join(_element(n, t) for n, t in spec.TYPES[type_name])
+    if type_name in spec.OPEN_ENDED:
+        fields += '<xs:any minOccurs="0" maxOccurs="unbounded" processContents="skip"/>'
     return (
         f'<xs:complexType name="{type_name}"><xs:sequence>{fields}</xs:sequence></xs:complexType>'
     )

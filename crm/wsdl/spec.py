@@ -68,6 +68,18 @@ DICTS: dict[str, tuple[str, str]] = {
     "ColumnDataDictionary": ("ColumnDataKeyValuePair", "ArchiveColumnData"),
 }
 
+# Complex types the hub never looks into but must send back as it read them (parts of a
+# PersonEntity it saves): declared with `xs:any` content, so zeep keeps their XML as is.
+OPAQUE = {
+    "TableRight", "FieldPropertyDictionary", "Position", "Address", "TicketPriority",
+    "CustomerLanguage", "UserInfo",
+}
+
+# Complex types whose trailing elements this description does not name (a later NetServer
+# adds them at the end) are kept and sent back after the named ones: the types the hub
+# reads and saves whole.
+OPEN_ENDED = {"PersonEntity"}
+
 # Complex types: ordered (element name, type). "ArrayOfX" (X a complex type) is
 # a sequence of <X> elements in the Services88 namespace.
 TYPES: dict[str, list[tuple[str, str]]] = {
@@ -121,23 +133,37 @@ TYPES: dict[str, list[tuple[str, str]]] = {
         ("ConsentSourceKey", "string"),
         ("ConsentSourceName", "string"),
     ],
+    # Every element of the official PersonEntity (its Carrier base's first), in their order:
+    # the hub saves a person by reading the whole entity and sending it back changed
+    # (NetServer has no partial update), and an element left out would be blanked.
     "PersonEntity": [
-        ("PersonId", "int"),
-        ("Firstname", "string"),
-        ("Lastname", "string"),
-        ("Title", "string"),
-        ("UpdatedDate", "dateTime"),
-        ("CreatedDate", "dateTime"),
-        ("Emails", "ArrayOfEntityElement"),
-        ("MobilePhones", "ArrayOfEntityElement"),
-        ("OfficePhones", "ArrayOfEntityElement"),
-        ("Contact", "Contact"),
-        ("Country", "Country"),
-        ("Interests", "ArrayOfSelectableMDOListItem"),
-        ("FullName", "string"),
-        ("NoMailing", "boolean"),
-        ("UserDefinedFields", "StringDictionary"),
-        ("ExtraFields", "StringDictionary"),
+        ("TableRight", "TableRight"), ("FieldProperties", "FieldPropertyDictionary"),
+        ("PersonId", "int"), ("Firstname", "string"), ("MiddleName", "string"),
+        ("Lastname", "string"), ("Mrmrs", "string"), ("Title", "string"),
+        ("UpdatedDate", "dateTime"), ("CreatedDate", "dateTime"), ("BirthDate", "dateTime"),
+        ("CreatedBy", "Associate"), ("Emails", "ArrayOfEntityElement"),
+        ("Description", "string"), ("IsAssociate", "boolean"),
+        ("PrivatePhones", "ArrayOfEntityElement"), ("Faxes", "ArrayOfEntityElement"),
+        ("MobilePhones", "ArrayOfEntityElement"), ("OfficePhones", "ArrayOfEntityElement"),
+        ("OtherPhones", "ArrayOfEntityElement"), ("Position", "Position"),
+        ("UpdatedBy", "Associate"), ("Contact", "Contact"), ("Country", "Country"),
+        ("Interests", "ArrayOfSelectableMDOListItem"), ("PersonNumber", "string"),
+        ("FullName", "string"), ("NoMailing", "boolean"), ("UsePersonAddress", "boolean"),
+        ("Retired", "boolean"), ("Urls", "ArrayOfEntityElement"), ("FormalName", "string"),
+        ("Address", "Address"), ("Post3", "string"), ("Post2", "string"), ("Post1", "string"),
+        ("Kanalname", "string"), ("Kanafname", "string"),
+        ("CorrespondingAssociate", "Associate"), ("Category", "Category"),
+        ("Business", "Business"), ("Associate", "Associate"), ("Salutation", "string"),
+        ("ActiveInterests", "int"), ("SupportAssociate", "Associate"),
+        ("TicketPriority", "TicketPriority"), ("CustomerLanguage", "CustomerLanguage"),
+        ("DbiAgentId", "int"), ("DbiKey", "string"), ("DbiLastModified", "dateTime"),
+        ("DbiLastSyncronized", "dateTime"), ("SentInfo", "short"),
+        ("ShowContactTickets", "short"), ("UserInfo", "UserInfo"),
+        ("ChatEmails", "ArrayOfEntityElement"), ("InternetPhones", "ArrayOfEntityElement"),
+        ("Source", "short"), ("ActiveErpLinks", "int"),
+        ("ShipmentTypes", "ArrayOfSelectableMDOListItem"), ("Consents", "ArrayOfConsentInfo"),
+        ("BounceEmails", "ArrayOfstring"), ("ActiveStatusMonitorId", "int"),
+        ("UserDefinedFields", "StringDictionary"), ("ExtraFields", "StringDictionary"),
         ("CustomFields", "StringDictionary"),
     ],
     "ContactEntity": [

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from crm.errors import NotFoundCrmError, PermanentCrmError
+from crm.errors import NotFoundCrmError, PermanentCrmError, TransientCrmError
 from crm.services import client_for_account
 from crm.types import ASSIGN_BY_CATEGORY, UNASSIGNED, NewCompany
 
@@ -325,3 +325,53 @@ def test_consents_changed_since_lists_only_recent_changes(crm):
     assert 21 in changed
     seeded_all = crm.consents_changed_since(since=datetime(2000, 1, 1, tzinfo=UTC))
     assert len(seeded_all) > 100  # pages of 500 are walked through
+
+
+# --- saving a person sends back all of it --------------------------------------------------
+
+
+def _kept(person: dict) -> dict:
+    """What a save by the hub must leave as it was: all but the fields it set and the
+    time of the change."""
+    return {k: v for k, v in person.items()
+            if k not in {"NoMailing", "CustomFields", "Interests", "Updated"}}
+
+
+def test_saving_a_person_sends_back_every_element_it_read(crm, simulator):
+    before = simulator.state("persons/14")
+    # Elements the hub never looks at: a save that left them out would blank them.
+    assert before["More"]["Position"] and before["More"]["Address"]
+    assert before["More"]["AddedInALaterVersion"] == "kept-14"  # beyond the hub's WSDL
+
+    crm.set_no_mailing(person_id=14, no_mailing=True)
+    crm.set_person_custom_field(person_id=14, field="x_score", value="[I:3]")
+    crm.set_person_interests(person_id=14, add_ids=[2])
+
+    after = simulator.state("persons/14")
+    assert (after["NoMailing"], after["CustomFields"], after["Interests"]) == (
+        True, {"x_score": "[I:3]"}, [2])
+    assert _kept(after) == _kept(before)
+
+
+def test_a_newer_netserver_answering_with_unnamed_elements_is_understood(crm, simulator):
+    simulator.control(newer_version=True)
+    try:
+        person = crm.get_person(person_id=5)
+        sale_id = crm.create_sale(heading="Upgrade", text="from a newer tenant", person_id=5,
+                                  owner_id=1, company_id=person.company_id)
+        ticket = crm.create_ticket(title="Question", person_id=5)
+    finally:
+        simulator.control(newer_version=False)
+
+    assert person.first_name == simulator.state("persons/5")["Firstname"]
+    assert sale_id in {s["SaleId"] for s in simulator.state("sales")}
+    assert ticket.id in {t["TicketId"] for t in simulator.state("tickets")}
+
+
+def test_a_reply_cut_short_is_a_transient_error_not_half_read(crm, simulator):
+    simulator.control(mode="truncated")
+    try:
+        with pytest.raises(TransientCrmError):
+            crm.get_person(person_id=5)
+    finally:
+        simulator.control(mode="normal")
