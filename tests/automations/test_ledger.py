@@ -35,6 +35,14 @@ def _event(campaign, contact, **kw):
     return EventFactory(campaign=campaign, account=campaign.account, contact=contact, **kw)
 
 
+def _runs_of_one_automation(campaign, contact, count: int) -> list[Run]:
+    """`count` events of the contact, each making one pending run of one automation."""
+    AutomationFactory(campaign=campaign, account=campaign.account)
+    return services.runs_create_for_events(
+        account=campaign.account, events=[_event(campaign, contact) for _ in range(count)]
+    )
+
+
 def test_an_event_makes_one_pending_run_per_matching_enabled_automation(
     account, campaign, matched_contact
 ):
@@ -198,10 +206,7 @@ def test_a_run_not_yet_due_cannot_be_claimed_but_an_expired_lease_can(
 def test_the_sweeper_redispatches_lost_and_expired_runs_but_not_fresh_ones(
     account, campaign, matched_contact
 ):
-    AutomationFactory(campaign=campaign, account=account)
-    lost, fresh, expired, later = services.runs_create_for_events(
-        account=account, events=[_event(campaign, matched_contact) for _ in range(4)]
-    )
+    lost, fresh, expired, later = _runs_of_one_automation(campaign, matched_contact, 4)
     now = timezone.now()
     Run.objects.filter(id=lost.id).update(dispatched_at=None)
     Run.objects.filter(id=expired.id).update(
@@ -280,10 +285,7 @@ def test_with_the_broker_unreachable_dispatch_never_raises_and_leaves_runs_to_th
 ):
     from .conftest import app_broker, free_port
 
-    AutomationFactory(campaign=campaign, account=account)
-    runs = services.runs_create_for_events(
-        account=account, events=[_event(campaign, matched_contact) for _ in range(n_runs)]
-    )
+    runs = _runs_of_one_automation(campaign, matched_contact, n_runs)
     ids = [r.id for r in runs]
 
     with app_broker(f"redis://127.0.0.1:{free_port()}/0"):
@@ -299,10 +301,7 @@ def test_a_small_batch_wakes_up_in_messages_of_a_few_runs_and_a_large_one_fans_o
 
     from .conftest import purge_broker, queued_messages
 
-    AutomationFactory(campaign=campaign, account=account)
-    runs = services.runs_create_for_events(
-        account=account, events=[_event(campaign, matched_contact) for _ in range(30)]
-    )
+    runs = _runs_of_one_automation(campaign, matched_contact, 30)
     ids = [r.id for r in runs]
     purge_broker(app)
 
@@ -319,10 +318,7 @@ def test_a_small_batch_wakes_up_in_messages_of_a_few_runs_and_a_large_one_fans_o
 def test_when_a_run_of_a_message_is_put_back_the_rest_wait_for_the_sweeper(
     account, campaign, matched_contact
 ):
-    AutomationFactory(campaign=campaign, account=account)
-    runs = services.runs_create_for_events(
-        account=account, events=[_event(campaign, matched_contact) for _ in range(3)]
-    )
+    runs = _runs_of_one_automation(campaign, matched_contact, 3)
     ids = [r.id for r in runs]
     # SuperOffice refused the account's configuration: its runs are held, not tried.
     services.account_crm_pause(account=account, reason="Ticket refused")
@@ -337,10 +333,7 @@ def test_when_a_run_of_a_message_is_put_back_the_rest_wait_for_the_sweeper(
 
 
 def test_a_batch_claim_takes_due_pending_runs_once(account, campaign, matched_contact):
-    AutomationFactory(campaign=campaign, account=account)
-    runs = services.runs_create_for_events(
-        account=account, events=[_event(campaign, matched_contact) for _ in range(5)]
-    )
+    runs = _runs_of_one_automation(campaign, matched_contact, 5)
     Run.objects.filter(id=runs[0].id).update(next_attempt_at=timezone.now() + timedelta(hours=1))
 
     first = services.runs_claim_batch(limit=3)
