@@ -11,10 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from crm.wsdl import spec
-
 from .state import ASSIGN_BY_CATEGORY, Tenant
-from .xmlio import LATER_ELEMENT
 
 
 class SimFault(Exception):
@@ -79,16 +76,12 @@ def _person_entity(t: Tenant, person: dict[str, Any]) -> dict[str, Any]:
     } | person["More"]
 
 
-# The PersonEntity elements the simulator keeps as given, without acting on them.
-PERSON_MORE_FIELDS = [
-    name
-    for name, _ in spec.TYPES["PersonEntity"]
-    if name not in {
-        "PersonId", "Firstname", "Lastname", "Title", "UpdatedDate", "CreatedDate", "Emails",
-        "MobilePhones", "OfficePhones", "Contact", "Country", "Interests", "FullName",
-        "NoMailing", "UserDefinedFields", "ExtraFields", "CustomFields",
-    }
-]
+# The PersonEntity elements the simulator acts on; it keeps every other one as given.
+PERSON_MODELLED_FIELDS = frozenset({
+    "PersonId", "Firstname", "Lastname", "Title", "UpdatedDate", "CreatedDate", "Emails",
+    "MobilePhones", "OfficePhones", "Contact", "Country", "Interests", "FullName",
+    "NoMailing", "UserDefinedFields", "ExtraFields", "CustomFields",
+})
 
 
 def _get_person(t: Tenant, person_id: int) -> dict[str, Any]:
@@ -128,10 +121,10 @@ def save_person_entity(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]
         person[field] = entity.get(field) or ""
     person["NoMailing"] = bool(entity.get("NoMailing"))
     person["More"] = {
-        name: entity[name] for name in PERSON_MORE_FIELDS if entity.get(name) is not None
+        name: value
+        for name, value in entity.items()
+        if name not in PERSON_MODELLED_FIELDS and value is not None
     }
-    if entity.get(LATER_ELEMENT) is not None:
-        person["More"][LATER_ELEMENT] = entity[LATER_ELEMENT]
     for field in ("Emails", "OfficePhones", "MobilePhones"):
         if entity.get(field) is not None:
             person[field] = [e.get("Value") for e in entity[field] if e and e.get("Value")]
