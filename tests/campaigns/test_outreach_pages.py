@@ -24,6 +24,16 @@ def crm_client(client, crm_account, signed_in):
     return signed_in(client, user, crm_account)
 
 
+def _checked_email_sendout(account, recipients, *, subject: str, body: str):
+    """An email sendout of a new campaign to `recipients`, its checklist run."""
+    sendout = sendouts.sendout_create(
+        account=account, campaign=CampaignFactory(account=account), recipient_list=recipients,
+        channel="email", subject=subject, body=body,
+    )
+    sendouts.sendout_checklist_run(sendout=sendout)
+    return sendout
+
+
 def test_the_new_import_page_lists_superoffice_selections_and_projects(crm_client):
     page = crm_client.get("/imports/new/").content.decode()
 
@@ -167,16 +177,7 @@ def test_a_marketer_writes_a_sendout_checks_it_and_sends_it_now(
 
 
 def test_a_send_time_in_the_past_is_a_form_error(marketer_client, account, recipients):
-    campaign = CampaignFactory(account=account)
-    sendout = sendouts.sendout_create(
-        account=account,
-        campaign=campaign,
-        recipient_list=recipients,
-        channel="email",
-        subject="s",
-        body="<p>b</p>",
-    )
-    sendouts.sendout_checklist_run(sendout=sendout)
+    sendout = _checked_email_sendout(account, recipients, subject="s", body="<p>b</p>")
     past = (timezone.localtime() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
 
     response = marketer_client.post(
@@ -210,16 +211,7 @@ def test_a_sendout_without_subject_shows_the_message(marketer_client, account, r
 def test_the_sendout_page_shows_each_message_and_filters_by_status(
     marketer_client, account, recipients
 ):
-    campaign = CampaignFactory(account=account)
-    sendout = sendouts.sendout_create(
-        account=account,
-        campaign=campaign,
-        recipient_list=recipients,
-        channel="email",
-        subject="Hi",
-        body="<p>Hello</p>",
-    )
-    sendouts.sendout_checklist_run(sendout=sendout)
+    sendout = _checked_email_sendout(account, recipients, subject="Hi", body="<p>Hello</p>")
     sendouts.sendout_confirm(sendout=sendout)
     sendouts.sendout_send(sendout_id=sendout.pk)
 
@@ -236,16 +228,7 @@ def test_the_sendout_page_shows_each_message_and_filters_by_status(
 def test_a_scheduled_sendout_can_be_cancelled_before_it_starts(
     marketer_client, account, recipients
 ):
-    campaign = CampaignFactory(account=account)
-    sendout = sendouts.sendout_create(
-        account=account,
-        campaign=campaign,
-        recipient_list=recipients,
-        channel="email",
-        subject="Hi",
-        body="<p>Hello</p>",
-    )
-    sendouts.sendout_checklist_run(sendout=sendout)
+    sendout = _checked_email_sendout(account, recipients, subject="Hi", body="<p>Hello</p>")
     sendouts.sendout_confirm(sendout=sendout, scheduled_at=timezone.now() + timedelta(days=1))
 
     marketer_client.post(f"/sendouts/{sendout.pk}/cancel/")
