@@ -29,9 +29,9 @@ from crm.client import (  # noqa: E402
     STATS,
     ConnectionSettings,
     NetServerClient,
-    _zeep_clients,
     bundled_wsdl,  # noqa: E402
 )
+from crm.client.transport import zeep_client  # noqa: E402
 
 
 def start_simulator(persons: int) -> tuple[subprocess.Popen, str]:
@@ -102,7 +102,7 @@ def main() -> None:
         authentications = STATS["authentications"] - stats_before["authentications"]
 
         # The floor: the same envelope bytes the client sent, posted with plain requests.
-        transport = _zeep_clients[(bundled_wsdl("Person"), 10)].transport
+        transport = zeep_client(bundled_wsdl("Person"), 10).transport
         envelope = transport.capture.request
         session = requests.Session()
         url = f"{root}/Remote/Services88/Person.svc"

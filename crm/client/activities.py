@@ -1,0 +1,104 @@
+"""Sale and Appointment agents: sales and follow-ups, and finding them by marker."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from .transport import elements
+
+
+class ActivityOperations:
+    """Sale.* and Appointment.* operations."""
+
+    def create_sale(
+        self,
+        *,
+        heading: str,
+        text: str,
+        person_id: int,
+        owner_id: int,
+        company_id: int | None = None,
+        source_id: int | None = None,
+        rating_id: int | None = None,
+        sale_date: datetime | None = None,
+    ) -> int:
+        """Sale.SaveSaleEntity with SaleId 0. Put the caller's marker in ``text``."""
+        entity: dict[str, Any] = {
+            "Associate": {"AssociateId": owner_id},
+            "Contact": {"ContactId": company_id} if company_id else None,
+            "SaleText": text,
+            "Person": {"PersonId": person_id},
+            "Rating": {"Id": rating_id} if rating_id else None,
+            "Source": {"Id": source_id} if source_id else None,
+            "Status": "Open",
+            "Saledate": sale_date or datetime.now(UTC),
+            "SaleId": 0,
+            "Heading": heading,
+        }
+        return self._call("Sale", "SaveSaleEntity", SaleEntity=entity).Response.SaleId
+
+    def find_sale_by_marker(self, *, person_id: int, marker: str) -> int | None:
+        """Sale.GetSalesFromPerson (open and closed); the lowest id whose text or
+        heading contains ``marker``."""
+        sales = self._call(
+            "Sale", "GetSalesFromPerson", PersonId=person_id, OnlyOpenSales=False
+        ).Response
+        found = [
+            s.SaleId
+            for s in elements(sales, "Sale")
+            if marker in (s.Description or "") or marker in (s.Title or "")
+        ]
+        return min(found) if found else None
+
+    def create_appointment(
+        self,
+        *,
+        person_id: int,
+        owner_id: int,
+        task_id: int,
+        description: str,
+        start: datetime,
+        end: datetime,
+        completed: bool = False,
+        company_id: int | None = None,
+        project_id: int | None = None,
+        appointment_type: str = "inDiary",
+    ) -> int:
+        """Appointment.SaveAppointmentEntity with AppointmentId 0 (Completed = Completed
+        or NotStarted; ``appointment_type`` "inDiary" for a meeting, "inChecklist" for a
+        task). Put the caller's marker in ``description``."""
+        entity: dict[str, Any] = {
+            "Associate": {"AssociateId": owner_id},
+            "Contact": {"ContactId": company_id} if company_id else None,
+            "AppointmentId": 0,
+            "Description": description,
+            "StartDate": start,
+            "EndDate": end,
+            "Person": {"PersonId": person_id},
+            "Project": {"ProjectId": project_id} if project_id else None,
+            "Type": appointment_type,
+            "Completed": "Completed" if completed else "NotStarted",
+            "Task": {"TaskListItemId": task_id},
+        }
+        saved = self._call("Appointment", "SaveAppointmentEntity", AppointmentEntity=entity)
+        return saved.Response.AppointmentId
+
+    def find_appointment_by_marker(self, *, person_id: int, marker: str) -> int | None:
+        """Appointment.GetPersonAppointments over 2000-2100; the lowest id whose
+        description contains ``marker``."""
+        appointments = self._call(
+            "Appointment",
+            "GetPersonAppointments",
+            PersonId=person_id,
+            IncludeProjectAppointments=True,
+            StartTime=datetime(2000, 1, 1, tzinfo=UTC),
+            EndTime=datetime(2100, 1, 1, tzinfo=UTC),
+            Count=1000,
+        ).Response
+        found = [
+            a.AppointmentId
+            for a in elements(appointments, "Appointment")
+            if marker in (a.Description or "")
+        ]
+        return min(found) if found else None

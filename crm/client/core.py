@@ -1,0 +1,310 @@
+"""The client's core: its settings and collaborators, and one SOAP round trip
+(concurrency cap, ticket header and renewal, classification, the call log)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from ..errors import ConfigurationCrmError, CrmError, TransientCrmError
+from ..types import Principal
+from ..wsdl import spec
+from . import transport
+from .transport import CallRecorder, TicketRefused
+
+BUNDLED_WSDL_DIR = Path(__file__).resolve().parent.parent / "wsdl"
+PARTNER_AGENT = "PartnerSystemUserService"
+PARTNER_BINDING = f"{{{spec.PARTNER_NS}}}BasicHttpBinding_IPartnerSystemUserService"
+PARTNER_PATH = "/login/services/PartnerSystemUserService.svc"
+# SuperOffice publishes the keys that sign its tokens here, per environment
+# (SuperOfficeDocs: docs/en/api/authentication/online/validate-security-tokens.md).
+JWKS_PATH = "/login/.well-known/jwks"
+
+WsdlLocator = Callable[[str], str]
+
+
+def bundled_wsdl(agent: str) -> str:
+    return str(BUNDLED_WSDL_DIR / f"{agent}.wsdl")
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    base_url: str  # ".../Remote/Services88/"
+    auth_mode: str  # "onsite" | "online"
+    application_token: str = ""
+    username: str = ""
+    password: str = ""
+    system_user_token: str = ""
+    private_key_pem: str = ""
+    context_identifier: str = ""
+    use_tenant_wsdl: bool = False
+
+    @property
+    def login_root(self) -> str:
+        """The SuperOffice environment's sign-in host (``https://online.superoffice.com``).
+
+        A tenant may live on a numbered host (``online3``); SuperOffice says never to
+        use those for authentication (SuperOfficeDocs:
+        docs/en/api/authentication/online/api.md), so the digits are dropped there."""
+        parts = urlsplit(self.base_url)
+        host = parts.netloc
+        name, _, domain = host.partition(".")
+        if domain.lower() == "superoffice.com":
+            host = f"{name.rstrip('0123456789') or name}.{domain}"
+        return f"{parts.scheme}://{host}"
+
+    @property
+    def partner_service_url(self) -> str:
+        return f"{self.login_root}{PARTNER_PATH}"
+
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.login_root}{JWKS_PATH}"
+
+    def secrets(self) -> list[str]:
+        return [s for s in (self.application_token, self.password, self.system_user_token) if s]
+
+
+class TicketStore(Protocol):
+    def load(self) -> tuple[str, datetime] | None: ...
+    def save(self, *, ticket: str, expires_at: datetime) -> None: ...
+    def clear(self) -> None: ...
+
+
+class MemoryTicketStore:
+    def __init__(self) -> None:
+        self._value: tuple[str, datetime] | None = None
+
+    def load(self) -> tuple[str, datetime] | None:
+        return self._value
+
+    def save(self, *, ticket: str, expires_at: datetime) -> None:
+        self._value = (ticket, expires_at)
+
+    def clear(self) -> None:
+        self._value = None
+
+
+class ClientCore:
+    """Settings, collaborators and the SOAP round trip every operation goes through."""
+
+    def __init__(
+        self,
+        *,
+        connection: ConnectionSettings,
+        ticket_store: TicketStore | None = None,
+        recorder: CallRecorder | None = None,
+        correlation: str = "",
+        timeout: float = 30.0,
+        wsdl_locator: WsdlLocator | None = None,
+        max_concurrent_calls: int = 4,
+        parse_archive_directly: bool = True,
+    ) -> None:
+        self.connection = connection
+        # Archive replies (thousands of rows) are read straight from the XML instead of
+        # through zeep's object model, which costs about a millisecond per row; the
+        # contract tests run both ways against the official WSDL.
+        self.parse_archive_directly = parse_archive_directly
+        # One tenant's slow hour must not hold every thread of this process.
+        self._slots = transport.tenant_slots(connection.base_url, max_concurrent_calls)
+        self.ticket_store = ticket_store or MemoryTicketStore()
+        self.recorder = recorder
+        self.correlation = correlation
+        self.timeout = timeout
+        if wsdl_locator is None:
+            if connection.use_tenant_wsdl:
+
+                def wsdl_locator(agent: str) -> str:
+                    if agent == PARTNER_AGENT:
+                        return bundled_wsdl(agent)
+                    return f"{connection.base_url}{agent}.svc?wsdl"
+            else:
+                wsdl_locator = bundled_wsdl
+        self.wsdl_locator = wsdl_locator
+        self._ticket: str | None = None
+        self._extra_secrets: list[str] = []
+
+    # -- the call log ------------------------------------------------------------------
+
+    def _secrets(self) -> list[str]:
+        values = self.connection.secrets() + self._extra_secrets
+        if self._ticket:
+            values.append(self._ticket)
+        return values
+
+    def _record(
+        self,
+        *,
+        agent: str,
+        operation: str,
+        started: float,
+        started_at: datetime,
+        error: Exception | None,
+        capture: Any,
+    ) -> None:
+        """Hand one round trip to the call log: the one place a call is recorded."""
+        transport.STATS["calls"] += 1
+        if self.recorder is None:
+            return
+        self.recorder(
+            transport.call_record(
+                agent=agent,
+                operation=operation,
+                started_at=started_at,
+                duration_ms=int((time.perf_counter() - started) * 1000),
+                outcome=transport.outcome_of(error),
+                error="" if error is None else str(error),
+                capture=capture,
+                secrets=self._secrets(),
+                correlation=self.correlation,
+            )
+        )
+
+    # -- one round trip ---------------------------------------------------------------
+
+    def _send(self, **kwargs: Any) -> Any:
+        """``_send_now`` within the tenant's concurrency cap of this process."""
+        if not self._slots.acquire(timeout=self.timeout):
+            raise TransientCrmError(
+                "Too many concurrent calls to this SuperOffice tenant", retry_after=1.0
+            )
+        try:
+            return self._send_now(**kwargs)
+        finally:
+            self._slots.release()
+
+    def _service_of(self, agent: str, binding: str | None = None, address: str | None = None):
+        location = self.wsdl_locator(agent)
+        zservice = transport.service(
+            location,
+            self.timeout,
+            binding or f"{{{spec.NS}}}BasicHttpBinding_{agent}",
+            address or f"{self.connection.base_url}{agent}.svc",
+        )
+        return transport.zeep_client(location, self.timeout), zservice
+
+    def _send_now(
+        self,
+        *,
+        agent: str,
+        operation: str,
+        params: dict[str, Any],
+        headers: dict[str, Any],
+        binding: str | None = None,
+        address: str | None = None,
+        check: Callable[[Any], None] | None = None,
+        raw_reply: bool = False,
+    ) -> Any:
+        """One SOAP round trip, classified and logged. Returns the reply body (with
+        ``raw_reply``, the response element as lxml parsed it, see ``transport.send_raw``).
+
+        ``check`` may raise a CrmError for a reply that is valid SOAP but a refusal
+        (a failed sign-in), so the log row carries the real outcome."""
+        started, started_at = time.perf_counter(), datetime.now(UTC)
+        capture: Any = None
+
+        def record(error: Exception | None = None) -> None:
+            self._record(
+                agent=agent,
+                operation=operation,
+                started=started,
+                started_at=started_at,
+                error=error,
+                capture=capture,
+            )
+
+        try:
+            zclient, zservice = self._service_of(agent, binding, address)
+            capture = zclient.transport.capture
+            if raw_reply:
+                result = transport.send_raw(zclient, zservice, operation, params, headers)
+            else:
+                result = getattr(zservice, operation)(**params, _soapheaders=headers)
+        except CrmError as exc:
+            record(exc)
+            raise
+        except Exception as exc:
+            error = transport.classify(exc, base_url=self.connection.base_url, timeout=self.timeout)
+            record(error)
+            raise error from exc
+        body = getattr(result, "body", result)
+        # NetServer may also report failure in the ExceptionInfo header of a 200 reply.
+        failure = transport.failure_of_reply(getattr(result, "header", None))
+        if failure is not None:
+            record(failure)
+            raise failure
+        if check is not None:
+            try:
+                check(body)
+            except CrmError as exc:
+                record(exc)
+                raise
+        record()
+        return body
+
+    def _offers(self, agent: str, operation: str) -> bool:
+        """Whether the WSDL the client uses for ``agent`` has ``operation`` (a tenant's
+        own WSDL may be newer than the hub's)."""
+        try:
+            _, zservice = self._service_of(agent)
+            zservice._binding.get(operation)
+        except ValueError:
+            return False
+        except Exception as exc:
+            raise transport.classify(
+                exc, base_url=self.connection.base_url, timeout=self.timeout
+            ) from exc
+        return True
+
+    # -- tickets -------------------------------------------------------------------------
+
+    def _authenticate(self) -> tuple[str, datetime, Principal | None]:
+        raise NotImplementedError  # AuthenticationMixin
+
+    def _current_ticket(self) -> str:
+        if self._ticket:
+            return self._ticket
+        stored = self.ticket_store.load()
+        if stored is not None and stored[1] > datetime.now(UTC):
+            self._ticket = stored[0]
+            return self._ticket
+        return self._renew_ticket()
+
+    def _renew_ticket(self) -> str:
+        self._ticket = None
+        ticket, expires_at, _ = self._authenticate()
+        self._ticket = ticket
+        self.ticket_store.save(ticket=ticket, expires_at=expires_at)
+        return ticket
+
+    def _call(self, agent: str, operation: str, *, raw_reply: bool = False, **params: Any) -> Any:
+        headers = {
+            "ApplicationToken": self.connection.application_token,
+            "Credentials": {"Ticket": self._current_ticket()},
+        }
+        send = {"agent": agent, "operation": operation, "params": params, "raw_reply": raw_reply}
+        try:
+            return self._send(**send, headers=headers)
+        except TicketRefused:
+            self.ticket_store.clear()
+        # The ticket expired or was revoked: renew once, then give up as configuration.
+        headers["Credentials"] = {"Ticket": self._renew_ticket()}
+        try:
+            return self._send(**send, headers=headers)
+        except TicketRefused as exc:
+            self.ticket_store.clear()
+            self._ticket = None
+            raise ConfigurationCrmError(
+                "SuperOffice refused a freshly issued ticket", exception_type="TicketRefused"
+            ) from exc
+
+
+# The ticket lifetime: "The ticket is short-lived and will only last 6 hours"
+# (SuperOfficeDocs, system user docs).
+TICKET_LIFETIME = timedelta(hours=6)
+TICKET_SAFETY_MARGIN = timedelta(minutes=10)

@@ -1,0 +1,236 @@
+"""Person and Contact agents: persons, companies, interests and person fields."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from ..errors import NotFoundCrmError, PermanentCrmError
+from ..types import Interest, NewCompany, Person, PersonMatch
+from .archive import restriction
+from .transport import elements
+
+
+def person_from_entity(entity: Any) -> Person:
+    emails = tuple(e.Value for e in elements(entity.Emails, "EntityElement") if e.Value)
+    phones = [e.Value for e in elements(entity.OfficePhones, "EntityElement") if e.Value]
+    mobiles = [e.Value for e in elements(entity.MobilePhones, "EntityElement") if e.Value]
+    custom = {
+        pair.Key: pair.Value or "" for pair in elements(entity.CustomFields, "StringKeyValuePair")
+    }
+    contact = entity.Contact
+    return Person(
+        id=entity.PersonId,
+        first_name=entity.Firstname or "",
+        last_name=entity.Lastname or "",
+        title=entity.Title or "",
+        email=emails[0] if emails else "",
+        emails=emails,
+        phone=phones[0] if phones else "",
+        mobile=mobiles[0] if mobiles else "",
+        company_id=(contact.ContactId or None) if contact is not None else None,
+        company_name=(contact.Name or "") if contact is not None else "",
+        company_owner_id=(contact.AssociateId or None) if contact is not None else None,
+        country_id=entity.Country.CountryId if entity.Country is not None else None,
+        no_mailing=bool(entity.NoMailing),
+        created_at=entity.CreatedDate,
+        updated_at=entity.UpdatedDate,
+        interests=tuple(
+            Interest(id=i.Id, name=i.Name or "", selected=bool(i.Selected))
+            for i in elements(entity.Interests, "SelectableMDOListItem")
+        ),
+        custom_fields=custom,
+    )
+
+
+class PersonOperations:
+    """Person.* and Contact.* operations, and the person archive look-ups."""
+
+    def _person_entity(self, person_id: int) -> Any:
+        entity = self._call("Person", "GetPersonEntity", PersonEntityId=person_id).Response
+        if entity is None or not entity.PersonId:
+            raise NotFoundCrmError(f"Person {person_id} does not exist")
+        return entity
+
+    def get_person(self, *, person_id: int) -> Person:
+        """Person.GetPersonEntity."""
+        return person_from_entity(self._person_entity(person_id))
+
+    def find_persons_by_email(self, *, email: str) -> list[PersonMatch]:
+        """Archive.GetArchiveListByColumns on provider ``Person``, restriction
+        ``email/emailAddress equals <email>``; oldest registration first."""
+        columns = [
+            "personId",
+            "firstName",
+            "lastName",
+            "contactId",
+            "email/emailAddress",
+            "registered",
+        ]
+        rows = self._archive(
+            provider="Person",
+            columns=columns,
+            restrictions=[restriction("email/emailAddress", email.strip(), "is")],
+            order_by="personId",
+            page=0,
+            page_size=100,
+        )
+        matches = [
+            PersonMatch(
+                id=row["personId"] or key,
+                first_name=row["firstName"] or "",
+                last_name=row["lastName"] or "",
+                email=row["email/emailAddress"] or "",
+                company_id=row["contactId"] or None,
+                registered_at=row["registered"] or None,
+            )
+            for key, row in rows
+        ]
+        far_future = datetime.max.replace(tzinfo=UTC)
+        return sorted(matches, key=lambda m: (m.registered_at or far_future, m.id))
+
+    # What search_persons looks in: Archive provider Person columns, operator "contains".
+    PERSON_SEARCH_COLUMNS = {
+        "name": "fullName",
+        "company": "name",
+        "email": "email/emailAddress",
+    }
+
+    def search_persons(self, *, text: str, field: str, limit: int = 20) -> list[PersonMatch]:
+        """Archive.GetArchiveListByColumns on provider ``Person``, restriction
+        ``<column> contains <text>``: persons by part of their name, their company's name
+        or their email (e.g. ``@example.com`` for a company domain); oldest first."""
+        if field not in self.PERSON_SEARCH_COLUMNS or not text.strip():
+            raise PermanentCrmError(f"Cannot search persons by {field!r}")
+        column = self.PERSON_SEARCH_COLUMNS[field]
+        columns = [
+            "personId",
+            "firstName",
+            "lastName",
+            "contactId",
+            "email/emailAddress",
+            "registered",
+        ]
+        rows = self._archive(
+            provider="Person",
+            columns=columns,
+            restrictions=[restriction(column, text.strip(), "contains")],
+            order_by="personId",
+            page=0,
+            page_size=max(1, min(limit, 100)),
+        )
+        return [
+            PersonMatch(
+                id=row["personId"] or key,
+                first_name=row["firstName"] or "",
+                last_name=row["lastName"] or "",
+                email=row["email/emailAddress"] or "",
+                company_id=row["contactId"] or None,
+                registered_at=row["registered"] or None,
+            )
+            for key, row in rows
+        ]
+
+    def create_company(self, *, company: NewCompany) -> int:
+        """Contact.SaveContactEntity with ContactId 0 (creates a company)."""
+        entity: dict[str, Any] = {"ContactId": 0, "Name": company.name}
+        if company.owner_id:
+            entity["Associate"] = {"AssociateId": company.owner_id}
+        if company.business_id:
+            entity["Business"] = {"Id": company.business_id}
+        if company.category_id:
+            entity["Category"] = {"Id": company.category_id}
+        if company.country_id:
+            entity["Country"] = {"CountryId": company.country_id}
+        saved = self._call("Contact", "SaveContactEntity", ContactEntity=entity).Response
+        return saved.ContactId
+
+    def create_person(
+        self,
+        *,
+        first_name: str,
+        last_name: str,
+        email: str,
+        phone: str = "",
+        mobile: str = "",
+        title: str = "",
+        company_id: int | None = None,
+        new_company: NewCompany | None = None,
+    ) -> Person:
+        """Person.SavePersonEntity with PersonId 0 under an existing company, or under a
+        new one made first with Contact.SaveContactEntity."""
+        if (company_id is None) == (new_company is None):
+            raise PermanentCrmError("Give exactly one of company_id and new_company")
+        if new_company is not None:
+            company_id = self.create_company(company=new_company)
+        entity: dict[str, Any] = {
+            "PersonId": 0,
+            "Firstname": first_name,
+            "Lastname": last_name,
+            "Title": title,
+            "Emails": {"EntityElement": [{"Value": email}]} if email else None,
+            "MobilePhones": {"EntityElement": [{"Value": mobile}]} if mobile else None,
+            "OfficePhones": {"EntityElement": [{"Value": phone}]} if phone else None,
+            "Contact": {"ContactId": company_id},
+        }
+        saved = self._call("Person", "SavePersonEntity", PersonEntity=entity).Response
+        return person_from_entity(saved)
+
+    def _save_person_entity(self, entity: Any) -> Person:
+        # Read-modify-write of the whole entity as NetServer returned it, so fields
+        # the hub does not know about are sent back unchanged.
+        saved = self._call("Person", "SavePersonEntity", PersonEntity=entity).Response
+        return person_from_entity(saved)
+
+    def person_interests(self, *, person_id: int) -> list[Interest]:
+        """Person.GetPersonEntity (its Interests: available and selected, MDO list persint)."""
+        return list(self.get_person(person_id=person_id).interests)
+
+    def set_person_interests(
+        self, *, person_id: int, add_ids: Iterable[int] = (), remove_ids: Iterable[int] = ()
+    ) -> list[Interest]:
+        """Person.GetPersonEntity, flip Interests[].Selected, Person.SavePersonEntity."""
+        add, remove = set(add_ids), set(remove_ids)
+        entity = self._person_entity(person_id)
+        items = elements(entity.Interests, "SelectableMDOListItem")
+        known = {item.Id for item in items}
+        unknown = (add | remove) - known
+        if unknown:
+            raise NotFoundCrmError(f"Unknown interest ids {sorted(unknown)}")
+        changed = False
+        for item in items:
+            wanted = True if item.Id in add else False if item.Id in remove else bool(item.Selected)
+            if wanted != bool(item.Selected):
+                item.Selected = wanted
+                changed = True
+        if not changed:
+            return list(person_from_entity(entity).interests)
+        return list(self._save_person_entity(entity).interests)
+
+    def get_no_mailing(self, *, person_id: int) -> bool:
+        """Person.GetPersonEntity (NoMailing: "should not retrieve advertising")."""
+        return bool(self._person_entity(person_id).NoMailing)
+
+    def set_no_mailing(self, *, person_id: int, no_mailing: bool) -> None:
+        """Person.GetPersonEntity + Person.SavePersonEntity with NoMailing set."""
+        entity = self._person_entity(person_id)
+        if bool(entity.NoMailing) == no_mailing:
+            return
+        entity.NoMailing = no_mailing
+        self._save_person_entity(entity)
+
+    def set_person_custom_field(self, *, person_id: int, field: str, value: str) -> None:
+        """Person.GetPersonEntity + Person.SavePersonEntity with CustomFields[field] = value.
+
+        ``field`` is a user-defined field key ("SuperOffice:3") or an extra field name
+        ("x_score"); ``value`` is NetServer-encoded ("[I:3]", plain text...)."""
+        entity = self._person_entity(person_id)
+        pairs = [
+            {"Key": p.Key, "Value": p.Value}
+            for p in elements(entity.CustomFields, "StringKeyValuePair")
+            if p.Key != field
+        ]
+        pairs.append({"Key": field, "Value": value})
+        entity.CustomFields = {"StringKeyValuePair": pairs}
+        self._save_person_entity(entity)
