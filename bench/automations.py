@@ -47,7 +47,6 @@ from django.db.models import Count  # noqa: E402
 from automations.models import Automation, AutomationType, Run, RunStatus  # noqa: E402
 from campaigns.models import Campaign, Contact, EventType  # noqa: E402
 from campaigns.services import events_ingest  # noqa: E402
-from crm import simulator as sim_defaults  # noqa: E402
 from crm.models import CrmCall  # noqa: E402
 from crm.services import connection_save  # noqa: E402
 from emhub.celery import app  # noqa: E402
@@ -156,9 +155,9 @@ def main() -> None:
         account = Account.objects.create(slug="bench", name="Bench")
         connection_save(
             account=account, base_url=f"http://127.0.0.1:{port}/Remote/Services88/",
-            auth_mode="onsite", username=sim_defaults.DEFAULT_USERNAME,
-            password=sim_defaults.DEFAULT_PASSWORD,
-            application_token=sim_defaults.DEFAULT_APP_TOKEN,
+            auth_mode="onsite", username=settings.NETSERVER_SIMULATOR["USERNAME"],
+            password=settings.NETSERVER_SIMULATOR["PASSWORD"],
+            application_token=settings.NETSERVER_SIMULATOR["APP_TOKEN"],
         )
         purge()
 

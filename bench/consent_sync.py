@@ -38,6 +38,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.db.models import Sum  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -58,7 +59,6 @@ from consent.services import (  # noqa: E402
     consent_sync_cycle,
     consent_sync_for_contacts,
 )
-from crm import simulator as sim_defaults  # noqa: E402
 from crm.models import CrmCall, SuperOfficeConnection  # noqa: E402
 from crm.services import client_for_account  # noqa: E402
 from emhub.models import Account  # noqa: E402
@@ -150,9 +150,9 @@ def bench_sync(args) -> None:
         SuperOfficeConnection.objects.create(
             account=account,
             base_url=f"{base}/Remote/Services88/",
-            username=sim_defaults.DEFAULT_USERNAME,
-            password=sim_defaults.DEFAULT_PASSWORD,
-            application_token=sim_defaults.DEFAULT_APP_TOKEN,
+            username=settings.NETSERVER_SIMULATOR["USERNAME"],
+            password=settings.NETSERVER_SIMULATOR["PASSWORD"],
+            application_token=settings.NETSERVER_SIMULATOR["APP_TOKEN"],
             legal_basis_sync_enabled=True,
         )
         clock = time.perf_counter()

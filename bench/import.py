@@ -74,8 +74,11 @@ def start_simulator(persons: int) -> tuple[subprocess.Popen, str]:
 
 
 def connected_account(slug: str, root: str):
+    from django.conf import settings
+
     from crm.models import SuperOfficeConnection
-    from crm.simulator import DEFAULT_APP_TOKEN, DEFAULT_PASSWORD, DEFAULT_USERNAME
+
+    SIM = settings.NETSERVER_SIMULATOR
     from emhub.services import account_create
 
     account = account_create(slug=slug, name=slug)
@@ -83,9 +86,9 @@ def connected_account(slug: str, root: str):
         account=account,
         base_url=f"{root}/Remote/Services88/",
         auth_mode="onsite",
-        username=DEFAULT_USERNAME,
-        password=DEFAULT_PASSWORD,
-        application_token=DEFAULT_APP_TOKEN,
+        username=SIM["USERNAME"],
+        password=SIM["PASSWORD"],
+        application_token=SIM["APP_TOKEN"],
     )
     return account
 

@@ -6,19 +6,22 @@ class CrmConfig(AppConfig):
     verbose_name = "SuperOffice CRM"
 
     def demo_seed(self, *, account, netserver_url: str = "") -> None:
-        """Point the demo account at the local simulator with its default credentials."""
+        """Point the demo account at the local simulator with its sign-in from settings."""
         if not netserver_url:
             return
-        from crm import simulator
+        from django.conf import settings
+
         from crm.services import connection_save
+
+        SIM = settings.NETSERVER_SIMULATOR
 
         connection_save(
             account=account,
             base_url=netserver_url,
             auth_mode="onsite",
-            username=simulator.DEFAULT_USERNAME,
-            password=simulator.DEFAULT_PASSWORD,
-            application_token=simulator.DEFAULT_APP_TOKEN,
+            username=SIM["USERNAME"],
+            password=SIM["PASSWORD"],
+            application_token=SIM["APP_TOKEN"],
             allow_company_creation=True,
             legal_basis_sync_enabled=True,
         )

@@ -9,8 +9,7 @@ class LeadsConfig(AppConfig):
         """Let the demo's panels sign in through the local simulator's identity provider."""
         from urllib.parse import urlsplit
 
-        from crm import simulator
-        from crm.simulator import idp
+        from django.conf import settings as django_settings
 
         from .models import PanelSettings
 
@@ -19,9 +18,9 @@ class LeadsConfig(AppConfig):
             return
         parts = urlsplit(netserver_url)
         root = f"{parts.scheme}://{parts.netloc}"
-        settings.context_identifier = simulator.DEFAULT_CONTEXT_IDENTIFIER
+        settings.context_identifier = django_settings.NETSERVER_SIMULATOR["CONTEXT_IDENTIFIER"]
         settings.oidc_issuer = root
-        settings.oidc_client_id = idp.CLIENT_ID
-        settings.oidc_client_secret = simulator.DEFAULT_APP_TOKEN
+        settings.oidc_client_id = django_settings.NETSERVER_SIMULATOR["OIDC_CLIENT_ID"]
+        settings.oidc_client_secret = django_settings.NETSERVER_SIMULATOR["APP_TOKEN"]
         settings.frame_ancestors = root
         settings.save()

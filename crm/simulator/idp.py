@@ -39,7 +39,8 @@ JWKS_PATH = "/login/.well-known/jwks"
 AUTHORIZE_PATH = "/login/common/oauth/authorize"
 TOKEN_PATH = "/login/common/oauth/tokens"  # noqa: S105 - a path, not a secret
 CLAIM_PREFIX = "http://schemes.superoffice.net/identity/"
-# The application id the simulated tenant knows (any redirect URI is accepted for it).
+# The application id a simulated tenant knows by default (any redirect URI is accepted
+# for it); a tenant may be given another.
 CLIENT_ID = "emhub-panels"
 CODE_TTL = 120
 ID_TOKEN_TTL = 3600
@@ -101,7 +102,8 @@ class IdentityProvider:
     def authorize(self, params: dict[str, str], chosen: int | None) -> tuple[int, dict, bytes]:
         """(status, headers, body) for the authorize endpoint."""
         redirect_uri = params.get("redirect_uri", "")
-        if params.get("client_id") != CLIENT_ID or not redirect_uri.startswith("http"):
+        client_id = self.tenant.oidc_client_id
+        if params.get("client_id") != client_id or not redirect_uri.startswith("http"):
             return 400, {}, b"unknown client_id or bad redirect_uri"
         state = params.get("state", "")
         if params.get("response_type") != "code" or "openid" not in params.get("scope", ""):
@@ -118,7 +120,7 @@ class IdentityProvider:
         with self._lock:
             self._codes[code] = _Grant(
                 associate_id=associate_id,
-                client_id=CLIENT_ID,
+                client_id=client_id,
                 redirect_uri=redirect_uri,
                 nonce=params.get("nonce", ""),
                 code_challenge=params["code_challenge"],
@@ -161,7 +163,7 @@ class IdentityProvider:
                 client_id, _, client_secret = decoded.partition(":")
             except ValueError:
                 return 401, {"error": "invalid_client"}
-        if client_id != CLIENT_ID or client_secret != self.tenant.app_token:
+        if client_id != self.tenant.oidc_client_id or client_secret != self.tenant.app_token:
             return 401, {"error": "invalid_client"}
         if form.get("grant_type") != "authorization_code":
             return 400, {"error": "unsupported_grant_type"}
@@ -194,7 +196,7 @@ class IdentityProvider:
         associate_id: int,
         nonce: str,
         issuer: str,
-        audience: str = CLIENT_ID,
+        audience: str | None = None,
         lifetime: int = ID_TOKEN_TTL,
         context_identifier: str | None = None,
     ) -> str:
@@ -202,7 +204,7 @@ class IdentityProvider:
         now = int(time.time())
         claims = {
             "iss": issuer,
-            "aud": audience,
+            "aud": audience or self.tenant.oidc_client_id,
             "sub": a["email"],
             "iat": now,
             "nbf": now,

@@ -151,6 +151,7 @@ class Tenant:
         context_identifier: str,
         ticket_ttl: float,
         big_selection: int = 0,
+        oidc_client_id: str = "emhub-panels",
     ) -> None:
         self.lock = threading.RLock()
         self.username = username
@@ -159,6 +160,7 @@ class Tenant:
         self.system_user_token = system_user_token
         self.context_identifier = context_identifier
         self.ticket_ttl = ticket_ttl
+        self.oidc_client_id = oidc_client_id
         self.person_count = persons
         # Size of an extra selection (id BIG_SELECTION_ID) of the first N persons, for
         # import benchmarks; 0 leaves the seeded data as it is.

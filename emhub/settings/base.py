@@ -226,6 +226,19 @@ CELERY_BEAT_SCHEDULE = {
 CRM_ALLOW_PRIVATE_ADDRESSES = env.bool("CRM_ALLOW_PRIVATE_ADDRESSES", default=False)
 CRM_TIMEOUT_SECONDS = env.float("CRM_TIMEOUT_SECONDS", default=30.0)
 
+# The local NetServer simulator's sign-in: the embedded default's demo account and
+# ``crm_connect`` connect with these, and the simulator accepts them. They open
+# nothing but the simulator on loopback.
+NETSERVER_SIMULATOR = {
+    "USERNAME": env.str("SIMULATOR_USERNAME", default="sim-admin"),
+    "PASSWORD": env.str("SIMULATOR_PASSWORD", default="sim-password"),
+    "APP_TOKEN": env.str("SIMULATOR_APP_TOKEN", default="sim-app-token"),
+    "SYSTEM_USER_TOKEN": env.str("SIMULATOR_SYSTEM_USER_TOKEN", default="emhub-sim-SYSTEMTOKEN"),
+    "CONTEXT_IDENTIFIER": env.str("SIMULATOR_CONTEXT_IDENTIFIER", default="Cust12345"),
+    # The application id its identity provider knows the panels by.
+    "OIDC_CLIENT_ID": env.str("SIMULATOR_OIDC_CLIENT_ID", default="emhub-panels"),
+}
+
 # --- Tuning of the CRM work (defaults suit SuperOffice Online) -------------------
 CRM_LIST_TTL_SECONDS = env.int("CRM_LIST_TTL_SECONDS", default=900)
 CRM_MAX_CONCURRENT_CALLS_PER_ACCOUNT = env.int("CRM_MAX_CONCURRENT_CALLS_PER_ACCOUNT", default=4)

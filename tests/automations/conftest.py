@@ -20,8 +20,6 @@ import pytest
 from django.conf import settings
 from kombu import pools as kombu_pools
 
-from crm import simulator as sim_defaults
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -116,8 +114,9 @@ def connected_account(account, sim):
 
     connection_save(
         account=account, base_url=sim.base_url, auth_mode="onsite",
-        username=sim_defaults.DEFAULT_USERNAME, password=sim_defaults.DEFAULT_PASSWORD,
-        application_token=sim_defaults.DEFAULT_APP_TOKEN,
+        username=settings.NETSERVER_SIMULATOR["USERNAME"],
+        password=settings.NETSERVER_SIMULATOR["PASSWORD"],
+        application_token=settings.NETSERVER_SIMULATOR["APP_TOKEN"],
     )
     return account
 

@@ -283,12 +283,15 @@ def test_a_configuration_error_pauses_the_accounts_crm_work_until_it_is_fixed(
     assert run.error_kind == "configuration"
     assert PERSON not in sim.state("selections", 3)["members"]
 
-    from crm import simulator as d
+    from django.conf import settings
+
     from crm.services import connection_save
 
+    SIM = settings.NETSERVER_SIMULATOR
+
     connection_save(account=campaign.account, base_url=sim.base_url, auth_mode="onsite",
-                    username=d.DEFAULT_USERNAME, password=d.DEFAULT_PASSWORD,
-                    application_token=d.DEFAULT_APP_TOKEN)
+                    username=SIM["USERNAME"], password=SIM["PASSWORD"],
+                    application_token=SIM["APP_TOKEN"])
     services.runs_sweep()
     wait_until(lambda: _finished(account=campaign.account), timeout=30)
 

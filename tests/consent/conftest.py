@@ -5,8 +5,8 @@ import json
 import urllib.request
 
 import pytest
+from django.conf import settings
 
-from crm import simulator as sim_defaults
 from crm.models import SuperOfficeConnection
 from crm.simulator.server import make_server, serve_in_thread
 from crm.simulator.state import Tenant
@@ -54,13 +54,13 @@ class SimulatorHandle:
 @pytest.fixture(scope="session")
 def consent_simulator():
     tenant = Tenant(
-        username=sim_defaults.DEFAULT_USERNAME,
-        password=sim_defaults.DEFAULT_PASSWORD,
-        app_token=sim_defaults.DEFAULT_APP_TOKEN,
+        username=settings.NETSERVER_SIMULATOR["USERNAME"],
+        password=settings.NETSERVER_SIMULATOR["PASSWORD"],
+        app_token=settings.NETSERVER_SIMULATOR["APP_TOKEN"],
         persons=SIM_PERSONS,
         seed=7,
-        system_user_token=sim_defaults.DEFAULT_SYSTEM_USER_TOKEN,
-        context_identifier=sim_defaults.DEFAULT_CONTEXT_IDENTIFIER,
+        system_user_token=settings.NETSERVER_SIMULATOR["SYSTEM_USER_TOKEN"],
+        context_identifier=settings.NETSERVER_SIMULATOR["CONTEXT_IDENTIFIER"],
         ticket_ttl=6 * 3600,
     )
     server = make_server(host="127.0.0.1", port=0, tenant=tenant)
@@ -82,9 +82,9 @@ def sim_connection_fields(sim) -> dict:
     return {
         "base_url": sim.netserver_url,
         "auth_mode": SuperOfficeConnection.AuthMode.ONSITE,
-        "username": sim_defaults.DEFAULT_USERNAME,
-        "password": sim_defaults.DEFAULT_PASSWORD,
-        "application_token": sim_defaults.DEFAULT_APP_TOKEN,
+        "username": settings.NETSERVER_SIMULATOR["USERNAME"],
+        "password": settings.NETSERVER_SIMULATOR["PASSWORD"],
+        "application_token": settings.NETSERVER_SIMULATOR["APP_TOKEN"],
         "legal_basis_sync_enabled": True,
     }
 

@@ -3,12 +3,14 @@
 python manage.py crm_connect --account demo --url http://127.0.0.1:8765/
 """
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from crm import simulator
 from crm.services import connection_save, connection_test
 from emhub.models import Account
+
+SIM = settings.NETSERVER_SIMULATOR
 
 
 class Command(BaseCommand):
@@ -17,9 +19,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--account", required=True, help="account slug")
         parser.add_argument("--url", required=True, help="NetServer address or tenant root")
-        parser.add_argument("--user", default=simulator.DEFAULT_USERNAME)
-        parser.add_argument("--password", default=simulator.DEFAULT_PASSWORD)
-        parser.add_argument("--app-token", default=simulator.DEFAULT_APP_TOKEN)
+        parser.add_argument("--user", default=SIM["USERNAME"])
+        parser.add_argument("--password", default=SIM["PASSWORD"])
+        parser.add_argument("--app-token", default=SIM["APP_TOKEN"])
         parser.add_argument("--allow-company-creation", action="store_true")
         parser.add_argument("--no-test", action="store_true", help="do not sign in to check")
 

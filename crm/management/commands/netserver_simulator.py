@@ -1,10 +1,12 @@
 """Run the NetServer simulator: ``python manage.py netserver_simulator --port 8765``."""
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from crm import simulator
 from crm.simulator.server import make_server
 from crm.simulator.state import Tenant
+
+SIM = settings.NETSERVER_SIMULATOR
 
 
 class Command(BaseCommand):
@@ -13,11 +15,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
-        parser.add_argument("--user", default=simulator.DEFAULT_USERNAME)
-        parser.add_argument("--password", default=simulator.DEFAULT_PASSWORD)
-        parser.add_argument("--app-token", default=simulator.DEFAULT_APP_TOKEN)
-        parser.add_argument("--system-user-token", default=simulator.DEFAULT_SYSTEM_USER_TOKEN)
-        parser.add_argument("--context", default=simulator.DEFAULT_CONTEXT_IDENTIFIER)
+        parser.add_argument("--user", default=SIM["USERNAME"])
+        parser.add_argument("--password", default=SIM["PASSWORD"])
+        parser.add_argument("--app-token", default=SIM["APP_TOKEN"])
+        parser.add_argument("--system-user-token", default=SIM["SYSTEM_USER_TOKEN"])
+        parser.add_argument("--context", default=SIM["CONTEXT_IDENTIFIER"])
+        parser.add_argument("--oidc-client-id", default=SIM["OIDC_CLIENT_ID"])
         parser.add_argument("--persons", type=int, default=300)
         parser.add_argument("--seed", type=int, default=42)
         parser.add_argument(
@@ -41,6 +44,7 @@ class Command(BaseCommand):
             context_identifier=options["context"],
             ticket_ttl=options["ticket_ttl"],
             big_selection=options["big_selection"],
+            oidc_client_id=options["oidc_client_id"],
         )
         server = make_server(host=options["host"], port=options["port"], tenant=tenant)
         host, port = server.server_address[:2]
