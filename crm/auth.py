@@ -1,8 +1,13 @@
-"""SuperOffice Online system-user token signing and JWT claim reading.
+"""SuperOffice Online system-user token signing, and validation of the token it returns.
 
 The system user token is signed as ``"<token>.<UTC yyyyMMddHHmm>"`` with RSA-SHA256
 (PKCS#1 v1.5) using the partner's private key, base64-encoded and appended:
 ``"<token>.<timestamp>.<signature>"`` (SuperOffice docs, "Sign system user token").
+
+The JWT that comes back is validated as SuperOffice says (SuperOfficeDocs:
+docs/en/api/authentication/online/validate-security-tokens.md): signed (RS256) by one
+of the keys SuperOffice publishes for the environment, issuer "SuperOffice AS",
+audience ``spn:<the token's serial claim>``, not expired (five minutes' skew).
 """
 
 from __future__ import annotations
@@ -14,11 +19,21 @@ from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from joserfc import jwt
+from joserfc.errors import InvalidKeyIdError, JoseError
+from joserfc.jwk import KeySet
 
 from .errors import ConfigurationCrmError
 
 TICKET_CLAIM = "http://schemes.superoffice.net/identity/ticket"
 ASSOCIATE_CLAIM = "http://schemes.superoffice.net/identity/associateid"
+SERIAL_CLAIM = "http://schemes.superoffice.net/identity/serial"
+SYSTEM_USER_ISSUER = "SuperOffice AS"
+CLOCK_SKEW_SECONDS = 300
+
+
+class UnknownSigningKey(ConfigurationCrmError):
+    """The token names a key the published set does not hold (perhaps a new one)."""
 
 
 def sign_system_user_token(
@@ -36,12 +51,49 @@ def sign_system_user_token(
     return f"{payload}.{base64.b64encode(signature).decode()}"
 
 
-def jwt_claims(token: str) -> dict[str, Any]:
-    """Read a JWT's claims.
+def validate_system_user_jwt(
+    token: str, *, keys: dict[str, Any], now: float | None = None
+) -> dict[str, Any]:
+    """The claims of the system user's JWT once it is shown to be SuperOffice's; raises
+    ConfigurationCrmError (``UnknownSigningKey`` for a key not in ``keys``) otherwise.
+    ``keys`` is the environment's JWKS document."""
+    try:
+        key_set = KeySet.import_key_set(keys)
+    except (JoseError, ValueError, TypeError, KeyError) as exc:
+        raise ConfigurationCrmError("SuperOffice's published signing keys are unreadable") from exc
+    try:
+        decoded = jwt.decode(token, key_set, algorithms=["RS256"])
+    except InvalidKeyIdError as exc:
+        raise UnknownSigningKey("The system user token names an unknown signing key") from exc
+    except (JoseError, ValueError, TypeError) as exc:
+        raise ConfigurationCrmError(
+            "The system user token is not signed by SuperOffice's published keys"
+        ) from exc
+    claims = decoded.claims
+    try:
+        jwt.JWTClaimsRegistry(
+            now=int(now) if now is not None else None,
+            leeway=CLOCK_SKEW_SECONDS,
+            iss={"essential": True, "value": SYSTEM_USER_ISSUER},
+            exp={"essential": True},
+        ).validate(claims)
+    except JoseError as exc:
+        raise ConfigurationCrmError(
+            f"The system user token is not valid: {exc.description or exc.error}"
+        ) from exc
+    serial = str(claims.get(SERIAL_CLAIM) or "")
+    audiences = claims.get("aud")
+    audiences = audiences if isinstance(audiences, list) else [audiences]
+    if not serial or f"spn:{serial}" not in audiences:
+        raise ConfigurationCrmError(
+            "The system user token is not meant for this tenant (its audience is not "
+            "spn:<its serial>)"
+        )
+    return claims
 
-    The signature is not checked here: the token comes straight from SuperOffice's
-    ticket exchange over TLS, and the ticket inside is checked by NetServer on use.
-    """
+
+def jwt_claims(token: str) -> dict[str, Any]:
+    """Read a JWT's claims without checking them (see ``validate_system_user_jwt``)."""
     try:
         payload = token.split(".")[1]
         padded = payload + "=" * (-len(payload) % 4)

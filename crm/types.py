@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 # TicketEntity.OwnedBy: 0 = unassigned, 2147483647 = assign by the category's rules.
 UNASSIGNED = 0
@@ -106,6 +106,17 @@ class Consent:
 
 
 @dataclass(frozen=True)
+class ConsentChangeRow:
+    """A consent as the ConsentPurpose archive lists it: whose, of which purpose, its legal
+    base as the archive shows it (the list's text), and the day it last changed."""
+
+    person_id: int
+    purpose_key: str
+    legal_base: str
+    updated_on: date | None
+
+
+@dataclass(frozen=True)
 class Member:
     """A person in a selection or project. ``member_id`` is the project member row id."""
 
@@ -120,15 +131,16 @@ class Member:
     mobile: str = ""
     company_name: str = ""
     registered_at: datetime | None = None
-    # The "No Mailings" checkbox (archive column personNoMail).
+    # The "No Mailings" checkbox (archive column personNoMail): direct mail only.
     no_mailing: bool = False
     # An EMARKETING consent whose legal base is not WITHDRAWN (hasEmarketingConsent).
     has_emarketing_consent: bool = False
 
     @property
     def emarketing_switch_on(self) -> bool:
-        """SuperOffice's e-marketing switch: EMARKETING consent active and not NoMailing."""
-        return self.has_emarketing_consent and not self.no_mailing
+        """SuperOffice's e-marketing switch: the EMARKETING consent (hasEmarketingConsent).
+        NoMailing is the direct-mail flag ("Do not send DM's"), not e-marketing."""
+        return self.has_emarketing_consent
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from . import queries
 from .transport import elements
 
 
@@ -85,20 +86,15 @@ class ActivityOperations:
         return saved.Response.AppointmentId
 
     def find_appointment_by_marker(self, *, person_id: int, marker: str) -> int | None:
-        """Appointment.GetPersonAppointments over 2000-2100; the lowest id whose
-        description contains ``marker``."""
-        appointments = self._call(
-            "Appointment",
-            "GetPersonAppointments",
-            PersonId=person_id,
-            IncludeProjectAppointments=True,
-            StartTime=datetime(2000, 1, 1, tzinfo=UTC),
-            EndTime=datetime(2100, 1, 1, tzinfo=UTC),
-            Count=1000,
-        ).Response
+        """Archive.GetArchiveListByColumns on provider ``Appointment``, restriction
+        ``personId oneOf <person>``, every page: the lowest id of a follow-up whose text
+        holds ``marker``. (Appointment.GetPersonAppointments serves a SuperOffice user's
+        own diary and refuses a contact person.)"""
         found = [
-            a.AppointmentId
-            for a in elements(appointments, "Appointment")
-            if marker in (a.Description or "")
+            row["appointmentId"] or key
+            for key, row in self._query_all(
+                queries.APPOINTMENTS_OF_PERSON, {"personId": [person_id]}
+            )
+            if marker in (row["text"] or "")
         ]
         return min(found) if found else None

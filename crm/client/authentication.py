@@ -4,11 +4,14 @@ system user), who the hub is, and who a web panel's user is."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
+import requests
+
 from .. import auth
-from ..errors import ConfigurationCrmError, CrmError
+from ..errors import ConfigurationCrmError, CrmError, TransientCrmError
 from ..types import Principal
 from . import transport
 from .core import (
@@ -23,12 +26,39 @@ _principals: dict[tuple[str, ...], Principal] = {}
 _principals_lock = threading.Lock()
 
 
+# SuperOffice's published signing keys per JWKS address: (document, fetched at).
+_signing_keys: dict[str, tuple[dict[str, Any], float]] = {}
+SIGNING_KEYS_TTL = 3600.0
+
+
 def _forget_principals() -> None:
     with _principals_lock:
         _principals.clear()
+        _signing_keys.clear()
 
 
 transport.register_cache(_forget_principals)
+
+
+def fetch_signing_keys(url: str, *, timeout: float) -> dict[str, Any]:
+    """The JWKS document at ``url`` (the environment's /login/.well-known/jwks)."""
+    try:
+        response = transport.new_session().get(url, timeout=timeout, allow_redirects=False)
+    except requests.RequestException as exc:
+        raise TransientCrmError(
+            f"Cannot read SuperOffice's signing keys: {type(exc).__name__}"
+        ) from exc
+    if response.status_code >= 500 or response.status_code == 429:
+        raise TransientCrmError(f"HTTP {response.status_code} for SuperOffice's signing keys")
+    if response.status_code != 200:
+        raise ConfigurationCrmError(f"HTTP {response.status_code}: no signing keys at {url}")
+    try:
+        keys = response.json()
+    except ValueError as exc:
+        raise ConfigurationCrmError(f"The signing keys at {url} are not JSON") from exc
+    if not isinstance(keys, dict) or not isinstance(keys.get("keys"), list):
+        raise ConfigurationCrmError(f"The signing keys at {url} are not a JWKS document")
+    return keys
 
 
 def _check_partner_reply(body: Any) -> None:
@@ -89,9 +119,26 @@ class AuthenticationMixin:
             return None, None
         return principal_from_carrier(body.Response), body.Credentials.Ticket
 
+    def _signing_keys(self, *, fresh: bool = False) -> dict[str, Any]:
+        url = self.connection.jwks_url
+        cached = _signing_keys.get(url)
+        if cached is not None and not fresh and time.monotonic() - cached[1] < SIGNING_KEYS_TTL:
+            return cached[0]
+        keys = fetch_signing_keys(url, timeout=self.timeout)
+        _signing_keys[url] = (keys, time.monotonic())
+        return keys
+
     def _system_user_claims(self, token: str, now: datetime) -> dict[str, Any]:
-        """The claims of the system user's token."""
-        return auth.jwt_claims(token)
+        """The claims of the system user's token, validated against SuperOffice's keys
+        (fetched again once when the token names a key not yet seen: a rotation)."""
+        try:
+            return auth.validate_system_user_jwt(
+                token, keys=self._signing_keys(), now=now.timestamp()
+            )
+        except auth.UnknownSigningKey:
+            return auth.validate_system_user_jwt(
+                token, keys=self._signing_keys(fresh=True), now=now.timestamp()
+            )
 
     def _authenticate_online(self, now: datetime) -> tuple[str, datetime, Principal | None]:
         """PartnerSystemUserService.Authenticate with the signed system user token."""

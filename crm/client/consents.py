@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
-from ..types import Consent
-from .archive import restriction
+from ..types import Consent, ConsentChangeRow
+from . import queries
 from .transport import elements
 
 
@@ -53,23 +53,37 @@ class ConsentOperations:
         """Person.RemoveConsent (the consent reads back with legal base WITHDRAWN)."""
         self._call("Person", "RemoveConsent", PersonId=person_id, Purpose=purpose_key)
 
-    def consents_changed_since(self, *, since: datetime) -> list[int]:
-        """Ids of persons whose consents changed at or after ``since``: Archive
-        GetArchiveListByColumns, provider Person, restriction ``consentPerson/updatedDate
-        afterTime [DT:...]``, every page (ordered by personId)."""
-        stamp = f"[DT:{since.astimezone(UTC).strftime('%m/%d/%Y %H:%M:%S.00000')}]"
-        person_ids: list[int] = []
-        page, page_size = 0, 500
-        while True:
-            rows = self._archive(
-                provider="Person",
-                columns=["personId"],
-                restrictions=[restriction("consentPerson/updatedDate", stamp, "afterTime")],
-                order_by="personId",
-                page=page,
-                page_size=page_size,
+    def consent_changes_since(self, *, since: datetime) -> list[ConsentChangeRow]:
+        """Consents changed since about ``since``: Archive GetArchiveListByColumns, provider
+        ConsentPurpose, restriction ``consentPerson/updatedDate after [D:...]``, every page.
+
+        ``consentPerson/updatedDate`` is a date (consentpurpose.md), so a change is known
+        only to its day, and a tenant may count its days in its own time zone: the rows
+        are those changed on or after the day before ``since``'s day in UTC. That is a
+        superset of the changes since ``since``; the caller skips what it already knows."""
+        first_day = since.astimezone(UTC).date() - timedelta(days=1)
+        rows = self._query_all(
+            queries.CONSENT_CHANGES,
+            # "after" a day is taken as strictly after it; a tenant reading it as "on or
+            # after" answers one day more, which is dropped below.
+            {"consentPerson/updatedDate": first_day - timedelta(days=1)},
+        )
+        changes = []
+        for _, row in rows:
+            updated = row["consentPerson/updatedDate"]
+            day = updated.date() if isinstance(updated, datetime) else updated
+            if isinstance(day, date) and day < first_day:
+                continue
+            changes.append(
+                ConsentChangeRow(
+                    person_id=row["consentPerson/personId"] or 0,
+                    purpose_key=row["key"] or "",
+                    legal_base=str(row["consentPerson/legalBase"] or ""),
+                    updated_on=day if isinstance(day, date) else None,
+                )
             )
-            person_ids += [row["personId"] or key for key, row in rows]
-            if len(rows) < page_size:
-                return person_ids
-            page += 1
+        return [c for c in changes if c.person_id]
+
+    def consents_changed_since(self, *, since: datetime) -> list[int]:
+        """Ids of the persons in ``consent_changes_since``, ascending."""
+        return sorted({change.person_id for change in self.consent_changes_since(since=since)})

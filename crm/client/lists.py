@@ -13,16 +13,17 @@ LIST_SOURCES: dict[str, tuple[str, str]] = {
     "interests": ("MDO", "persint"),
     "selections": ("MDO", "selection"),
     "projects": ("MDO", "project"),
-    "associates": ("MDO", "associate"),
+    # The MDO provider listing spells these two as table lists, capitalised.
+    "associates": ("MDO", "Associate"),
     "user_groups": ("MDO", "usergroup"),
-    "countries": ("MDO", "country"),
+    "countries": ("MDO", "Country"),
     "categories": ("MDO", "category"),
     "businesses": ("MDO", "business"),
     "ticket_priorities": ("MDO", "ticketpriority"),
     "ticket_categories": ("MDO", "ejcategory"),
-    # CRMScripts a link action may run. The MDO list name is not in the reference notes:
-    # verify against a real tenant.
-    "scripts": ("MDO", "ejscript"),
+    # CRMScripts a link action may run: "Archive of CRMScripts. Returns script id + name
+    # of script" (docs/en/api/mdo-providers/reference/index.md; there is no ejscript list).
+    "scripts": ("MDO", "crmscript"),
     # The person's user-defined and extra fields, with their types.
     "person_fields": ("UserDefinedFieldInfo", "person"),
     "legal_bases": ("List", "GetLegalBases"),

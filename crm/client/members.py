@@ -5,24 +5,27 @@ from __future__ import annotations
 from typing import Any
 
 from ..types import Member, MemberPage
-from .archive import restriction
+from . import queries
+from .archive import as_datetime
 
 
-def member_of(row: dict[str, Any], key: int | None = None) -> Member:
+def member_of(row: dict[str, Any], fields: dict[str, str]) -> Member:
+    """A Member from an archive row, its fields read from the query's columns."""
+    value = {name: row.get(column) for name, column in fields.items()}
     return Member(
-        person_id=row.get("personId") or 0,
-        company_id=row.get("contactId") or None,
-        email=row.get("email/emailAddress") or "",
-        first_name=row.get("firstName") or "",
-        last_name=row.get("lastName") or "",
-        member_id=row.get("projectMemberId") or (key if "projectMemberId" in row else None),
-        title=row.get("title") or "",
-        phone=row.get("personDirectPhone/formattedNumber") or "",
-        mobile=row.get("personMobilePhone/formattedNumber") or "",
-        company_name=row.get("name") or "",
-        registered_at=row.get("personRegisteredDate") or None,
-        no_mailing=row.get("personNoMail") is True,
-        has_emarketing_consent=row.get("hasEmarketingConsent") is True,
+        person_id=value["person_id"] or 0,
+        company_id=value["company_id"] or None,
+        email=value["email"] or "",
+        first_name=value["first_name"] or "",
+        last_name=value["last_name"] or "",
+        member_id=value.get("member_id") or None,
+        title=value["title"] or "",
+        phone=value["phone"] or "",
+        mobile=value["mobile"] or "",
+        company_name=value["company_name"] or "",
+        registered_at=as_datetime(value["registered_at"]),
+        no_mailing=value["no_mailing"] is True,
+        has_emarketing_consent=value["has_emarketing_consent"] is True,
     )
 
 
@@ -58,66 +61,33 @@ class MemberOperations:
             ContactPersonIds={"ContactPersonId": [pair]},
         )
 
-    # Everything an import maps, in the member rows themselves: no call per person.
-    # Column names as the person archive providers document them.
-    _MEMBER_COLUMNS = [
-        "personId",
-        "contactId",
-        "email/emailAddress",
-        "firstName",
-        "lastName",
-        "title",
-        "personDirectPhone/formattedNumber",
-        "personMobilePhone/formattedNumber",
-        "name",
-        "personRegisteredDate",
-        "personNoMail",
-        "hasEmarketingConsent",
-    ]
-
     def selection_members(
         self, *, selection_id: int, page: int = 0, page_size: int = 200
     ) -> MemberPage:
-        """Archive.GetArchiveListByColumns, provider ContactPersonStaticSelectionV2,
-        restriction selectionId, ordered by personId (cheap paging)."""
-        rows = self._archive(
-            provider="ContactPersonStaticSelectionV2",
-            columns=self._MEMBER_COLUMNS,
-            restrictions=[restriction("selectionId", selection_id)],
-            order_by="personId",
+        """Archive.GetArchiveListByColumns, provider ContactPersonStaticSelectionV2, entity
+        staticPerson, restriction selectionId, ordered by personId (cheap paging). Each
+        member carries what an import maps, so no call per person is needed."""
+        query = queries.SELECTION_MEMBERS
+        rows = self._query(query, {"selectionId": selection_id}, page=page, page_size=page_size)
+        return MemberPage(
+            members=tuple(member_of(row, query.member_fields) for _, row in rows),
             page=page,
             page_size=page_size,
-        )
-        return MemberPage(
-            members=tuple(member_of(row) for _, row in rows), page=page, page_size=page_size
         )
 
     def selection_member_count(self, *, selection_id: int) -> int:
         """Archive.GetArchiveListByColumns as ``selection_members``, personId column only."""
-        return self._archive_count(
-            provider="ContactPersonStaticSelectionV2",
-            restriction=restriction("selectionId", selection_id),
-            key="personId",
-        )
+        return self._query_count(queries.SELECTION_MEMBER_COUNT, {"selectionId": selection_id})
 
     def project_member_count(self, *, project_id: int) -> int:
         """Archive.GetArchiveListByColumns as ``project_members``, projectMemberId only."""
-        return self._archive_count(
-            provider="ProjectMember",
-            restriction=restriction("projectId", project_id),
-            key="projectMemberId",
-        )
+        return self._query_count(queries.PROJECT_MEMBER_COUNT, {"projectId": project_id})
 
     def selection_has_person(self, *, selection_id: int, person_id: int) -> bool:
         """Archive.GetArchiveListByColumns as ``selection_members`` plus personId = N."""
-        rows = self._archive(
-            provider="ContactPersonStaticSelectionV2",
-            columns=["personId"],
-            restrictions=[
-                restriction("selectionId", selection_id),
-                restriction("personId", person_id),
-            ],
-            order_by="personId",
+        rows = self._query(
+            queries.SELECTION_HAS_PERSON,
+            {"selectionId": selection_id, "personId": person_id},
             page=0,
             page_size=1,
         )
@@ -141,18 +111,13 @@ class MemberOperations:
         )
 
     def _project_member_ids(self, *, project_id: int, person_id: int) -> list[int]:
-        rows = self._archive(
-            provider="ProjectMember",
-            columns=["projectMemberId", "personId"],
-            restrictions=[
-                restriction("projectId", project_id),
-                restriction("personId", person_id),
-            ],
-            order_by="projectMemberId",
+        rows = self._query(
+            queries.PROJECT_MEMBER_IDS,
+            {"projectId": project_id, "personId": person_id},
             page=0,
             page_size=50,
         )
-        return [row.get("projectMemberId") or key for key, row in rows]
+        return [row["projectMemberId"] or key for key, row in rows]
 
     def project_has_person(self, *, project_id: int, person_id: int) -> bool:
         """Archive.GetArchiveListByColumns, provider ProjectMember, projectId and personId."""
@@ -170,15 +135,12 @@ class MemberOperations:
     def project_members(
         self, *, project_id: int, page: int = 0, page_size: int = 200
     ) -> MemberPage:
-        """Archive.GetArchiveListByColumns, provider ProjectMember, restriction projectId."""
-        rows = self._archive(
-            provider="ProjectMember",
-            columns=[*self._MEMBER_COLUMNS, "projectMemberId"],
-            restrictions=[restriction("projectId", project_id)],
-            order_by="projectMemberId",
+        """Archive.GetArchiveListByColumns, provider ProjectMember, restriction projectId;
+        the person's fields under person/, the company's name as contact/name."""
+        query = queries.PROJECT_MEMBERS
+        rows = self._query(query, {"projectId": project_id}, page=page, page_size=page_size)
+        return MemberPage(
+            members=tuple(member_of(row, query.member_fields) for _, row in rows),
             page=page,
             page_size=page_size,
-        )
-        return MemberPage(
-            members=tuple(member_of(row, key) for key, row in rows), page=page, page_size=page_size
         )

@@ -8,7 +8,8 @@ from typing import Any
 
 from ..errors import NotFoundCrmError, PermanentCrmError
 from ..types import Interest, NewCompany, Person, PersonMatch
-from .archive import restriction
+from . import queries
+from .archive import as_datetime
 from .transport import elements
 
 
@@ -57,69 +58,8 @@ class PersonOperations:
         """Person.GetPersonEntity."""
         return person_from_entity(self._person_entity(person_id))
 
-    def find_persons_by_email(self, *, email: str) -> list[PersonMatch]:
-        """Archive.GetArchiveListByColumns on provider ``Person``, restriction
-        ``email/emailAddress equals <email>``; oldest registration first."""
-        columns = [
-            "personId",
-            "firstName",
-            "lastName",
-            "contactId",
-            "email/emailAddress",
-            "registered",
-        ]
-        rows = self._archive(
-            provider="Person",
-            columns=columns,
-            restrictions=[restriction("email/emailAddress", email.strip(), "is")],
-            order_by="personId",
-            page=0,
-            page_size=100,
-        )
-        matches = [
-            PersonMatch(
-                id=row["personId"] or key,
-                first_name=row["firstName"] or "",
-                last_name=row["lastName"] or "",
-                email=row["email/emailAddress"] or "",
-                company_id=row["contactId"] or None,
-                registered_at=row["registered"] or None,
-            )
-            for key, row in rows
-        ]
-        far_future = datetime.max.replace(tzinfo=UTC)
-        return sorted(matches, key=lambda m: (m.registered_at or far_future, m.id))
-
-    # What search_persons looks in: Archive provider Person columns, operator "contains".
-    PERSON_SEARCH_COLUMNS = {
-        "name": "fullName",
-        "company": "name",
-        "email": "email/emailAddress",
-    }
-
-    def search_persons(self, *, text: str, field: str, limit: int = 20) -> list[PersonMatch]:
-        """Archive.GetArchiveListByColumns on provider ``Person``, restriction
-        ``<column> contains <text>``: persons by part of their name, their company's name
-        or their email (e.g. ``@example.com`` for a company domain); oldest first."""
-        if field not in self.PERSON_SEARCH_COLUMNS or not text.strip():
-            raise PermanentCrmError(f"Cannot search persons by {field!r}")
-        column = self.PERSON_SEARCH_COLUMNS[field]
-        columns = [
-            "personId",
-            "firstName",
-            "lastName",
-            "contactId",
-            "email/emailAddress",
-            "registered",
-        ]
-        rows = self._archive(
-            provider="Person",
-            columns=columns,
-            restrictions=[restriction(column, text.strip(), "contains")],
-            order_by="personId",
-            page=0,
-            page_size=max(1, min(limit, 100)),
-        )
+    def _person_matches(self, query, values: dict, *, page_size: int) -> list[PersonMatch]:
+        rows = self._query(query, values, page=0, page_size=page_size)
         return [
             PersonMatch(
                 id=row["personId"] or key,
@@ -127,10 +67,39 @@ class PersonOperations:
                 last_name=row["lastName"] or "",
                 email=row["email/emailAddress"] or "",
                 company_id=row["contactId"] or None,
-                registered_at=row["registered"] or None,
+                registered_at=as_datetime(row["personRegisteredDate"]),
             )
             for key, row in rows
         ]
+
+    def find_persons_by_email(self, *, email: str) -> list[PersonMatch]:
+        """Archive.GetArchiveListByColumns on provider ``Person``, restriction
+        ``email/emailAddress is <email>``; oldest registration first (the registration is
+        a date: persons registered the same day come by id)."""
+        matches = self._person_matches(
+            queries.PERSONS_BY_EMAIL, {"email/emailAddress": email.strip()}, page_size=100
+        )
+        far_future = datetime.max.replace(tzinfo=UTC)
+        return sorted(matches, key=lambda m: (m.registered_at or far_future, m.id))
+
+    # What search_persons looks in (Archive provider Person, operator "contains").
+    PERSON_SEARCHES = {
+        "name": queries.PERSONS_BY_NAME,
+        "company": queries.PERSONS_BY_COMPANY,
+        "email": queries.PERSONS_BY_EMAIL_PART,
+    }
+
+    def search_persons(self, *, text: str, field: str, limit: int = 20) -> list[PersonMatch]:
+        """Archive.GetArchiveListByColumns on provider ``Person``, restriction
+        ``<column> contains <text>``: persons by part of their name, their company's name
+        or their email (e.g. ``@example.com`` for a company domain); by id."""
+        if field not in self.PERSON_SEARCHES or not text.strip():
+            raise PermanentCrmError(f"Cannot search persons by {field!r}")
+        query = self.PERSON_SEARCHES[field]
+        [(column, _)] = query.restrictions
+        return self._person_matches(
+            query, {column: text.strip()}, page_size=max(1, min(limit, 100))
+        )
 
     def create_company(self, *, company: NewCompany) -> int:
         """Contact.SaveContactEntity with ContactId 0 (creates a company)."""
@@ -190,26 +159,41 @@ class PersonOperations:
     def set_person_interests(
         self, *, person_id: int, add_ids: Iterable[int] = (), remove_ids: Iterable[int] = ()
     ) -> list[Interest]:
-        """Person.GetPersonEntity, flip Interests[].Selected, Person.SavePersonEntity."""
-        add, remove = set(add_ids), set(remove_ids)
+        """Person.GetPersonEntity, then only what changes: Person.UpdateInterests where the
+        tenant's WSDL offers it (NetServer 11.13 and later), else Interests[].Selected
+        flipped and the whole person saved (Person.SavePersonEntity). An id in both
+        ``add_ids`` and ``remove_ids`` is added."""
+        add = set(add_ids)
+        remove = set(remove_ids) - add
         entity = self._person_entity(person_id)
         items = elements(entity.Interests, "SelectableMDOListItem")
-        known = {item.Id for item in items}
-        unknown = (add | remove) - known
+        unknown = (add | remove) - {item.Id for item in items}
         if unknown:
             raise NotFoundCrmError(f"Unknown interest ids {sorted(unknown)}")
-        changed = False
-        for item in items:
-            wanted = True if item.Id in add else False if item.Id in remove else bool(item.Selected)
-            if wanted != bool(item.Selected):
-                item.Selected = wanted
-                changed = True
-        if not changed:
+        selected = {item.Id for item in items if item.Selected}
+        enable, disable = add - selected, remove & selected
+        if not enable and not disable:
             return list(person_from_entity(entity).interests)
+        if self._offers("Person", "UpdateInterests"):
+            self._call(
+                "Person",
+                "UpdateInterests",
+                PersonId=person_id,
+                EnableInterestIds={"int": sorted(enable)},
+                DisableInterestIds={"int": sorted(disable)},
+            )
+            now_selected = (selected | enable) - disable
+            return [
+                Interest(id=item.Id, name=item.Name or "", selected=item.Id in now_selected)
+                for item in items
+            ]
+        for item in items:
+            item.Selected = item.Id in (selected | enable) - disable
         return list(self._save_person_entity(entity).interests)
 
     def get_no_mailing(self, *, person_id: int) -> bool:
-        """Person.GetPersonEntity (NoMailing: "should not retrieve advertising")."""
+        """Person.GetPersonEntity (NoMailing, "No Mailings": the direct-mail flag, "Do not
+        send DM's"; the e-marketing switch is the EMARKETING consent, not this)."""
         return bool(self._person_entity(person_id).NoMailing)
 
     def set_no_mailing(self, *, person_id: int, no_mailing: bool) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..types import UNASSIGNED, CreatedTicket
-from .archive import restriction
+from . import queries
 
 
 class TicketOperations:
@@ -37,14 +37,9 @@ class TicketOperations:
     def find_ticket_by_marker(self, *, person_id: int, marker: str) -> int | None:
         """Archive.GetArchiveListByColumns on provider ``Ticket``, ``title contains
         <marker>`` and the person: the lowest id of a request a run already created."""
-        rows = self._archive(
-            provider="Ticket",
-            columns=["ticketId", "title"],
-            restrictions=[
-                restriction("title", marker, "contains"),
-                restriction("personId", str(person_id)),
-            ],
-            order_by="ticketId",
+        rows = self._query(
+            queries.TICKETS_BY_MARKER,
+            {"title": marker, "personId": person_id},
             page=0,
             page_size=50,
         )

@@ -11,15 +11,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from crm.catalogue import catalogue
+
+from .archive import get_archive_list_by_columns
+from .errors import SimFault
 from .state import ASSIGN_BY_CATEGORY, Tenant
-
-
-class SimFault(Exception):
-    def __init__(self, message: str, *, exception_type: str, code: str = "Client") -> None:
-        super().__init__(message)
-        self.message = message
-        self.exception_type = exception_type
-        self.code = code
+from .xmlio import LATER_ELEMENT
 
 
 def _not_found(what: str, entity_id: Any) -> SimFault:
@@ -46,42 +43,67 @@ def _ref_id(value: dict[str, Any] | None, key: str) -> int:
 def _person_entity(t: Tenant, person: dict[str, Any]) -> dict[str, Any]:
     company = t.companies.get(person["ContactId"])
     country = dict(t.lists["country"]).get(person["CountryId"])
-    return {
-        "PersonId": person["PersonId"],
-        "Firstname": person["Firstname"],
-        "Lastname": person["Lastname"],
-        "Title": person["Title"],
-        "UpdatedDate": person["Updated"],
-        "CreatedDate": person["Registered"],
-        "Emails": [{"Value": e, "StrippedValue": e, "Description": ""} for e in person["Emails"]],
-        "MobilePhones": [{"Value": p} for p in person["MobilePhones"]],
-        "OfficePhones": [{"Value": p} for p in person["OfficePhones"]],
-        "Contact": {
-            "ContactId": company["ContactId"],
-            "Name": company["Name"],
-            "AssociateId": company["AssociateId"],
+    return (
+        {
+            "PersonId": person["PersonId"],
+            "Firstname": person["Firstname"],
+            "Lastname": person["Lastname"],
+            "Title": person["Title"],
+            "UpdatedDate": person["Updated"],
+            "CreatedDate": person["Registered"],
+            "Emails": [
+                {"Value": e, "StrippedValue": e, "Description": ""} for e in person["Emails"]
+            ],
+            "MobilePhones": [{"Value": p} for p in person["MobilePhones"]],
+            "OfficePhones": [{"Value": p} for p in person["OfficePhones"]],
+            "Contact": {
+                "ContactId": company["ContactId"],
+                "Name": company["Name"],
+                "AssociateId": company["AssociateId"],
+            }
+            if company
+            else None,
+            "Country": {"CountryId": person["CountryId"], "Name": country} if country else None,
+            "Interests": [
+                {"Id": iid, "Name": name, "Selected": iid in person["Interests"]}
+                for iid, name in t.lists["persint"]
+            ],
+            "FullName": f"{person['Firstname']} {person['Lastname']}".strip(),
+            "NoMailing": person["NoMailing"],
+            "UserDefinedFields": dict(person["UserDefinedFields"]),
+            "ExtraFields": dict(person["ExtraFields"]),
+            "CustomFields": dict(person["CustomFields"]),
         }
-        if company
-        else None,
-        "Country": {"CountryId": person["CountryId"], "Name": country} if country else None,
-        "Interests": [
-            {"Id": iid, "Name": name, "Selected": iid in person["Interests"]}
-            for iid, name in t.lists["persint"]
-        ],
-        "FullName": f"{person['Firstname']} {person['Lastname']}".strip(),
-        "NoMailing": person["NoMailing"],
-        "UserDefinedFields": dict(person["UserDefinedFields"]),
-        "ExtraFields": dict(person["ExtraFields"]),
-        "CustomFields": dict(person["CustomFields"]),
-    } | person["More"]
+        | person["More"]
+        | (
+            # A newer NetServer answers with elements the hub's WSDL does not name.
+            {LATER_ELEMENT: f"kept-{person['PersonId']}"} if t.control.newer_version else {}
+        )
+    )
 
 
 # The PersonEntity elements the simulator acts on; it keeps every other one as given.
-PERSON_MODELLED_FIELDS = frozenset({
-    "PersonId", "Firstname", "Lastname", "Title", "UpdatedDate", "CreatedDate", "Emails",
-    "MobilePhones", "OfficePhones", "Contact", "Country", "Interests", "FullName",
-    "NoMailing", "UserDefinedFields", "ExtraFields", "CustomFields",
-})
+PERSON_MODELLED_FIELDS = frozenset(
+    {
+        "PersonId",
+        "Firstname",
+        "Lastname",
+        "Title",
+        "UpdatedDate",
+        "CreatedDate",
+        "Emails",
+        "MobilePhones",
+        "OfficePhones",
+        "Contact",
+        "Country",
+        "Interests",
+        "FullName",
+        "NoMailing",
+        "UserDefinedFields",
+        "ExtraFields",
+        "CustomFields",
+    }
+)
 
 
 def _get_person(t: Tenant, person_id: int) -> dict[str, Any]:
@@ -123,7 +145,9 @@ def save_person_entity(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]
     person["More"] = {
         name: value
         for name, value in entity.items()
-        if name not in PERSON_MODELLED_FIELDS and value is not None
+        if name not in PERSON_MODELLED_FIELDS
+        and value is not None
+        and (name != LATER_ELEMENT or t.control.newer_version)
     }
     for field in ("Emails", "OfficePhones", "MobilePhones"):
         if entity.get(field) is not None:
@@ -140,6 +164,20 @@ def save_person_entity(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]
     person["Updated"] = _now()
     t.index_person(person_id)
     return {"Response": _person_entity(t, person)}
+
+
+def update_interests(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]:
+    """Person.UpdateInterests (NetServer 11.13+): throws when an id is in both arrays."""
+    person = _get_person(t, p.get("PersonId") or 0)
+    enable, disable = set(p.get("EnableInterestIds") or []), set(p.get("DisableInterestIds") or [])
+    if enable & disable:
+        raise _invalid(f"Interests {sorted(enable & disable)} are both enabled and disabled")
+    unknown = (enable | disable) - {iid for iid, _ in t.lists["persint"]}
+    if unknown:
+        raise _not_found("Interest", sorted(unknown))
+    person["Interests"] = (person["Interests"] | enable) - disable
+    person["Updated"] = _now()
+    return {}
 
 
 def _consent_info(t: Tenant, person_id: int, purpose: str, row: dict[str, Any]) -> dict[str, Any]:
@@ -209,32 +247,45 @@ def remove_consent(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]:
 # -- companies, sales, appointments ---------------------------------------------
 
 
+def _contact_entity(t: Tenant, company_id: int) -> dict[str, Any]:
+    c = t.companies[company_id]
+    associate = t.associates.get(c["AssociateId"], {})
+    country_id = c["CountryId"]
+    return {
+        "ContactId": company_id,
+        "Name": c["Name"],
+        "Associate": {"AssociateId": c["AssociateId"], "Name": associate.get("Name")},
+        "Business": {"Id": c["BusinessId"], "Value": t.list_name("business", c["BusinessId"])},
+        "Category": {"Id": c["CategoryId"], "Value": t.list_name("category", c["CategoryId"])},
+        "Country": {"CountryId": country_id, "Name": t.list_name("country", country_id)},
+    }
+
+
+def get_contact_entity(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]:
+    company_id = p.get("ContactEntityId") or 0
+    return {"Response": _contact_entity(t, company_id) if company_id in t.companies else None}
+
+
 def save_contact_entity(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]:
     entity = p.get("ContactEntity") or {}
     if not (entity.get("Name") or "").strip():
         raise _invalid("A company needs a name")
-    company_id = entity.get("ContactId") or t.new_id("company")
-    country_id = _ref_id(entity.get("Country"), "CountryId") or 47
+    company_id = entity.get("ContactId") or 0
+    if company_id and company_id not in t.companies:
+        raise _not_found("Contact", company_id)
+    existing = t.companies.get(company_id, {})
+    company_id = company_id or t.new_id("company")
     t.companies[company_id] = {
         "ContactId": company_id,
         "Name": entity["Name"],
         "AssociateId": _ref_id(entity.get("Associate"), "AssociateId") or who,
-        "CountryId": country_id,
+        "CountryId": _ref_id(entity.get("Country"), "CountryId") or 47,
         "CategoryId": _ref_id(entity.get("Category"), "Id"),
         "BusinessId": _ref_id(entity.get("Business"), "Id"),
+        # The hub's ContactEntity carries no e-mail: a save keeps the stored one.
+        "Email": existing.get("Email", ""),
     }
-    c = t.companies[company_id]
-    associate = t.associates.get(c["AssociateId"], {})
-    return {
-        "Response": {
-            "ContactId": company_id,
-            "Name": c["Name"],
-            "Associate": {"AssociateId": c["AssociateId"], "Name": associate.get("Name")},
-            "Business": {"Id": c["BusinessId"], "Value": t.list_name("business", c["BusinessId"])},
-            "Category": {"Id": c["CategoryId"], "Value": t.list_name("category", c["CategoryId"])},
-            "Country": {"CountryId": country_id, "Name": t.list_name("country", country_id)},
-        }
-    }
+    return {"Response": _contact_entity(t, company_id)}
 
 
 def _check_associate(t: Tenant, associate_id: int) -> None:
@@ -242,8 +293,32 @@ def _check_associate(t: Tenant, associate_id: int) -> None:
         raise _not_found("Associate", associate_id)
 
 
+def _sale_entity(t: Tenant, row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "Associate": {"AssociateId": row["AssociateId"]},
+        "Contact": {"ContactId": row["ContactId"]},
+        "SaleText": row["SaleText"],
+        "Person": {"PersonId": row["PersonId"]},
+        "Rating": {"Id": row["RatingId"], "Value": t.list_name("prob", row["RatingId"])},
+        "Source": {"Id": row["SourceId"], "Value": t.list_name("source", row["SourceId"])},
+        "Status": row["Status"],
+        "Saledate": row["Saledate"],
+        "SaleId": row["SaleId"],
+        "Heading": row["Heading"],
+    }
+
+
+def get_sale_entity(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]:
+    row = t.sales.get(p.get("SaleEntityId") or 0)
+    return {"Response": _sale_entity(t, row) if row else None}
+
+
 def save_sale_entity(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]:
+    """Creates a sale when SaleId is 0, else updates that one (as NetServer does)."""
     entity = p.get("SaleEntity") or {}
+    sale_id = entity.get("SaleId") or 0
+    if sale_id and sale_id not in t.sales:
+        raise _not_found("Sale", sale_id)
     person_id = _ref_id(entity.get("Person"), "PersonId")
     if person_id:
         _get_person(t, person_id)
@@ -254,9 +329,8 @@ def save_sale_entity(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]:
     company_id = _ref_id(entity.get("Contact"), "ContactId") or (
         t.persons[person_id]["ContactId"] if person_id else 0
     )
-    sale_id = t.new_id("sale")
     row = {
-        "SaleId": sale_id,
+        "SaleId": sale_id or t.new_id("sale"),
         "Heading": entity.get("Heading"),
         "SaleText": entity.get("SaleText") or "",
         "PersonId": person_id,
@@ -266,23 +340,10 @@ def save_sale_entity(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]:
         "RatingId": _ref_id(entity.get("Rating"), "Id"),
         "Status": entity.get("Status") or "Open",
         "Saledate": entity.get("Saledate") or _now(),
-        "Registered": _now(),
+        "Registered": t.sales[sale_id]["Registered"] if sale_id else _now(),
     }
     t.add_sale(row)
-    return {
-        "Response": {
-            "Associate": {"AssociateId": owner},
-            "Contact": {"ContactId": company_id},
-            "SaleText": row["SaleText"],
-            "Person": {"PersonId": person_id},
-            "Rating": {"Id": row["RatingId"], "Value": t.list_name("prob", row["RatingId"])},
-            "Source": {"Id": row["SourceId"], "Value": t.list_name("source", row["SourceId"])},
-            "Status": row["Status"],
-            "Saledate": row["Saledate"],
-            "SaleId": sale_id,
-            "Heading": row["Heading"],
-        }
-    }
+    return {"Response": _sale_entity(t, row)}
 
 
 def get_sales_from_person(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]:
@@ -301,8 +362,33 @@ def get_sales_from_person(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, A
     return {"Response": sales}
 
 
+def _appointment_entity(t: Tenant, row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "Associate": {"AssociateId": row["AssociateId"]},
+        "Contact": {"ContactId": row["ContactId"]},
+        "AppointmentId": row["AppointmentId"],
+        "Description": row["Description"],
+        "StartDate": row["StartDate"],
+        "EndDate": row["EndDate"],
+        "Person": {"PersonId": row["PersonId"]},
+        "Project": {"ProjectId": row["ProjectId"]} if row["ProjectId"] else None,
+        "Type": row["Type"],
+        "Completed": row["Completed"],
+        "Task": {"TaskListItemId": row["TaskId"], "Value": t.list_name("task", row["TaskId"])},
+    }
+
+
+def get_appointment_entity(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]:
+    row = t.appointments.get(p.get("AppointmentEntityId") or 0)
+    return {"Response": _appointment_entity(t, row) if row else None}
+
+
 def save_appointment_entity(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]:
+    """Creates a follow-up when AppointmentId is 0, else updates that one."""
     entity = p.get("AppointmentEntity") or {}
+    appointment_id = entity.get("AppointmentId") or 0
+    if appointment_id and appointment_id not in t.appointments:
+        raise _not_found("Appointment", appointment_id)
     person_id = _ref_id(entity.get("Person"), "PersonId")
     if person_id:
         _get_person(t, person_id)
@@ -317,9 +403,8 @@ def save_appointment_entity(t: Tenant, who: int, p: dict[str, Any]) -> dict[str,
     start, end = entity.get("StartDate"), entity.get("EndDate")
     if start and end and end < start:
         raise _invalid("EndDate is before StartDate")
-    appointment_id = t.new_id("appointment")
     row = {
-        "AppointmentId": appointment_id,
+        "AppointmentId": appointment_id or t.new_id("appointment"),
         "Description": entity.get("Description") or "",
         "StartDate": start or _now(),
         "EndDate": end or start or _now(),
@@ -333,31 +418,28 @@ def save_appointment_entity(t: Tenant, who: int, p: dict[str, Any]) -> dict[str,
         "Completed": entity.get("Completed") or "NotStarted",
     }
     t.add_appointment(row)
-    return {
-        "Response": {
-            "Associate": {"AssociateId": owner},
-            "Contact": {"ContactId": row["ContactId"]},
-            "AppointmentId": appointment_id,
-            "Description": row["Description"],
-            "StartDate": row["StartDate"],
-            "EndDate": row["EndDate"],
-            "Person": {"PersonId": person_id},
-            "Project": {"ProjectId": project_id} if project_id else None,
-            "Type": row["Type"],
-            "Completed": row["Completed"],
-            "Task": {"TaskListItemId": task_id, "Value": t.list_name("task", task_id)},
-        }
-    }
+    return {"Response": _appointment_entity(t, row)}
 
 
 def get_person_appointments(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]:
+    """A SuperOffice user's own diary: PersonId is the user's person. NetServer refuses a
+    contact person here (SuperOfficeDocs, REST reference of GetPersonAppointments)."""
     person_id = p.get("PersonId") or 0
+    associate_id = t.associate_of_person(person_id)
+    if associate_id is None:
+        raise SimFault(
+            f"Person {person_id} is not a SuperOffice user: GetPersonAppointments reads a "
+            "user's own diary",
+            exception_type="SoArgumentException",
+        )
     start, end = p.get("StartTime"), p.get("EndTime")
     count = p.get("Count") or 0
     rows = [
         a
-        for a in (t.appointments[aid] for aid in t.appointments_by_person.get(person_id, ()))
-        if (start is None or a["StartDate"] >= start) and (end is None or a["StartDate"] <= end)
+        for a in t.appointments.values()
+        if a["AssociateId"] == associate_id
+        and (start is None or a["StartDate"] >= start)
+        and (end is None or a["StartDate"] <= end)
     ]
     rows.sort(key=lambda a: a["StartDate"])
     if count > 0:
@@ -419,202 +501,36 @@ def delete_project_member_by_ids(t: Tenant, who: int, p: dict[str, Any]) -> dict
     return {}
 
 
-# -- archive ---------------------------------------------------------------------
-
-
-def _encode(value: Any) -> str:
-    if isinstance(value, bool):
-        return f"[B:{int(value)}]"
-    if isinstance(value, int):
-        return f"[I:{value}]"
-    if isinstance(value, datetime):
-        return f"[DT:{value.astimezone(UTC).strftime('%m/%d/%Y %H:%M:%S.00000')}]"
-    return "" if value is None else str(value)
-
-
-_EQUALITY = {"=", "equals", "is"}
-_PERSON_TEXT_COLUMNS = {"fullName", "name", "email/emailAddress"}
-
-
-def _restriction_value(
-    restrictions: list[dict[str, Any]], name: str, operators: set[str] = _EQUALITY
-) -> str | None:
-    for r in restrictions:
-        if r.get("Name") == name and r.get("IsActive", True) is not False:
-            values = r.get("Values") or []
-            if r.get("Operator") not in operators:
-                raise _invalid(f"Operator {r.get('Operator')!r} is not supported on {name}")
-            return values[0] if values else ""
-    return None
-
-
-def _decode_datetime(value: str) -> datetime:
-    if value.startswith("[DT:") and value.endswith("]"):
-        value = value[4:-1]
-    try:
-        return datetime.strptime(value, "%m/%d/%Y %H:%M:%S.%f").replace(tzinfo=UTC)
-    except ValueError as exc:
-        raise _invalid(f"Not a NetServer datetime: {value!r}") from exc
-
-
-def _person_row(t: Tenant, pid: int) -> dict[str, Any]:
-    person = t.persons[pid]
-    company = t.companies.get(person["ContactId"])
-    emarketing = t.consents.get((pid, "EMARKETING"))
-    return {
-        "personId": pid,
-        "firstName": person["Firstname"],
-        "lastName": person["Lastname"],
-        "title": person["Title"],
-        "contactId": person["ContactId"],
-        "name": company["Name"] if company else "",
-        "email/emailAddress": person["Emails"][0] if person["Emails"] else "",
-        "personDirectPhone/formattedNumber": (person["OfficePhones"] or [""])[0],
-        "personMobilePhone/formattedNumber": (person["MobilePhones"] or [""])[0],
-        "registered": person["Registered"],
-        "personRegisteredDate": person["Registered"],
-        "personNoMail": person["NoMailing"],
-        "hasEmarketingConsent": emarketing is not None and emarketing["legal_base"] != "WITHDRAWN",
-    }
-
-
-def _matches_text(t: Tenant, pid: int, text_search: list[tuple[str, str]]) -> bool:
-    person = t.persons[pid]
-    company = t.companies.get(person["ContactId"])
-    texts = {
-        "fullName": f"{person['Firstname']} {person['Lastname']}".lower(),
-        "name": (company["Name"] if company else "").lower(),
-        "email/emailAddress": " ".join(person["Emails"]).lower(),
-    }
-    return all(value and value in texts[name] for name, value in text_search)
-
-
-def _person_entry(pid: int) -> tuple[str, int, dict[str, Any]]:
-    return "person", pid, {}
-
-
-def _keys_equal_to(keys: list[int]) -> Callable[[int], list[int]]:
-    """For a short list of person ids: the ones equal to a given id."""
-    return lambda pid: [key for key in keys if key == pid]
-
-
-def get_archive_list_by_columns(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]:
-    provider = p.get("ProviderName")
-    columns = p.get("Columns") or []
-    restrictions = p.get("Restriction") or []
-    page, page_size = p.get("Page") or 0, p.get("PageSize") or 50
-    if page_size > 1000:
-        raise _invalid("PageSize may not exceed 1000")
-    person_filter = _restriction_value(restrictions, "personId")
-    # The primary keys of the matching rows, ascending, taken from the tenant's indexes
-    # where there is one; ``entry`` gives a key's (entity name, person id, extra columns)
-    # and ``keys_of_person`` the keys of one person's rows (a personId restriction).
-    # Rows are built for the requested page only, so a call costs the same however many
-    # persons the tenant holds.
-    keys: list[int]
-    entry: Callable[[int], tuple[str, int, dict[str, Any]]] = _person_entry
-    keys_of_person: Callable[[int], list[int]]
-    text_search = [
-        (r["Name"], str((r.get("Values") or [""])[0] or "").lower())
-        for r in restrictions
-        if r.get("Operator") == "contains" and r.get("Name") in _PERSON_TEXT_COLUMNS
-    ]
-    if provider == "Person" and text_search:
-        # Person search by name, company name or part of the email (operator "contains"):
-        # a substring search reads every person.
-        keys = [pid for pid in sorted(t.persons) if _matches_text(t, pid, text_search)]
-        keys_of_person = _keys_equal_to(keys)
-    elif provider == "Person":
-        email = _restriction_value(restrictions, "email/emailAddress")
-        consent_since = _restriction_value(restrictions, "consentPerson/updatedDate", {"afterTime"})
-        if email is not None:
-            keys = t.persons_with_email(email.strip().lower())
-        elif consent_since is not None:
-            keys = t.consent_person_ids_since(_decode_datetime(consent_since))
-        else:
-            raise _invalid("The Person provider needs a restriction here")
-        keys_of_person = _keys_equal_to(keys)
-    elif provider == "ContactPersonStaticSelectionV2":
-        sid = _restriction_value(restrictions, "selectionId")
-        if sid is None:
-            raise _invalid("selectionId restriction is required")
-        members = _selection(t, int(sid))["members"]
-        keys = members.ordered()
-
-        def selected(pid: int) -> list[int]:
-            return [pid] if pid in members else []
-
-        keys_of_person = selected
-    elif provider == "ProjectMember":
-        prid = _restriction_value(restrictions, "projectId")
-        if prid is None or int(prid) not in t.projects:
-            raise _not_found("Project", prid)
-        project_id, project = int(prid), t.projects[int(prid)]
-        keys = project["order"].ordered()
-
-        def member_entry(member_id: int) -> tuple[str, int, dict[str, Any]]:
-            extra = {"projectMemberId": member_id, "projectId": project_id}
-            return "projectMember", project["members"][member_id], extra
-
-        def person_member(pid: int) -> list[int]:
-            member_id = project["by_person"].get(pid)
-            return [] if member_id is None else [member_id]
-
-        entry, keys_of_person = member_entry, person_member
-    elif provider == "Ticket":
-        # Requests by title text (the run marker a link action writes into the title).
-        title = _restriction_value(restrictions, "title", {"contains"})
-        if title is None:
-            raise _invalid("The Ticket provider needs a title restriction here")
-        keys = [tid for tid, row in sorted(t.service_tickets.items()) if title in row["Title"]]
-
-        def ticket_entry(tid: int) -> tuple[str, int, dict[str, Any]]:
-            row = t.service_tickets[tid]
-            return "ticket", row["PersonId"] or 0, {"ticketId": tid, "title": row["Title"]}
-
-        def person_tickets(pid: int) -> list[int]:
-            return [tid for tid in keys if ticket_entry(tid)[1] == pid]
-
-        entry, keys_of_person = ticket_entry, person_tickets
-    else:
-        raise _invalid(f"Unknown archive provider {provider!r}")
-    if person_filter is not None and keys:
-        keys = keys_of_person(int(person_filter))
-    items = []
-    for key in keys[page * page_size : (page + 1) * page_size]:
-        entity, pid, extra = entry(key)
-        row = (_person_row(t, pid) if pid in t.persons else {}) | extra
-        items.append(
-            {
-                "EntityName": entity,
-                "PrimaryKey": key,
-                "ColumnData": {c: {"DisplayValue": _encode(row.get(c))} for c in columns},
-            }
-        )
-    return {"Response": items}
-
-
 # -- lists -----------------------------------------------------------------------
 
 
 def get_list(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]:
-    name = (p.get("Name") or "").lower()
-    if name == "associate":
+    name = p.get("Name") or ""
+    # Only the MDO list names SuperOffice documents (mdo-providers/reference/index.md).
+    if name not in catalogue().mdo_lists:
+        t.counters["list_refusals"] = t.counters.get("list_refusals", 0) + 1
+        raise SimFault(f"Unknown MDO list {name!r}", exception_type="SoMdoListException")
+    t.list_log.append(name)
+    key = name.lower()
+    if key == "associate":
         items = [(a["AssociateId"], a["FullName"]) for a in t.associates.values()]
-    elif name == "usergroup":
+    elif key == "usergroup":
         items = sorted(t.usergroups.items())
-    elif name == "selection":
+    elif key == "selection":
         items = [(sid, s["name"]) for sid, s in sorted(t.selections.items())]
-    elif name == "project":
+    elif key == "project":
         items = [(prid, pr["name"]) for prid, pr in sorted(t.projects.items())]
-    elif name == "ejscript":
+    elif key == "crmscript":
         items = sorted(t.scripts.items())
-    elif name == "ejcategory":
+    elif key == "ejcategory":
         items = [(cid, c[0]) for cid, c in sorted(t.ticket_categories.items())]
-    elif name in t.lists:
-        items = t.lists[name]
+    elif key in t.lists:
+        items = t.lists[key]
     else:
-        raise _invalid(f"Unknown MDO list {p.get('Name')!r}")
+        raise SimFault(
+            f"The simulator holds no items for MDO list {name!r}",
+            exception_type="SimulatorLimitation",
+        )
     return {"Response": [{"Id": i, "Name": n, "ToolTip": "", "Deleted": False} for i, n in items]}
 
 
@@ -631,8 +547,29 @@ def get_consent_purposes(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, An
 # -- tickets and scripts -----------------------------------------------------------
 
 
+def _ticket_entity(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "TicketId": row["TicketId"],
+        "Title": row["Title"],
+        "CreatedAt": row["CreatedAt"],
+        "OwnedBy": {"AssociateId": row["OwnerId"]},
+        "Category": {"TicketCategoryId": row["CategoryId"]},
+        "Priority": {"TicketPriorityId": row["PriorityId"]},
+        "Person": {"PersonId": row["PersonId"]},
+    }
+
+
+def get_ticket_entity(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]:
+    row = t.service_tickets.get(p.get("TicketEntityId") or 0)
+    return {"Response": _ticket_entity(row) if row else None}
+
+
 def save_ticket_entity(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]:
+    """Creates a request when TicketId is 0, else updates that one."""
     entity = p.get("TicketEntity") or {}
+    ticket_id = entity.get("TicketId") or 0
+    if ticket_id and ticket_id not in t.service_tickets:
+        raise _not_found("Ticket", ticket_id)
     if not (entity.get("Title") or "").strip():
         raise _invalid("A request needs a title")
     category_id = _ref_id(entity.get("Category"), "TicketCategoryId")
@@ -648,28 +585,17 @@ def save_ticket_entity(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]
     person_id = _ref_id(entity.get("Person"), "PersonId")
     if person_id:
         _get_person(t, person_id)
-    ticket_id = t.new_id("ticket")
     row = {
-        "TicketId": ticket_id,
+        "TicketId": ticket_id or t.new_id("ticket"),
         "Title": entity["Title"],
-        "CreatedAt": _now(),
+        "CreatedAt": t.service_tickets[ticket_id]["CreatedAt"] if ticket_id else _now(),
         "OwnerId": owner,
         "CategoryId": category_id,
         "PriorityId": priority_id,
         "PersonId": person_id,
     }
-    t.service_tickets[ticket_id] = row
-    return {
-        "Response": {
-            "TicketId": ticket_id,
-            "Title": row["Title"],
-            "CreatedAt": row["CreatedAt"],
-            "OwnedBy": {"AssociateId": owner},
-            "Category": {"TicketCategoryId": category_id},
-            "Priority": {"TicketPriorityId": priority_id},
-            "Person": {"PersonId": person_id},
-        }
-    }
+    t.service_tickets[row["TicketId"]] = row
+    return {"Response": _ticket_entity(row)}
 
 
 def get_custom_field_info_list(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]:
@@ -740,9 +666,13 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("Person", "GetConsentInfos"): get_consent_infos,
     ("Person", "SetConsent"): set_consent,
     ("Person", "RemoveConsent"): remove_consent,
+    ("Person", "UpdateInterests"): update_interests,
+    ("Contact", "GetContactEntity"): get_contact_entity,
     ("Contact", "SaveContactEntity"): save_contact_entity,
+    ("Sale", "GetSaleEntity"): get_sale_entity,
     ("Sale", "SaveSaleEntity"): save_sale_entity,
     ("Sale", "GetSalesFromPerson"): get_sales_from_person,
+    ("Appointment", "GetAppointmentEntity"): get_appointment_entity,
     ("Appointment", "SaveAppointmentEntity"): save_appointment_entity,
     ("Appointment", "GetPersonAppointments"): get_person_appointments,
     ("Selection", "AddContactSelectionMembers"): add_contact_selection_members,
@@ -753,6 +683,7 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("MDO", "GetList"): get_list,
     ("List", "GetLegalBases"): get_legal_bases,
     ("List", "GetConsentPurposes"): get_consent_purposes,
+    ("Ticket", "GetTicketEntity"): get_ticket_entity,
     ("Ticket", "SaveTicketEntity"): save_ticket_entity,
     ("CRMScript", "ExecuteScript"): execute_script,
     ("UserDefinedFieldInfo", "GetCustomFieldInfoList"): get_custom_field_info_list,

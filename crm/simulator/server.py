@@ -6,7 +6,8 @@ Routes:
 - ``POST /login/services/PartnerSystemUserService.svc``  Online system-user ticket exchange
 - ``POST /_sim/control``  JSON ``{"mode": "normal"|"down"|"slow"|"fail_ratio"|"throttle"|
   "entity_bomb"|"truncated", "delay": s, "ratio": r, "retry_after": s, "operations": [...],
-  "refuse_tickets": bool, "expire_tickets": bool, "newer_version": bool}``
+  "refuse_tickets": bool, "expire_tickets": bool, "newer_version": bool,
+  "system_user_jwt": "valid"|"forged"|"wrong_issuer"|"wrong_audience"|"expired"}``
 - ``/login/...``  the OpenID Connect identity provider (see ``idp``)
 - ``POST /_sim/reset``, ``GET /_sim/state/<what>[/<id>]``, ``GET /_sim/partner-key``
 """
@@ -26,11 +27,14 @@ from urllib.parse import urlsplit
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from joserfc import jwt
+from joserfc.jwk import RSAKey
 
 from crm.wsdl import render, spec
 
 from . import idp, xmlio
-from .handlers import HANDLERS, SimFault, authenticate_username_password
+from .errors import SimFault
+from .handlers import HANDLERS, authenticate_username_password
 from .state import Tenant
 
 SERVICES_PREFIX = "/Remote/Services88/"
@@ -39,6 +43,7 @@ TICKET_CLAIM = "http://schemes.superoffice.net/identity/ticket"
 ASSOCIATE_CLAIM = "http://schemes.superoffice.net/identity/associateid"
 NETSERVER_URL_CLAIM = "http://schemes.superoffice.net/identity/netserver_url"
 CTX_CLAIM = "http://schemes.superoffice.net/identity/ctx"
+SERIAL_CLAIM = "http://schemes.superoffice.net/identity/serial"
 
 TRUNCATED_REPLY = (
     f'<s:Envelope xmlns:s="{xmlio.SOAP_ENV}"><s:Body><GetPersonEntityResponse xmlns="{spec.NS}">'
@@ -53,10 +58,6 @@ ENTITY_BOMB = (
 )
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 class Simulator:
     """Tenant state + partner key + the WSDL cache; shared by all request threads."""
 
@@ -64,7 +65,7 @@ class Simulator:
         self.tenant = tenant
         self.partner_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.partner_public_key = self.partner_key.public_key()
-        self._wsdl_cache: dict[tuple[str, str], bytes] = {}
+        self._wsdl_cache: dict[tuple[str, str, bool], bytes] = {}
 
     def partner_private_pem(self) -> str:
         return self.partner_key.private_bytes(
@@ -73,10 +74,13 @@ class Simulator:
             serialization.NoEncryption(),
         ).decode()
 
-    def wsdl(self, agent: str, base: str) -> bytes:
-        key = (agent, base)
+    def wsdl(self, agent: str, base: str, *, newer: bool = False) -> bytes:
+        """The agent's WSDL; as a newer NetServer's, with the operations only it has."""
+        key = (agent, base, newer)
         if key not in self._wsdl_cache:
-            self._wsdl_cache[key] = render.render_agent(agent, address_base=base).encode()
+            self._wsdl_cache[key] = render.render_agent(
+                agent, address_base=base, newer=newer
+            ).encode()
         return self._wsdl_cache[key]
 
     def verify_signed_token(self, signed: str) -> bool:
@@ -96,20 +100,35 @@ class Simulator:
         return abs(datetime.now(UTC) - when) < timedelta(minutes=10)
 
     def system_user_jwt(self, ticket: str, netserver_url: str) -> str:
-        header = _b64url(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
+        """The system user's JWT as SuperOffice issues it: RS256, signed with the key the
+        simulator publishes at /login/.well-known/jwks, issuer "SuperOffice AS", audience
+        ``spn:<serial>``. ``control.system_user_jwt`` spoils it on purpose for tests."""
+        t = self.tenant
+        key = idp.provider_for(self).key
+        now = int(time.time())
         claims = {
             TICKET_CLAIM: ticket,
-            ASSOCIATE_CLAIM: str(self.tenant.system_associate_id),
+            ASSOCIATE_CLAIM: str(t.system_associate_id),
             NETSERVER_URL_CLAIM: netserver_url,
-            CTX_CLAIM: self.tenant.context_identifier,
+            CTX_CLAIM: t.context_identifier,
+            SERIAL_CLAIM: t.serial,
             "iss": "SuperOffice AS",
-            "exp": int(time.time() + self.tenant.ticket_ttl),
+            "aud": f"spn:{t.serial}",
+            "iat": now,
+            "nbf": now,
+            "exp": int(now + t.ticket_ttl),
         }
-        payload = _b64url(json.dumps(claims).encode())
-        signature = self.partner_key.sign(
-            f"{header}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256()
-        )
-        return f"{header}.{payload}.{_b64url(signature)}"
+        spoil = t.control.system_user_jwt
+        if spoil == "wrong_issuer":
+            claims["iss"] = "https://impostor.example"
+        elif spoil == "wrong_audience":
+            claims["aud"] = "spn:someone-else"
+        elif spoil == "expired":
+            claims |= {"iat": now - 7200, "nbf": now - 7200, "exp": now - 3600}
+        elif spoil == "forged":
+            # Another key under the published key's id: the signature cannot verify.
+            key = RSAKey.generate_key(2048, parameters={"kid": key.kid, "alg": "RS256"})
+        return jwt.encode({"alg": "RS256", "kid": key.kid, "typ": "JWT"}, claims, key)
 
 
 def _header_text(header: Any, name: str) -> str | None:
@@ -181,7 +200,8 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                 return
             with self.sim.tenant.lock:
                 self.sim.tenant.counters["wsdl_loads"] += 1
-            self._send(200, self.sim.wsdl(agent, self._base_url()))
+            newer = self.sim.tenant.control.newer_version
+            self._send(200, self.sim.wsdl(agent, self._base_url(), newer=newer))
             return
         if path == "/_sim/partner-key":
             self._send(200, self.sim.partner_private_pem().encode(), content_type="text/plain")
@@ -214,6 +234,10 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                     "usecs": dict(t.usecs),
                     "duplicate_email": "duplicate@example.com",
                 }
+            elif what == "archive_log":
+                data = list(t.archive_log)
+            elif what == "list_log":
+                data = list(t.list_log)
             elif what == "sales":
                 data = list(t.sales.values())
             elif what == "appointments":
@@ -293,6 +317,8 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                 c.refuse_tickets = bool(data["refuse_tickets"])
             if "newer_version" in data:
                 c.newer_version = bool(data["newer_version"])
+            if "system_user_jwt" in data:
+                c.system_user_jwt = str(data["system_user_jwt"])
             if data.get("expire_tickets"):
                 t.expire_tickets()
             c.calls_seen = 0
@@ -367,7 +393,8 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         operation = xmlio.local(request.tag)
         if self._misbehave(operation):
             return
-        if operation not in operations:
+        newer_only = (agent, operation) in spec.NEWER_OPERATIONS
+        if operation not in operations or (newer_only and not t.control.newer_version):
             self._fault(
                 SimFault(
                     f"Unknown operation {agent}.{operation}",

@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .xmlio import LATER_ELEMENT
-
 FIRST_NAMES = [
     "Anna",
     "Bjørn",
@@ -80,6 +78,8 @@ COMPANY_KINDS = ["Consulting", "Logistics", "Software", "Foods", "Energy", "Desi
 DUPLICATE_EMAIL = "duplicate@example.com"
 ASSIGN_BY_CATEGORY = 2147483647
 BIG_SELECTION_ID = 100
+# Person ids of the users (associates), apart from the contact persons'.
+ASSOCIATE_PERSON_BASE = 1_000_000
 
 
 @dataclass
@@ -90,8 +90,12 @@ class Control:
     retry_after: float | None = 1.0
     operations: set[str] = field(default_factory=set)  # empty = all
     refuse_tickets: bool = False
-    # Answer as a NetServer newer than the hub's WSDL: elements it does not name.
+    # Answer as a NetServer newer than the hub's WSDL (11.13 and later): elements it does
+    # not name, and the operations only newer versions have (Person.UpdateInterests).
     newer_version: bool = False
+    # How the system user's token comes back from the ticket exchange: "valid", or
+    # "forged", "wrong_issuer", "wrong_audience", "expired" for tests of its validation.
+    system_user_jwt: str = "valid"
     calls_seen: int = 0
 
 
@@ -161,6 +165,8 @@ class Tenant:
         self.context_identifier = context_identifier
         self.ticket_ttl = ticket_ttl
         self.oidc_client_id = oidc_client_id
+        # The tenant database's serial: the system user token's audience is spn:<serial>.
+        self.serial = "4242"
         self.person_count = persons
         # Size of an extra selection (id BIG_SELECTION_ID) of the first N persons, for
         # import benchmarks; 0 leaves the seeded data as it is.
@@ -178,6 +184,9 @@ class Tenant:
             self.op_counts: dict[str, int] = {}
             self.tickets: dict[str, tuple[int, datetime]] = {}
             self.access_tokens: dict[str, tuple[int, datetime]] = {}
+            # Every archive query answered (provider, columns, restrictions...), in order.
+            self.archive_log: list[dict[str, Any]] = []
+            self.list_log: list[str] = []
             self._seed_data()
 
     def _seed_data(self) -> None:
@@ -203,6 +212,8 @@ class Tenant:
                 "GroupIdx": group,
                 "secondary_groups": secondary,
                 "email": f"{name.lower()}@tenant.example",
+                # A user is a person of the tenant's own company; their diary is theirs.
+                "PersonId": ASSOCIATE_PERSON_BASE + index,
             }
         self.login_associate_id = 1
         self.system_associate_id = 8
@@ -268,6 +279,8 @@ class Tenant:
                 "CountryId": rng.choice([47, 46, 45, 49, 44]),
                 "CategoryId": rng.choice([1, 2, 3]),
                 "BusinessId": rng.choice([1, 2, 3, 4]),
+                # The company's own address: on a selection it is email/emailAddress.
+                "Email": f"post@company{cid}.example",
             }
         self.persons: dict[int, dict[str, Any]] = {}
         self.persons_by_email: dict[str, set[int]] = {}
@@ -390,13 +403,20 @@ class Tenant:
         if new:
             self._person_email_keys[person_id] = new
 
+    @staticmethod
+    def _put(rows: dict, by_person: dict, key: str, row: dict[str, Any]) -> None:
+        """Store a new or changed row, and keep the person index in step."""
+        old = rows.get(row[key])
+        if old is not None:
+            by_person[old["PersonId"]].remove(row[key])
+        rows[row[key]] = row
+        by_person.setdefault(row["PersonId"], []).append(row[key])
+
     def add_sale(self, row: dict[str, Any]) -> None:
-        self.sales[row["SaleId"]] = row
-        self.sales_by_person.setdefault(row["PersonId"], []).append(row["SaleId"])
+        self._put(self.sales, self.sales_by_person, "SaleId", row)
 
     def add_appointment(self, row: dict[str, Any]) -> None:
-        self.appointments[row["AppointmentId"]] = row
-        self.appointments_by_person.setdefault(row["PersonId"], []).append(row["AppointmentId"])
+        self._put(self.appointments, self.appointments_by_person, "AppointmentId", row)
 
     def _add_project_member(self, project_id: int, person_id: int) -> int:
         project = self.projects[project_id]
@@ -503,6 +523,19 @@ class Tenant:
         start = bisect_left(times, (since,))
         return sorted({person_id for _, person_id, _ in times[start:]})
 
+    def consents_updated_since(self, since: datetime) -> set[tuple[int, str]]:
+        """(person id, purpose) of the consents updated at or after ``since``."""
+        times = self._consent_times or []
+        start = bisect_left(times, (since,))
+        return {(person_id, purpose) for _, person_id, purpose in times[start:]}
+
+    def associate_of_person(self, person_id: int) -> int | None:
+        """The user (associate) whose person this is, or None for a contact person."""
+        for associate_id, associate in self.associates.items():
+            if associate["PersonId"] == person_id:
+                return associate_id
+        return None
+
     def list_name(self, list_id_kind: str, item_id: int | None) -> str | None:
         if not item_id:
             return None
@@ -511,8 +544,9 @@ class Tenant:
 
 # Shared by every seeded person (a save replaces them with what it sent, never edits them).
 _POSITION = [["Id", "3"], ["Value", "Head of Marketing"], ["Tooltip", ""]]
+# StructuredAddress children in the official order: Address1 ... City ... Zipcode.
 _ADDRESS = [
-    ["Street", [["Address1", "Storgata 1"], ["Zipcode", "0155"], ["City", "Oslo"]]],
+    ["Street", [["Address1", "Storgata 1"], ["City", "Oslo"], ["Zipcode", "0155"]]],
     ["Formatted", "Storgata 1, 0155 Oslo"],
 ]
 _BIRTH_DATE = datetime(1980, 5, 17, tzinfo=UTC)
@@ -527,13 +561,17 @@ def _person_details(pid: int) -> dict[str, Any]:
         "BirthDate": _BIRTH_DATE,
         "Description": f"Key contact {pid}; prefers calls before noon",
         "Position": _POSITION,
-        "Urls": [{"Value": f"https://example.com/people/{pid}",
-                  "StrippedValue": f"example.com/people/{pid}", "Description": "Profile"}],
+        "Urls": [
+            {
+                "Value": f"https://example.com/people/{pid}",
+                "StrippedValue": f"example.com/people/{pid}",
+                "Description": "Profile",
+            }
+        ],
         "PersonNumber": f"P-{pid}",
         "Address": _ADDRESS,
         "Associate": {"AssociateId": 4, "Name": "SAL", "FullName": "Sally Sales"},
         "Category": {"Id": 2, "Value": "Customer"},
         "Business": {"Id": 1, "Value": "IT"},
         "Salutation": "Dear Ms Q.",
-        LATER_ELEMENT: f"kept-{pid}",
     }

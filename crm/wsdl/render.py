@@ -99,8 +99,11 @@ def _wrapper(name: str, fields: list[tuple[str, str]]) -> str:
     )
 
 
-def render_agent(agent: str, *, address_base: str = PLACEHOLDER_ADDRESS) -> str:
-    operations = spec.AGENTS[agent]
+def render_agent(
+    agent: str, *, address_base: str = PLACEHOLDER_ADDRESS, newer: bool = False
+) -> str:
+    """The agent's WSDL; ``newer`` adds the operations only newer NetServers have."""
+    operations = spec.operations_of(agent, newer=newer)
     used = _types_used(agent)
     tns_types = sorted(t for t in used if t not in spec.ARRAYS_NS_TYPES)
     arr_types = sorted(t for t in used if t in spec.ARRAYS_NS_TYPES)

@@ -71,8 +71,13 @@ DICTS: dict[str, tuple[str, str]] = {
 # Complex types the hub never looks into but must send back as it read them (parts of a
 # PersonEntity it saves): declared with `xs:any` content, so zeep keeps their XML as is.
 OPAQUE = {
-    "TableRight", "FieldPropertyDictionary", "Position", "Address", "TicketPriority",
-    "CustomerLanguage", "UserInfo",
+    "TableRight",
+    "FieldPropertyDictionary",
+    "Position",
+    "Address",
+    "TicketPriority",
+    "CustomerLanguage",
+    "UserInfo",
 }
 
 # Complex types whose trailing elements this description does not name (a later NetServer
@@ -137,33 +142,70 @@ TYPES: dict[str, list[tuple[str, str]]] = {
     # the hub saves a person by reading the whole entity and sending it back changed
     # (NetServer has no partial update), and an element left out would be blanked.
     "PersonEntity": [
-        ("TableRight", "TableRight"), ("FieldProperties", "FieldPropertyDictionary"),
-        ("PersonId", "int"), ("Firstname", "string"), ("MiddleName", "string"),
-        ("Lastname", "string"), ("Mrmrs", "string"), ("Title", "string"),
-        ("UpdatedDate", "dateTime"), ("CreatedDate", "dateTime"), ("BirthDate", "dateTime"),
-        ("CreatedBy", "Associate"), ("Emails", "ArrayOfEntityElement"),
-        ("Description", "string"), ("IsAssociate", "boolean"),
-        ("PrivatePhones", "ArrayOfEntityElement"), ("Faxes", "ArrayOfEntityElement"),
-        ("MobilePhones", "ArrayOfEntityElement"), ("OfficePhones", "ArrayOfEntityElement"),
-        ("OtherPhones", "ArrayOfEntityElement"), ("Position", "Position"),
-        ("UpdatedBy", "Associate"), ("Contact", "Contact"), ("Country", "Country"),
-        ("Interests", "ArrayOfSelectableMDOListItem"), ("PersonNumber", "string"),
-        ("FullName", "string"), ("NoMailing", "boolean"), ("UsePersonAddress", "boolean"),
-        ("Retired", "boolean"), ("Urls", "ArrayOfEntityElement"), ("FormalName", "string"),
-        ("Address", "Address"), ("Post3", "string"), ("Post2", "string"), ("Post1", "string"),
-        ("Kanalname", "string"), ("Kanafname", "string"),
-        ("CorrespondingAssociate", "Associate"), ("Category", "Category"),
-        ("Business", "Business"), ("Associate", "Associate"), ("Salutation", "string"),
-        ("ActiveInterests", "int"), ("SupportAssociate", "Associate"),
-        ("TicketPriority", "TicketPriority"), ("CustomerLanguage", "CustomerLanguage"),
-        ("DbiAgentId", "int"), ("DbiKey", "string"), ("DbiLastModified", "dateTime"),
-        ("DbiLastSyncronized", "dateTime"), ("SentInfo", "short"),
-        ("ShowContactTickets", "short"), ("UserInfo", "UserInfo"),
-        ("ChatEmails", "ArrayOfEntityElement"), ("InternetPhones", "ArrayOfEntityElement"),
-        ("Source", "short"), ("ActiveErpLinks", "int"),
-        ("ShipmentTypes", "ArrayOfSelectableMDOListItem"), ("Consents", "ArrayOfConsentInfo"),
-        ("BounceEmails", "ArrayOfstring"), ("ActiveStatusMonitorId", "int"),
-        ("UserDefinedFields", "StringDictionary"), ("ExtraFields", "StringDictionary"),
+        ("TableRight", "TableRight"),
+        ("FieldProperties", "FieldPropertyDictionary"),
+        ("PersonId", "int"),
+        ("Firstname", "string"),
+        ("MiddleName", "string"),
+        ("Lastname", "string"),
+        ("Mrmrs", "string"),
+        ("Title", "string"),
+        ("UpdatedDate", "dateTime"),
+        ("CreatedDate", "dateTime"),
+        ("BirthDate", "dateTime"),
+        ("CreatedBy", "Associate"),
+        ("Emails", "ArrayOfEntityElement"),
+        ("Description", "string"),
+        ("IsAssociate", "boolean"),
+        ("PrivatePhones", "ArrayOfEntityElement"),
+        ("Faxes", "ArrayOfEntityElement"),
+        ("MobilePhones", "ArrayOfEntityElement"),
+        ("OfficePhones", "ArrayOfEntityElement"),
+        ("OtherPhones", "ArrayOfEntityElement"),
+        ("Position", "Position"),
+        ("UpdatedBy", "Associate"),
+        ("Contact", "Contact"),
+        ("Country", "Country"),
+        ("Interests", "ArrayOfSelectableMDOListItem"),
+        ("PersonNumber", "string"),
+        ("FullName", "string"),
+        ("NoMailing", "boolean"),
+        ("UsePersonAddress", "boolean"),
+        ("Retired", "boolean"),
+        ("Urls", "ArrayOfEntityElement"),
+        ("FormalName", "string"),
+        ("Address", "Address"),
+        ("Post3", "string"),
+        ("Post2", "string"),
+        ("Post1", "string"),
+        ("Kanalname", "string"),
+        ("Kanafname", "string"),
+        ("CorrespondingAssociate", "Associate"),
+        ("Category", "Category"),
+        ("Business", "Business"),
+        ("Associate", "Associate"),
+        ("Salutation", "string"),
+        ("ActiveInterests", "int"),
+        ("SupportAssociate", "Associate"),
+        ("TicketPriority", "TicketPriority"),
+        ("CustomerLanguage", "CustomerLanguage"),
+        ("DbiAgentId", "int"),
+        ("DbiKey", "string"),
+        ("DbiLastModified", "dateTime"),
+        ("DbiLastSyncronized", "dateTime"),
+        ("SentInfo", "short"),
+        ("ShowContactTickets", "short"),
+        ("UserInfo", "UserInfo"),
+        ("ChatEmails", "ArrayOfEntityElement"),
+        ("InternetPhones", "ArrayOfEntityElement"),
+        ("Source", "short"),
+        ("ActiveErpLinks", "int"),
+        ("ShipmentTypes", "ArrayOfSelectableMDOListItem"),
+        ("Consents", "ArrayOfConsentInfo"),
+        ("BounceEmails", "ArrayOfstring"),
+        ("ActiveStatusMonitorId", "int"),
+        ("UserDefinedFields", "StringDictionary"),
+        ("ExtraFields", "StringDictionary"),
         ("CustomFields", "StringDictionary"),
     ],
     "ContactEntity": [
@@ -262,8 +304,11 @@ TYPES: dict[str, list[tuple[str, str]]] = {
     ],
     # UserDefinedFieldInfo: one user-defined or extra field of a table (the base type;
     # SuperOffice answers with subtypes per field type, which add what the hub ignores).
-    "FieldInfoBase": [("FieldType", "CustomFieldType"), ("FieldName", "string"),
-                      ("DisplayName", "string")],
+    "FieldInfoBase": [
+        ("FieldType", "CustomFieldType"),
+        ("FieldName", "string"),
+        ("DisplayName", "string"),
+    ],
     "SoPrincipalCarrier": [
         ("Associate", "string"),
         ("AssociateId", "int"),
@@ -320,11 +365,22 @@ AGENTS: dict[str, dict[str, Op]] = {
             [],
         ),
         "RemoveConsent": ([("PersonId", "int"), ("Purpose", "string")], []),
+        # NetServer 11.13 and later only (see NEWER_OPERATIONS).
+        "UpdateInterests": (
+            [
+                ("PersonId", "int"),
+                ("EnableInterestIds", "ArrayOfint"),
+                ("DisableInterestIds", "ArrayOfint"),
+            ],
+            [],
+        ),
     },
     "Contact": {
+        "GetContactEntity": ([("ContactEntityId", "int")], _response("ContactEntity")),
         "SaveContactEntity": ([("ContactEntity", "ContactEntity")], _response("ContactEntity")),
     },
     "Sale": {
+        "GetSaleEntity": ([("SaleEntityId", "int")], _response("SaleEntity")),
         "SaveSaleEntity": ([("SaleEntity", "SaleEntity")], _response("SaleEntity")),
         "GetSalesFromPerson": (
             [("PersonId", "int"), ("OnlyOpenSales", "boolean")],
@@ -332,6 +388,10 @@ AGENTS: dict[str, dict[str, Op]] = {
         ),
     },
     "Appointment": {
+        "GetAppointmentEntity": (
+            [("AppointmentEntityId", "int")],
+            _response("AppointmentEntity"),
+        ),
         "SaveAppointmentEntity": (
             [("AppointmentEntity", "AppointmentEntity")],
             _response("AppointmentEntity"),
@@ -394,6 +454,7 @@ AGENTS: dict[str, dict[str, Op]] = {
         "GetConsentPurposes": ([], _response("ArrayOfConsentPurpose")),
     },
     "Ticket": {
+        "GetTicketEntity": ([("TicketEntityId", "int")], _response("TicketEntity")),
         "SaveTicketEntity": ([("TicketEntity", "TicketEntity")], _response("TicketEntity")),
     },
     "UserDefinedFieldInfo": {
@@ -409,6 +470,23 @@ AGENTS: dict[str, dict[str, Op]] = {
         ),
     },
 }
+
+# Operations only a NetServer newer than the official 10.0.2 WSDL has: left out of the
+# hub's own WSDL; the client uses one where the tenant's WSDL offers it.
+# Person.UpdateInterests: NetServer 11.13 (SuperOfficeDocs:
+# docs/en/api/reference/soap/Services88/Person/UpdateInterests.md,
+# release-notes/api/changes/changes-netserver-11.13.921.md).
+NEWER_OPERATIONS = {("Person", "UpdateInterests")}
+
+
+def operations_of(agent: str, *, newer: bool = False) -> dict[str, Op]:
+    """The agent's operations, without the newer-only ones unless ``newer``."""
+    return {
+        name: op
+        for name, op in AGENTS[agent].items()
+        if newer or (agent, name) not in NEWER_OPERATIONS
+    }
+
 
 # Agents whose operations take only the ApplicationToken header (no ticket yet).
 NO_TICKET_AGENTS = {"SoPrincipal"}

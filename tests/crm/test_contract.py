@@ -51,7 +51,7 @@ def _official_fields(client: zeep.Client, type_name: str) -> list[str]:
 def test_hub_operations_exist_with_the_official_action_and_element_order(official_clients, agent):
     official = official_clients[agent]
     binding = official.wsdl.bindings[f"{{{spec.NS}}}BasicHttpBinding_{agent}"]
-    for operation, (request, response) in spec.AGENTS[agent].items():
+    for operation, (request, response) in spec.operations_of(agent).items():
         official_op = binding.get(operation)
         assert official_op.soapaction == spec.soap_action(agent, operation)
         body = official_op.input.body
@@ -59,6 +59,13 @@ def test_hub_operations_exist_with_the_official_action_and_element_order(officia
         assert [n for n, _ in request] == official_request, (agent, operation)
         official_response = [name for name, _ in official_op.output.body.type.elements]
         assert [n for n, _ in response] == official_response, (agent, operation)
+
+
+def test_the_newer_only_operations_are_not_in_the_official_10_0_2_wsdl(official_clients):
+    for agent, operation in spec.NEWER_OPERATIONS:
+        binding = official_clients[agent].wsdl.bindings[f"{{{spec.NS}}}BasicHttpBinding_{agent}"]
+        with pytest.raises(ValueError, match="No such operation"):
+            binding.get(operation)
 
 
 def _is_subsequence(short: list[str], long: list[str]) -> bool:

@@ -7,6 +7,7 @@ import requests
 import zeep
 
 from crm.client import ZEEP_SETTINGS
+from crm.client.archive import decode_value
 from crm.models import SuperOfficeConnection
 from crm.services import client_for_account
 from crm.simulator.handlers import HANDLERS, get_archive_list_by_columns
@@ -50,10 +51,11 @@ def test_seeded_data_is_deterministic_and_has_duplicates(simulator):
     assert config["duplicate_email"] == "duplicate@example.com"
 
 
-def _archive(tenant, provider, *restrictions, page_size=50):
+def _archive(tenant, provider, *restrictions, page_size=50, column="personId", entities=()):
     request = {
         "ProviderName": provider,
-        "Columns": ["personId"],
+        "Columns": [column],
+        "Entities": list(entities),
         "Restriction": [
             {"Name": name, "Operator": operator, "Values": [value]}
             for name, operator, value in restrictions
@@ -61,7 +63,8 @@ def _archive(tenant, provider, *restrictions, page_size=50):
         "PageSize": page_size,
     }
     return [
-        item["PrimaryKey"] for item in get_archive_list_by_columns(tenant, 1, request)["Response"]
+        decode_value(item["ColumnData"][column]["DisplayValue"], "int")
+        for item in get_archive_list_by_columns(tenant, 1, request)["Response"]
     ]
 
 
@@ -92,29 +95,43 @@ def test_simulator_indexes_follow_every_write():
             "Emails": [{"Value": DUPLICATE_EMAIL}],
         },
     )["Response"]["PersonId"]
-    assert _archive(tenant, "Person", ("email/emailAddress", "=", old_email)) == []
-    assert _archive(tenant, "Person", ("email/emailAddress", "=", " new@x.EXAMPLE ")) == [10]
-    assert _archive(tenant, "Person", ("email/emailAddress", "=", DUPLICATE_EMAIL))[-1] == created
+    assert _archive(tenant, "Person", ("email/emailAddress", "is", old_email)) == []
+    assert _archive(tenant, "Person", ("email/emailAddress", "is", " new@x.EXAMPLE ")) == [10]
+    assert _archive(tenant, "Person", ("email/emailAddress", "is", DUPLICATE_EMAIL))[-1] == created
 
     call(("Person", "SetConsent"), PersonId=created, Purpose="STORE", LegalBase="61B", Source="API")
     call(("Person", "SetConsent"), PersonId=created, Purpose="EMARKETING", LegalBase="61A")
     call(("Person", "RemoveConsent"), PersonId=3, Purpose="STORE")
     infos = call(("Person", "GetConsentInfos"), PersonId=created)["Response"]
     assert [i["ConsentPurposeKey"] for i in infos] == ["EMARKETING", "STORE"]
-    stamp = f"[DT:{since.strftime('%m/%d/%Y %H:%M:%S.00000')}]"
-    changed = _archive(tenant, "Person", ("consentPerson/updatedDate", "afterTime", stamp))
-    assert changed == sorted({created} | ({3} if (3, "STORE") in tenant.consents else set()))
+    # consentPerson/updatedDate is a date: "after" yesterday is today's changes.
+    yesterday = f"[D:{since - timedelta(days=1):%d.%m.%Y}]"
+    changed = _archive(
+        tenant,
+        "ConsentPurpose",
+        ("consentPerson/updatedDate", "after", yesterday),
+        column="consentPerson/personId",
+    )
+    expected = [created, created] + ([3] if (3, "STORE") in tenant.consents else [])
+    assert sorted(changed) == sorted(expected)
 
     member = tenant._add_project_member(1, 7)
     call(("Project", "DeleteProjectMemberByIds"), ProjectMemberIds=[member])
-    assert _archive(tenant, "ProjectMember", ("projectId", "=", "1"), ("personId", "=", "7")) == []
+    assert (
+        _archive(tenant, "ProjectMember", ("projectId", "equals", "1"), ("personId", "equals", "7"))
+        == []
+    )
     call(
         ("Selection", "AddContactSelectionMembers"),
         SelectionId=1,
         ContactPersonIds=[{"PersonId": 9}],
     )
     assert _archive(
-        tenant, "ContactPersonStaticSelectionV2", ("selectionId", "=", "1"), ("personId", "=", "9")
+        tenant,
+        "ContactPersonStaticSelectionV2",
+        ("selectionId", "equals", "1"),
+        ("personId", "equals", "9"),
+        entities=["staticPerson"],
     ) == [9]
     call(
         ("Selection", "RemoveContactSelectionMembers"),
@@ -125,13 +142,18 @@ def test_simulator_indexes_follow_every_write():
         _archive(
             tenant,
             "ContactPersonStaticSelectionV2",
-            ("selectionId", "=", "1"),
-            ("personId", "=", "9"),
+            ("selectionId", "equals", "1"),
+            ("personId", "equals", "9"),
+            entities=["staticPerson"],
         )
         == []
     )
     members = _archive(
-        tenant, "ContactPersonStaticSelectionV2", ("selectionId", "=", "1"), page_size=1000
+        tenant,
+        "ContactPersonStaticSelectionV2",
+        ("selectionId", "equals", "1"),
+        page_size=1000,
+        entities=["staticPerson"],
     )
     assert members == sorted(tenant.selections[1]["members"])
 
@@ -140,7 +162,7 @@ def test_simulator_indexes_follow_every_write():
         s["PersonId"] for s in call(("Sale", "GetSalesFromPerson"), PersonId=4)["Response"]
     ] == [4]
     call(("Appointment", "SaveAppointmentEntity"), AppointmentEntity={"Person": {"PersonId": 4}})
-    assert len(call(("Appointment", "GetPersonAppointments"), PersonId=4)["Response"]) == 1
+    assert _archive(tenant, "Appointment", ("personId", "oneOf", "4"), column="personId") == [4]
 
     # Every index equals one rebuilt from the rows.
     by_email: dict[str, set[int]] = {}
@@ -160,5 +182,5 @@ def test_simulator_indexes_follow_every_write():
         assert project["order"].ordered() == sorted(project["members"])
 
     tenant.reset()
-    assert _archive(tenant, "Person", ("email/emailAddress", "=", "new@x.example")) == []
-    assert _archive(tenant, "Person", ("email/emailAddress", "=", old_email)) == [10]
+    assert _archive(tenant, "Person", ("email/emailAddress", "is", "new@x.example")) == []
+    assert _archive(tenant, "Person", ("email/emailAddress", "is", old_email)) == [10]
