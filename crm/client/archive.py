@@ -93,12 +93,12 @@ def read_bool(text: str | None) -> bool:
 
 def decode_value(text: str | None, kind: str | None = None) -> Any:
     """One archive display value as Python, given its column's restriction type."""
+    if kind == "bool":
+        return read_bool(text)
     if text is None:
         return None
     if kind in STRING_TYPES:
         return text  # string columns are never encoded
-    if kind == "bool":
-        return read_bool(text)
     value = text.strip()
     if not value:
         return None

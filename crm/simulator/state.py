@@ -543,7 +543,7 @@ class Tenant:
 
 
 # Shared by every seeded person (a save replaces them with what it sent, never edits them).
-_POSITION = [["Id", "3"], ["Value", "Head of Marketing"], ["Tooltip", ""]]
+_POSITION = [["Id", "3"], ["Value", "Head of Marketing"], ["Tooltip", "Marketing lead"]]
 # StructuredAddress children in the official order: Address1 ... City ... Zipcode.
 _ADDRESS = [
     ["Street", [["Address1", "Storgata 1"], ["City", "Oslo"], ["Zipcode", "0155"]]],

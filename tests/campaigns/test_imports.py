@@ -148,6 +148,30 @@ def test_the_switch_filter_imports_only_persons_with_the_emarketing_consent(
     assert _person(simulator, consenting[1])["Emails"][0].lower() not in imported
 
 
+def test_a_selection_import_keys_contacts_by_each_members_own_email_not_their_companys(
+    crm_account, simulator, small_pages
+):
+    members = simulator.state("selections/2")["members"]
+    persons = {pid: _person(simulator, pid) for pid in members}
+    companies = {
+        pid: simulator.state(f"companies/{p['ContactId']}") for pid, p in persons.items()
+    }
+    # On ContactPersonStaticSelectionV2 email/emailAddress is the company's address.
+    assert all(companies[pid]["Email"] != persons[pid]["Emails"][0] for pid in members)
+
+    done = _run(crm_account, source_type="selection", source_id=2)
+
+    contacts = {c.superoffice_person_id: c for c in Contact.objects.filter(account=crm_account)}
+    expected = {pid for pid in members if pid not in DUPLICATES}
+    assert expected <= set(contacts)
+    for pid in expected:
+        assert contacts[pid].email == persons[pid]["Emails"][0].lower()
+        assert contacts[pid].company_name == companies[pid]["Name"]
+    company_addresses = {c["Email"] for c in companies.values()}
+    assert not company_addresses & {c.email for c in contacts.values()}
+    assert done.created == len(contacts)
+
+
 def test_a_project_import_resolves_duplicates_across_pages_to_the_oldest_person(
     crm_account, simulator, settings
 ):

@@ -350,3 +350,33 @@ def test_a_draft_without_subject_or_body_is_refused(account):
             body="",
         )
     assert set(caught.value.message_dict) == {"subject", "body"}
+
+
+def test_the_checklist_reads_the_emarketing_consent_not_the_no_mailing_flag(
+    synced_account, simulator, imported_list
+):
+    account = synced_account
+    campaign = CampaignFactory(account=account, name="Autumn")
+    sendout = sendouts.sendout_create(
+        account=account,
+        campaign=campaign,
+        recipient_list=imported_list,
+        channel=Channel.EMAIL,
+        subject="Autumn news",
+        body=BODY,
+    )
+    recipients = list(selectors.recipient_list_contacts(recipient_list=imported_list))
+    client = client_for_account(account)
+    # "No Mailings" is the direct-mail flag ("Do not send DM's"): not the e-marketing switch.
+    client.set_no_mailing(person_id=recipients[0].superoffice_person_id, no_mailing=True)
+    # The EMARKETING consent is: withdrawn in SuperOffice, this recipient is left out.
+    client.withdraw_consent(
+        person_id=recipients[1].superoffice_person_id, purpose_key=Purpose.EMARKETING
+    )
+
+    figures = sendouts.sendout_checklist_run(sendout=sendout)
+
+    assert figures["synced"] is True
+    assert figures["no_legal_basis"] == 1
+    assert figures["will_send"] == len(recipients) - 1
+    assert simulator.state(f"persons/{recipients[0].superoffice_person_id}")["NoMailing"] is True

@@ -388,3 +388,56 @@ def test_a_reply_cut_short_is_a_transient_error_not_half_read(crm, simulator):
             crm.get_person(person_id=5)
     finally:
         simulator.control(mode="normal")
+
+
+def _operation_count(simulator, name: str) -> int:
+    return simulator.state("counters")["operations"].get(name, 0)
+
+
+def test_interests_are_set_with_a_whole_person_save_where_the_wsdl_has_no_update_interests(
+    crm, simulator
+):
+    crm.set_person_interests(person_id=16, add_ids=[3])
+    assert _operation_count(simulator, "Person.SavePersonEntity") == 1
+    assert _operation_count(simulator, "Person.UpdateInterests") == 0
+    assert 3 in simulator.state("persons/16")["Interests"]
+
+
+def test_interests_go_through_update_interests_where_the_tenants_wsdl_offers_it(
+    crm_account, simulator
+):
+    from crm.client import clear_caches
+    from crm.models import SuperOfficeConnection
+
+    SuperOfficeConnection.objects.filter(account=crm_account).update(use_tenant_wsdl=True)
+    simulator.control(newer_version=True)  # a NetServer 11.13 or later
+    clear_caches()
+    try:
+        before = set(simulator.state("persons/17")["Interests"])
+        add = next(i for i in (1, 2, 3, 4) if i not in before)
+        remove = next(iter(before)) if before else None
+        interests = client_for_account(crm_account).set_person_interests(
+            person_id=17, add_ids=[add], remove_ids=[remove] if remove else []
+        )
+        after = set(simulator.state("persons/17")["Interests"])
+    finally:
+        simulator.control(newer_version=False)
+        clear_caches()
+    assert _operation_count(simulator, "Person.UpdateInterests") == 1
+    assert _operation_count(simulator, "Person.SavePersonEntity") == 0
+    assert after == (before | {add}) - {remove}
+    assert {i.id for i in interests if i.selected} == after
+
+
+def test_update_interests_is_unknown_to_a_netserver_older_than_11_13(crm, simulator):
+    import requests
+
+    envelope = (
+        '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
+        '<UpdateInterests xmlns="http://www.superoffice.net/ws/crm/NetServer/Services88">'
+        "<PersonId>5</PersonId></UpdateInterests></s:Body></s:Envelope>"
+    )
+    response = requests.post(f"{simulator.base_url}Person.svc", data=envelope, timeout=5)
+    assert response.status_code == 500 and "ActionNotSupported" in response.text
+    wsdl = requests.get(f"{simulator.base_url}Person.svc?wsdl", timeout=5).text
+    assert "UpdateInterests" not in wsdl.split("<wsdl:portType")[1]
