@@ -14,7 +14,8 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
 from functools import partial
 
 from django.core.exceptions import ValidationError
@@ -27,6 +28,7 @@ from crm.errors import ConfigurationCrmError, NotFoundCrmError, PermanentCrmErro
 from crm.models import CrmCall
 from crm.selectors import crm_ready
 from crm.services import client_for_account
+from crm.types import ConsentChangeRow
 from emhub.models import Account
 
 from .models import (
@@ -52,8 +54,10 @@ from .superoffice import ConsentPort
 
 logger = logging.getLogger(__name__)
 
-# SuperOffice changes are read from (last watermark - overlap): covers clock skew
-# between the hub and SuperOffice, and changes committed while the last cycle read.
+# Changes are read from (last watermark - overlap): covers clock skew between the hub
+# and SuperOffice, and changes committed while the last cycle read. SuperOffice's side
+# is listed to the day (consentPerson/updatedDate is a date): the client widens the
+# window to whole days, and _changes_not_yet_seen drops what earlier cycles took.
 WATERMARK_OVERLAP = timedelta(minutes=10)
 # A cycle renews its lease after every batch; a worker that dies lets it expire.
 LEASE_TTL = timedelta(minutes=10)
@@ -516,6 +520,60 @@ def _execute(*, account: Account, kind: str, holder: str, contact_ids=None) -> C
     return cycle
 
 
+def _changes_not_yet_seen(
+    *, account: Account, changes: list[ConsentChangeRow], port: ConsentPort
+) -> set[int]:
+    """The persons with a consent change the hub has not seen yet.
+
+    SuperOffice lists a consent's last change to the day only (consentPerson/updatedDate
+    is a date), so every read of the window brings back the changes earlier cycles took
+    already. A row is known when the hub's latest decision on that person and purpose,
+    taken no earlier than the day before the row's day, left SuperOffice holding the
+    legal basis the row shows: then SuperOffice's state is the one the hub last agreed
+    with. Anything else (a person never decided on, another legal basis, an older
+    decision) is read. So a cycle reads each change once, not each day's changes again
+    and again. (A change and its undoing within the same day, ending where the hub last
+    saw it, is not read again: both sides already agree on its legal basis.)"""
+    changes = [c for c in changes if c.purpose_key in PURPOSES]
+    if not changes:
+        return set()
+    days = [c.updated_on for c in changes if c.updated_on is not None]
+    earliest = min(days) if days else None
+    decisions = ConsentDecision.objects.filter(
+        account=account,
+        superoffice_person_id__in={c.person_id for c in changes},
+        outcome=ConsentDecision.Outcome.DONE,
+    )
+    if earliest is not None:
+        decisions = decisions.filter(
+            decided_at__gte=datetime.combine(earliest - timedelta(days=1), dt_time(), UTC)
+        )
+    known: dict[tuple[int, str], tuple[str, datetime]] = {}
+    for person_id, purpose, action, so_basis, result, decided_at in decisions.order_by(
+        "decided_at", "id"
+    ).values_list(
+        "superoffice_person_id",
+        "purpose",
+        "action",
+        "superoffice_legal_basis",
+        "result_legal_basis",
+        "decided_at",
+    ):
+        held = result if action == ConsentDecision.Action.WRITE_SUPEROFFICE else so_basis
+        known[(person_id, purpose)] = (held, decided_at)
+    unseen: set[int] = set()
+    for change in changes:
+        seen = known.get((change.person_id, change.purpose_key))
+        fresh_enough = (
+            seen is not None
+            and change.updated_on is not None
+            and seen[1].astimezone(UTC).date() >= change.updated_on - timedelta(days=1)
+        )
+        if not fresh_enough or port.legal_base_key(change.legal_base) != seen[0]:
+            unseen.add(change.person_id)
+    return unseen
+
+
 def _contacts_for(*, cycle: ConsentSyncCycle, port: ConsentPort, since, contact_ids):
     contacts = _linked_contacts(cycle.account)
     if cycle.kind == ConsentSyncCycle.Kind.ON_DEMAND:
@@ -525,7 +583,7 @@ def _contacts_for(*, cycle: ConsentSyncCycle, port: ConsentPort, since, contact_
     window = since - WATERMARK_OVERLAP
     cycle.watermark_from = window
     cycle.save(update_fields=["watermark_from"])
-    changed_persons = port.persons_with_consent_changes_since(since=window)
+    changes = port.consent_changes_since(since=window)
     # A current state the sync itself took from SuperOffice agrees with SuperOffice
     # by construction; only the hub's own changes need pushing.
     hub_changed = (
@@ -533,7 +591,7 @@ def _contacts_for(*, cycle: ConsentSyncCycle, port: ConsentPort, since, contact_
         .exclude(origin=Origin.SUPEROFFICE)
         .values("contact_id")
     )
-    if changed_persons is None:
+    if changes is None:
         # The client cannot ask SuperOffice which consents changed. Reading every
         # person every 30 minutes is what the watermark exists to avoid, so this
         # cycle handles the hub's changes only; SuperOffice's changes arrive with
@@ -545,7 +603,9 @@ def _contacts_for(*, cycle: ConsentSyncCycle, port: ConsentPort, since, contact_
         )
         cycle.save(update_fields=["error"])
         return contacts.filter(pk__in=hub_changed)
-    changed_persons = list(changed_persons)
+    changed_persons = sorted(
+        _changes_not_yet_seen(account=cycle.account, changes=changes, port=port)
+    )
     # A change on another person sharing the contact's email (the oldest one counts)
     # is found through the person earlier cycles decided on.
     counted_before = ConsentDecision.objects.filter(

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from crm.types import ConsentChangeRow
+
 from .models import Origin
 from .rules import ConsentState
 
@@ -38,6 +40,7 @@ class ConsentPort:
     def __init__(self, client) -> None:
         self.client = client
         self.calls = 0
+        self._legal_bases: dict[str, str] | None = None
 
     def _call(self, name: str, *args, **kwargs):
         self.calls += 1
@@ -45,14 +48,25 @@ class ConsentPort:
 
     @property
     def can_list_changes(self) -> bool:
-        return hasattr(self.client, "consents_changed_since")
+        return hasattr(self.client, "consent_changes_since")
 
-    def persons_with_consent_changes_since(self, *, since: datetime) -> set[int] | None:
-        """Persons whose consents changed at or after `since`, or None when the client
-        offers no such query (the caller then reads every linked person)."""
+    def consent_changes_since(self, *, since: datetime) -> list[ConsentChangeRow] | None:
+        """The consents SuperOffice lists as changed since about `since` (to the day, see
+        the client), or None when the client offers no such query."""
         if not self.can_list_changes:
             return None
-        return {int(pid) for pid in self._call("consents_changed_since", since=since)}
+        return list(self._call("consent_changes_since", since=since))
+
+    def legal_base_key(self, shown: str) -> str:
+        """The key of a legal base as an archive row shows it (its name, key or id). The
+        list is read once per cycle, and only when a row needs it."""
+        if self._legal_bases is None:
+            self._legal_bases = {}
+            for item in self._call("list_items", list_name="legal_bases"):
+                for label in (item.name, item.key, str(item.id)):
+                    if label:
+                        self._legal_bases.setdefault(label.strip().casefold(), item.key)
+        return self._legal_bases.get((shown or "").strip().casefold(), "")
 
     def consents_of(self, person_id: int) -> dict[str, ConsentState]:
         states: dict[str, ConsentState] = {}

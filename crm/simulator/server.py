@@ -10,6 +10,7 @@ Routes:
   "system_user_jwt": "valid"|"forged"|"wrong_issuer"|"wrong_audience"|"expired"}``
 - ``/login/...``  the OpenID Connect identity provider (see ``idp``)
 - ``POST /_sim/reset``, ``GET /_sim/state/<what>[/<id>]``, ``GET /_sim/partner-key``
+- ``POST /_sim/consent``  a consent change made in SuperOffice at a given time
 """
 
 from __future__ import annotations
@@ -286,6 +287,9 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         if path == "/_sim/control":
             self._control(json.loads(body or b"{}"))
             return
+        if path == "/_sim/consent":
+            self._consent_at(json.loads(body or b"{}"))
+            return
         if path == "/_sim/reset":
             self.sim.tenant.reset()
             self._json(200, {"ok": True})
@@ -323,6 +327,25 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                 t.expire_tickets()
             c.calls_seen = 0
         self._json(200, {"ok": True, "mode": c.mode})
+
+    def _consent_at(self, data: dict[str, Any]) -> None:
+        """A consent change someone made in SuperOffice at a given time (tests that need
+        a change made yesterday): {"person_id", "purpose", "legal_base", "updated"}."""
+        t = self.sim.tenant
+        when = datetime.fromisoformat(data["updated"])
+        with t.lock:
+            if int(data["person_id"]) not in t.persons:
+                self._json(404, {"error": "unknown person"})
+                return
+            t._write_consent(
+                int(data["person_id"]),
+                data["purpose"],
+                data["legal_base"],
+                data.get("source", "USER"),
+                data.get("comment", ""),
+                when,
+            )
+        self._json(200, {"ok": True})
 
     def _misbehave(self, operation: str) -> bool:
         """Apply the control mode. True when a response was already sent (or dropped)."""

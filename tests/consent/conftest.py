@@ -47,6 +47,18 @@ class SimulatorHandle:
     def consents(self, person_id: int) -> dict:
         return self._get(f"/_sim/state/consents/{person_id}")
 
+    def consent_at(self, person_id: int, purpose: str, legal_base: str, when) -> None:
+        """Someone changes the person's consent in SuperOffice at ``when``."""
+        self._post(
+            "/_sim/consent",
+            {
+                "person_id": person_id,
+                "purpose": purpose,
+                "legal_base": legal_base,
+                "updated": when.isoformat(),
+            },
+        )
+
     def operation_counts(self) -> dict:
         return self._get("/_sim/state/counters")["operations"]
 

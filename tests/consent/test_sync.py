@@ -297,6 +297,45 @@ def test_an_incremental_cycle_handles_only_what_changed_on_either_side_since_the
     assert second.error == ""
 
 
+def test_an_incremental_cycle_picks_up_a_change_superoffice_made_today_and_one_made_yesterday(
+    account, connection, sim
+):
+    # consentPerson/updatedDate, which lists SuperOffice's changes, is a date: a change
+    # made yesterday after the last cycle, and one made today, are both in the window.
+    contacts = {pid: linked_contact(account, sim, pid) for pid in (30, 31, 32)}
+    first = consent_sync_cycle(account=account)
+    midnight = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    ConsentSyncCycle.objects.filter(pk=first.pk).update(watermark=midnight - timedelta(minutes=10))
+    yesterday = midnight - timedelta(minutes=5)
+    sim.consent_at(30, Purpose.EMARKETING, "61A", yesterday)
+    client_for_account(account).set_consent(
+        person_id=31, purpose_key=Purpose.STORE, legal_base_key="61C", source_key="USER"
+    )
+
+    second = consent_sync_cycle(account=account)
+
+    assert second.status == ConsentSyncCycle.Status.SUCCEEDED
+    assert second.contacts_checked == 2
+    assert current(contacts[30], Purpose.EMARKETING).legal_basis == "61A"
+    assert current(contacts[30], Purpose.EMARKETING).changed_at == yesterday
+    assert current(contacts[31], Purpose.STORE).legal_basis == "61C"
+
+    # The next cycle gets the same days' rows again; the hub has seen both changes, so it
+    # reads no person: one archive page and the legal-basis list, whatever the day held.
+    calls_before = sum(sim.operation_counts().values())
+    third = consent_sync_cycle(account=account)
+    assert third.contacts_checked == 0
+    assert sum(sim.operation_counts().values()) - calls_before == third.crm_calls == 2
+
+    # A change today on a person the hub already saw today is read again.
+    client_for_account(account).set_consent(
+        person_id=30, purpose_key=Purpose.EMARKETING, legal_base_key="WITHDRAWN", source_key="USER"
+    )
+    fourth = consent_sync_cycle(account=account)
+    assert fourth.contacts_checked == 1
+    assert current(contacts[30], Purpose.EMARKETING).legal_basis == WITHDRAWN
+
+
 def test_an_incremental_cycle_notices_a_change_on_the_oldest_duplicate_it_counted_before(
     account, connection, sim
 ):
