@@ -420,7 +420,10 @@ def timeline(request, panel_key: str):
 @panel_view(Panel.EVENT)
 @require_GET
 def event_details(request, panel_key: str):
-    sale_id, appointment_id = _int(request.GET.get("said")), _int(request.GET.get("apid"))
+    # On a follow-up's card SuperOffice fills <baid> (the table of its variables); <apid>
+    # stands among the document and system variables: either names the appointment.
+    appointment_id = _int(request.GET.get("baid")) or _int(request.GET.get("apid"))
+    sale_id = _int(request.GET.get("said"))
     runs = []
     if sale_id:
         runs = selectors.runs_for_crm_object(
@@ -472,7 +475,7 @@ def panel_urls(request, settings) -> list[tuple[str, str]]:
         ("Lead Report (button or navigator panel)", url("leads:lead_report")),
         ("Timeline (person card)", url("leads:timeline", "atid=<atid>&")),
         ("Event details (sale card)", url("leads:event_details", "said=<said>&")),
-        ("Event details (appointment card)", url("leads:event_details", "apid=<apid>&")),
+        ("Event details (appointment card)", url("leads:event_details", "baid=<baid>&")),
     ]
 
 

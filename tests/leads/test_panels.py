@@ -595,6 +595,38 @@ def test_event_details_name_the_run_and_event_that_made_a_sale(client, local_pan
     assert b"buyer@example.com" not in appointment
 
 
+@pytest.mark.parametrize("variable", ["baid", "apid"])
+def test_event_details_on_a_follow_up_card_name_the_run_that_made_it(client, local_panel, variable):
+    # SuperOffice fills <baid> on a follow-up's card; <apid> is accepted as well.
+    account = local_panel.account
+    campaign = CampaignFactory(account=account, name="Webinar week")
+    AutomationFactory(
+        account=account,
+        campaign=campaign,
+        name="Call after the webinar",
+        trigger_event_type=EventType.EMAIL_OPENED,
+    )
+    contact = ContactFactory(account=account, email="viewer@example.com", superoffice_person_id=4)
+    event = EventFactory(account=account, campaign=campaign, contact=contact)
+    run = Run.objects.get(account=account, event=event)
+    Run.objects.filter(id=run.id).update(
+        status=RunStatus.DONE, crm_object_type="appointment", crm_object_id=812
+    )
+
+    body = _get(client, local_panel, "leads:event_details", {variable: "812"}).content.decode()
+    other = _get(client, local_panel, "leads:event_details", {variable: "813"}).content.decode()
+
+    assert "Call after the webinar" in body and "viewer@example.com" in body
+    assert "viewer@example.com" not in other
+
+
+def test_the_panel_urls_name_the_follow_up_card_variable(local_panel):
+    from leads.views import panel_urls
+
+    urls = dict(panel_urls(None, local_panel))
+    assert "baid=<baid>" in urls["Event details (appointment card)"]
+
+
 # -- on-site <usec> -------------------------------------------------------------------------
 
 
