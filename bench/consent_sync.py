@@ -9,8 +9,10 @@ Builds a throwaway PostgreSQL database (the test database name of DATABASE_URL w
 as contacts, links every contact to a person, then measures in one run:
 
 1. an incremental cycle after ``--changed`` of the contacts changed since the last
-   watermark (half in the hub, half in SuperOffice): wall time, SOAP calls, time
-   spent inside SOAP calls, rows written to PostgreSQL per second;
+   watermark (half in the hub, half in SuperOffice, found through the ConsentPurpose
+   archive): wall time, SOAP calls (per changed contact too), time spent inside SOAP
+   calls, rows written to PostgreSQL per second; then the next incremental cycle, which
+   gets the same day's changes listed again and reads no person;
 2. a full per-person scan: the same engine over ``--scan-sample`` unchanged contacts
    (on demand), its per-contact cost, and that cost for every contact (extrapolated,
    and labelled so; ``--full-scan`` runs the real thing instead);
@@ -201,6 +203,18 @@ def bench_sync(args) -> None:
         clock = time.perf_counter()
         cycle = consent_sync_cycle(account=account, kind=ConsentSyncCycle.Kind.INCREMENTAL)
         incremental = report_cycle("Incremental cycle", cycle, time.perf_counter() - clock)
+        print(
+            f"  SOAP calls per changed contact: {incremental['calls'] / len(changed):.2f} "
+            f"({len(changed):,} changed: {len(so_side):,} in SuperOffice, listed by "
+            f"ConsentPurpose to the day, and {len(hub_side):,} in the hub)"
+        )
+        print()
+
+        # consentPerson/updatedDate is a date: the next cycle lists the same day's changes
+        # again. The hub has decided on them, so it reads no person again.
+        clock = time.perf_counter()
+        again = consent_sync_cycle(account=account, kind=ConsentSyncCycle.Kind.INCREMENTAL)
+        report_cycle("Next incremental cycle, nothing new", again, time.perf_counter() - clock)
         print()
 
         unchanged = sorted(set(ids) - set(changed))

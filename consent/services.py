@@ -20,7 +20,7 @@ from functools import partial
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from campaigns.models import Contact
@@ -585,10 +585,19 @@ def _contacts_for(*, cycle: ConsentSyncCycle, port: ConsentPort, since, contact_
     cycle.save(update_fields=["watermark_from"])
     changes = port.consent_changes_since(since=window)
     # A current state the sync itself took from SuperOffice agrees with SuperOffice
-    # by construction; only the hub's own changes need pushing.
+    # by construction; only the hub's own changes need pushing, and of those in the
+    # overlap, not the ones an earlier cycle already decided on after they were made.
+    decided_since = ConsentDecision.objects.filter(
+        account=cycle.account,
+        contact_id=OuterRef("contact_id"),
+        purpose=OuterRef("purpose"),
+        outcome=ConsentDecision.Outcome.DONE,
+        decided_at__gte=OuterRef("updated_at"),
+    )
     hub_changed = (
         CurrentConsent.objects.filter(account=cycle.account, updated_at__gte=window)
         .exclude(origin=Origin.SUPEROFFICE)
+        .exclude(Exists(decided_since))
         .values("contact_id")
     )
     if changes is None:

@@ -311,17 +311,20 @@ def test_an_incremental_cycle_picks_up_a_change_superoffice_made_today_and_one_m
     client_for_account(account).set_consent(
         person_id=31, purpose_key=Purpose.STORE, legal_base_key="61C", source_key="USER"
     )
+    consent_record(account=account, contact=contacts[32], purpose=Purpose.STORE, legal_basis="61E")
 
     second = consent_sync_cycle(account=account)
 
     assert second.status == ConsentSyncCycle.Status.SUCCEEDED
-    assert second.contacts_checked == 2
+    assert second.contacts_checked == 3
+    assert sim.consents(32)[Purpose.STORE]["legal_base"] == "61E"
     assert current(contacts[30], Purpose.EMARKETING).legal_basis == "61A"
     assert current(contacts[30], Purpose.EMARKETING).changed_at == yesterday
     assert current(contacts[31], Purpose.STORE).legal_basis == "61C"
 
-    # The next cycle gets the same days' rows again; the hub has seen both changes, so it
-    # reads no person: one archive page and the legal-basis list, whatever the day held.
+    # The next cycle gets the same days' rows again, and the hub's change is still in its
+    # overlap; the hub has decided on all three, so it reads no person: one archive page
+    # and the legal-basis list, whatever the day held.
     calls_before = sum(sim.operation_counts().values())
     third = consent_sync_cycle(account=account)
     assert third.contacts_checked == 0
