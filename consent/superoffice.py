@@ -15,14 +15,16 @@ from crm.types import ConsentChangeRow
 from .models import Origin
 from .rules import ConsentState
 
-# Consent-source keys SuperOffice ships with (reference notes 3.8). A hub source
-# that is one of these is passed on; any other is mapped from where it came from.
-KNOWN_SOURCES = {"USER", "WEBFORM", "API", "IMPORT"}
+# The consent-source keys SuperOffice documents ("e.g. 'USER', 'WEBFORM' or 'API'",
+# SuperOfficeDocs Services88/Person/SetConsent.md). A hub source that is one of these is
+# passed on; any other is mapped from where it came from. The "Import" source's key is
+# not documented, so an import's consent goes as API ("Other integration").
+KNOWN_SOURCES = {"USER", "WEBFORM", "API"}
 SOURCE_BY_ORIGIN = {
     Origin.HUB: "USER",
     Origin.API: "API",
     Origin.FORM: "WEBFORM",
-    Origin.IMPORT: "IMPORT",
+    Origin.IMPORT: "API",
     Origin.SUPEROFFICE: "USER",
 }
 

@@ -252,7 +252,6 @@ class Tenant:
             "USER": (1, "Created by user"),
             "WEBFORM": (2, "Web form"),
             "API": (3, "Other integration"),
-            "IMPORT": (4, "Import"),
         }
         self.scripts = {1: "echo", 2: "lead-router"}
         # Person fields a link action can set: (key, label, CustomFieldType).
