@@ -1,5 +1,9 @@
 """The slice of NetServer Services88 the hub uses, as data.
 
+Besides the operations the client calls, it names a few the simulator answers so the
+contract tests can hold it to NetServer: Get<Entity>Entity to read back what was saved,
+and Appointment.GetPersonAppointments, which NetServer refuses for a contact person.
+
 Written from the hub's SuperOffice reference notes (operation names, fields and
 their relative order as SuperOffice publishes them). Every complex type here is
 a subset of the official one with the official element order, so a message that
