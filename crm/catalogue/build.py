@@ -139,6 +139,7 @@ def build(source: Path, needs: dict[str, set[str]]) -> dict[str, Any]:
             "restrictionTypes": restriction_types["source"],
             "restrictionTypesOtherVersion": "the same page's 9.2 version: period operators "
             "for dates and the intArray operators",
+            "encodedValues": _encoded_values_source(source),
             "mdoLists": mdo["source"],
         },
         "providers": providers,
@@ -150,6 +151,12 @@ def build(source: Path, needs: dict[str, set[str]]) -> dict[str, Any]:
             | {item["name"] for item in mdo["otherLists"]}
         ),
     }
+
+
+def _encoded_values_source(source: Path) -> dict[str, str]:
+    text = (source / "encoded-values.md").read_text(encoding="utf-8")
+    match = re.search(r"`(docs/[^`]+encoded-values\.md)`\s*\(commit `([0-9a-f]+)`", text)
+    return {"path": match.group(1), "commit": match.group(2)} if match else {}
 
 
 def _copyright(source: Path) -> str:
