@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import zeep
 
-from crm.client import PARTNER_AGENT, ZEEP_SETTINGS, NetServerClient, bundled_wsdl
+from crm.client import LIST_SOURCES, PARTNER_AGENT, ZEEP_SETTINGS, NetServerClient, bundled_wsdl
+from crm.client.queries import QUERIES
 from crm.models import SuperOfficeConnection
 from crm.services import connection_settings_of
 from crm.types import ASSIGN_BY_CATEGORY, NewCompany
@@ -336,3 +337,59 @@ def test_default_answers_carry_only_elements_of_the_official_wsdl(crm_account, s
     finally:
         simulator.control(newer_version=False)
     assert official.call("Person", "GetPersonEntity", PersonEntityId=3).PersonId == 3
+
+
+@pytest.mark.django_db
+def test_a_strict_official_client_parses_every_other_reply_the_hub_reads(crm_account, simulator):
+    official = _StrictOfficial(simulator)
+    hub = _official_client(crm_account, simulator)
+    hub.create_sale(heading="H", text="t", person_id=5, owner_id=2)
+    hub.set_consent(person_id=5, purpose_key="STORE", legal_base_key="61B")
+    assert official.call("Person", "GetConsentInfos", PersonId=5).ConsentInfo
+    assert official.call("Sale", "GetSalesFromPerson", PersonId=5, OnlyOpenSales=False).Sale
+    assert official.call("List", "GetLegalBases").LegalBase
+    assert official.call("List", "GetConsentPurposes").ConsentPurpose
+    fields = official.call(
+        "UserDefinedFieldInfo", "GetCustomFieldInfoList", TableName="person", IncludeStandard=False
+    )
+    assert fields.FieldInfoBase
+    for agent, name in LIST_SOURCES.values():
+        if agent == "MDO":
+            items = official.call(
+                "MDO",
+                "GetList",
+                Name=name,
+                ForceFlatList=True,
+                AdditionalInfo="",
+                OnlyHistory=False,
+            )
+            assert items.MDOListItem, name
+    assert official.call("CRMScript", "ExecuteScript", CRMScriptId=1, Parameters=None) == "echo:"
+    for query in QUERIES:
+        values = {
+            "selectionId": "1",
+            "projectId": "1",
+            "personId": "5",
+            "title": "x",
+            "email/emailAddress": "duplicate@example.com",
+            "fullName": "a",
+            "personContact/name": "Nordic",
+            "consentPerson/updatedDate": "[D:01.01.2024]",
+        }
+        official.call(
+            "Archive",
+            "GetArchiveListByColumns",
+            ProviderName=query.provider,
+            Columns={"string": list(query.columns)},
+            SortOrder={"ArchiveOrderByInfo": [{"Name": query.order_by, "Direction": "ASC"}]},
+            Restriction={
+                "ArchiveRestrictionInfo": [
+                    {"Name": c, "Operator": o, "Values": {"string": [values[c]]}, "IsActive": True}
+                    for c, o in query.restrictions
+                ]
+            },
+            Entities={"string": list(query.entities)} if query.entities else None,
+            Page=0,
+            PageSize=5,
+        )
+    assert simulator.state("counters").get("archive_refusals", 0) == 0
