@@ -87,8 +87,9 @@ class ImportForm(forms.Form):
     only_emarketing = forms.BooleanField(
         label="Only persons with the e-marketing switch on",
         required=False,
-        help_text="Persons whose “E-marketing” consent is active and who are not marked "
-        "“No Mailings”. Unticked, everyone in the selection or project is imported.",
+        help_text="Persons whose “E-marketing” consent is active in SuperOffice (“No "
+        "Mailings” is for direct mail and does not count here). Unticked, everyone in the "
+        "selection or project is imported.",
     )
 
     def __init__(self, *args, selections=(), projects=(), **kwargs):

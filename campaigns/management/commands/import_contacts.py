@@ -21,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--only-emarketing",
             action="store_true",
-            help="only persons with the e-marketing switch on (EMARKETING consent, mailings on)",
+            help="only persons with the e-marketing switch on (an active EMARKETING consent)",
         )
 
     def handle(self, *args, **options):
