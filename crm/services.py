@@ -20,6 +20,7 @@ from emhub.models import Account
 
 from .client import CallRecord, ConnectionSettings, NetServerClient
 from .errors import ConfigurationCrmError, CrmError, PermanentCrmError
+from .http import address_allowed
 from .models import CrmCall, CrmListCache, SuperOfficeConnection
 from .types import ListItem, NewCompany, Person, Principal
 
@@ -27,18 +28,6 @@ LIST_TTL = timedelta(seconds=getattr(settings, "CRM_LIST_TTL_SECONDS", 900))
 
 
 # -- addresses ---------------------------------------------------------------------
-
-
-def _is_private(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    return (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_reserved
-        or ip.is_multicast
-        or ip.is_unspecified
-    )
 
 
 def netserver_url_normalize(*, url: str) -> str:
@@ -54,10 +43,14 @@ def netserver_url_normalize(*, url: str) -> str:
 def netserver_url_validate(*, url: str, resolve: bool = True) -> None:
     """Refuse addresses a tenant's settings must not make the hub call.
 
-    Loopback, private, link-local and reserved addresses are refused (the hub would
-    otherwise be a proxy into its own network) unless the operator allows them with
+    Only globally routable addresses are accepted (crm.http.address_allowed: no loopback,
+    private, link-local, shared 100.64.0.0/10, 192.0.0.0/24 or reserved ranges; the hub
+    would otherwise be a proxy into its own network) unless the operator allows them with
     CRM_ALLOW_PRIVATE_ADDRESSES (the embedded default and the tests run the simulator
     on loopback). Plain http is accepted only where private addresses are allowed.
+
+    This check tells the admin early; the one that holds is made again by crm.http each
+    time a connection is opened, so a name that later resolves elsewhere is refused too.
     """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -85,7 +78,7 @@ def netserver_url_validate(*, url: str, resolve: bool = True) -> None:
         )
     except OSError as exc:
         raise ValidationError(f"The host {host} cannot be resolved.") from exc
-    if any(_is_private(a) for a in addresses):
+    if not all(address_allowed(a) for a in addresses):
         raise ValidationError("Internal addresses are not allowed.")
 
 
@@ -167,8 +160,8 @@ def client_for_account(account: Account, *, correlation: str = "") -> NetServerC
     if connection is None:
         raise ConfigurationCrmError("This account has no SuperOffice connection yet")
     try:
-        # No DNS here: the address was checked when it was saved; this catches edits
-        # that bypassed the form (IP literals and localhost).
+        # No DNS here: crm.http checks every address it connects to; this catches edits
+        # that bypassed the form (IP literals and localhost) with a clear message.
         netserver_url_validate(url=connection.base_url, resolve=False)
     except ValidationError as exc:
         raise ConfigurationCrmError(f"Refused SuperOffice address: {exc.messages[0]}") from exc

@@ -225,6 +225,11 @@ CELERY_BEAT_SCHEDULE = {
 # operator allows them (the embedded default and the tests reach the simulator there).
 CRM_ALLOW_PRIVATE_ADDRESSES = env.bool("CRM_ALLOW_PRIVATE_ADDRESSES", default=False)
 CRM_TIMEOUT_SECONDS = env.float("CRM_TIMEOUT_SECONDS", default=30.0)
+# A call to SuperOffice ends at this deadline however slowly its reply trickles in (the
+# timeout above applies to each read), and its reply may be at most this large, received
+# and once expanded from gzip (crm.http).
+CRM_DEADLINE_SECONDS = env.float("CRM_DEADLINE_SECONDS", default=60.0)
+CRM_MAX_REPLY_MB = env.int("CRM_MAX_REPLY_MB", default=20)
 
 # The local NetServer simulator's sign-in: the embedded default's demo account and
 # ``crm_connect`` connect with these, and the simulator accepts them. They open
