@@ -8,16 +8,20 @@
 - On-site, where the admin turned it on: the panel URL's `<usec>` secret, verified with
   NetServer through the crm client, which also tells the user's groups.
 
-Either way the panel then carries a short-lived signed panel token (Django signing, never
-a JWT of our own): in a `SameSite=None; Secure; Partitioned` cookie where the browser keeps
-one inside a cross-site frame, and otherwise in the `X-Panel-Token` header of htmx requests
-and a `pt` field of links and forms. URL variables such as `<usid>` are hints only.
+Either way the panel then carries the random token of a server-side panel session
+(PanelSession: signing out or an admin ends it): in a `SameSite=None; Secure; Partitioned`
+cookie where the browser keeps one inside a cross-site frame, and otherwise in the
+`X-Panel-Token` header of htmx requests (or a `pt` field in a form's body). Never in a URL:
+access logs, history and Referer would keep it. URL variables such as `<usid>` are hints.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from dataclasses import asdict, dataclass
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,11 +30,14 @@ from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 from django.core import signing
 from django.core.cache import cache
+from django.utils import timezone
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from .models import PanelSettings
+from crm.http import AddressRefused, RedirectRefused, guard_session, guarded_session
+
+from .models import PanelSession, PanelSettings
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +49,8 @@ DISCOVERY_PATH = "/login/.well-known/openid-configuration"
 HTTP_TIMEOUT = 10
 METADATA_TTL = 600
 
-PANEL_TOKEN_SALT = "leads.panel-token"  # noqa: S105 - a signing namespace, not a secret
 PANEL_TOKEN_MAX_AGE = 2 * 3600
+LAST_SEEN_EVERY = timedelta(minutes=1)
 FLOW_SALT = "leads.oidc-flow"
 FLOW_MAX_AGE = 600
 
@@ -62,44 +69,108 @@ class PanelUser:
     # asked with the user's access token, and may not answer).
     group_ids: tuple[int, ...] | None
     method: str  # "oidc" | "usec"
+    # The PanelSession row this user came from (None before the session is opened).
+    session_id: int | None = field(default=None, compare=False)
 
 
-# -- the panel token ----------------------------------------------------------------------
+# -- the panel session ---------------------------------------------------------------------
+
+
+def _key_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def panel_token_issue(*, user: PanelUser) -> str:
-    data = asdict(user)
-    data["group_ids"] = list(user.group_ids) if user.group_ids is not None else None
-    return signing.dumps(data, salt=PANEL_TOKEN_SALT, compress=True)
+    """Open a panel session for a verified user; returns the token the panel carries.
+
+    The token is random and opaque (only its hash is stored): it names a row that
+    signing out or an admin revokes, and it lapses after PANEL_TOKEN_MAX_AGE."""
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    # Sessions long over are of no use to anyone: drop them as new ones open.
+    PanelSession.objects.filter(
+        account_id=user.account_id, expires_at__lt=now - timedelta(days=1)
+    ).delete()
+    PanelSession.objects.create(
+        account_id=user.account_id,
+        key_hash=_key_hash(token),
+        context_identifier=user.context_identifier,
+        associate_id=user.associate_id,
+        name=user.name[:200],
+        group_ids=list(user.group_ids) if user.group_ids is not None else None,
+        method=user.method,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(seconds=PANEL_TOKEN_MAX_AGE),
+    )
+    return token
 
 
-def panel_token_read(*, token: str, max_age: int = PANEL_TOKEN_MAX_AGE) -> PanelUser | None:
-    """The user a panel token names, or None when it is forged, altered or expired."""
-    if not token or len(token) > 2000:
+def panel_token_read(*, token: str) -> PanelUser | None:
+    """The user of a live panel session, or None when the token is unknown, expired,
+    signed out or revoked."""
+    if not token or len(token) > 100:
         return None
-    try:
-        data = signing.loads(token, salt=PANEL_TOKEN_SALT, max_age=max_age)
-        groups = data["group_ids"]
-        return PanelUser(
-            account_id=int(data["account_id"]),
-            context_identifier=str(data["context_identifier"]),
-            associate_id=int(data["associate_id"]),
-            name=str(data["name"]),
-            group_ids=None if groups is None else tuple(int(g) for g in groups),
-            method=str(data["method"]),
+    now = timezone.now()
+    row = PanelSession.objects.filter(
+        key_hash=_key_hash(token), revoked_at__isnull=True, expires_at__gt=now
+    ).first()
+    if row is None:
+        return None
+    if row.last_seen_at < now - LAST_SEEN_EVERY:
+        # Written at most once a minute: the admin's list shows who is active, cheaply.
+        PanelSession.objects.filter(pk=row.pk).update(last_seen_at=now)
+    groups = row.group_ids
+    return PanelUser(
+        account_id=row.account_id,
+        context_identifier=row.context_identifier,
+        associate_id=row.associate_id,
+        name=row.name,
+        group_ids=None if groups is None else tuple(int(g) for g in groups),
+        method=row.method,
+        session_id=row.pk,
+    )
+
+
+def panel_session_end(*, token: str, by: str) -> bool:
+    """Sign a panel session out (the token it was opened with). True when one ended."""
+    if not token or len(token) > 100:
+        return False
+    return bool(
+        PanelSession.objects.filter(key_hash=_key_hash(token), revoked_at__isnull=True).update(
+            revoked_at=timezone.now(), revoked_by=by[:200]
         )
-    except (signing.BadSignature, KeyError, TypeError, ValueError):
-        return None
+    )
 
 
 # -- OpenID Connect -----------------------------------------------------------------------
 
 
+class ProviderMisconfigured(PanelAuthError):
+    """The identity provider's address is wrong (it redirects, or is internal): the admin
+    must fix the panel settings; kept on them and shown on their page."""
+
+
+# The same rules as the SOAP client (crm.http): the address is checked when connecting,
+# redirects are refused, replies are capped and every request has a deadline.
+_http = guarded_session()
+
+
 def _get_json(url: str) -> dict[str, Any]:
     try:
-        response = requests.get(url, timeout=HTTP_TIMEOUT)
+        response = _http.get(url, timeout=HTTP_TIMEOUT)
         response.raise_for_status()
         data = response.json()
+    except RedirectRefused as exc:
+        raise ProviderMisconfigured(
+            f"SuperOffice's sign-in service at {url} answered with a redirect to "
+            f"{exc.location or 'another address'}; set the issuer to the address it "
+            "should be reached at."
+        ) from exc
+    except AddressRefused as exc:
+        raise ProviderMisconfigured(
+            f"SuperOffice's sign-in service address is refused: {exc}"
+        ) from exc
     except (requests.RequestException, ValueError) as exc:
         raise PanelAuthError("SuperOffice's sign-in service could not be reached.") from exc
     if not isinstance(data, dict):
@@ -176,13 +247,15 @@ def id_token_validate(
 
 
 def _session(settings: PanelSettings, redirect_uri: str) -> OAuth2Session:
-    return OAuth2Session(
-        client_id=settings.oidc_client_id,
-        client_secret=settings.oidc_client_secret,
-        scope="openid",
-        redirect_uri=redirect_uri,
-        code_challenge_method="S256",
-        token_endpoint_auth_method="client_secret_post",  # noqa: S106 - a method name
+    return guard_session(
+        OAuth2Session(
+            client_id=settings.oidc_client_id,
+            client_secret=settings.oidc_client_secret,
+            scope="openid",
+            redirect_uri=redirect_uri,
+            code_challenge_method="S256",
+            token_endpoint_auth_method="client_secret_post",  # noqa: S106 - a method name
+        )
     )
 
 

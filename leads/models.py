@@ -49,6 +49,10 @@ class PanelSettings(models.Model):
     panel_groups = models.JSONField(default=dict, blank=True)
     flag_after_days = models.PositiveIntegerField(default=7)
     updated_at = models.DateTimeField(default=timezone.now)
+    # Why sign-in with SuperOffice cannot work as set (its address redirects or is
+    # internal), from the last attempt; cleared by the next one that reaches it.
+    oidc_error = models.TextField(blank=True)
+    oidc_error_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"Panel settings of {self.account}"
@@ -63,6 +67,35 @@ class PanelSettings(models.Model):
     @property
     def oidc_configured(self) -> bool:
         return bool(self.oidc_issuer and self.oidc_client_id and self.context_identifier)
+
+
+class PanelSession(models.Model):
+    """A SuperOffice user signed in to the account's panels.
+
+    The panel carries a random token; only its SHA-256 is kept, so this table cannot be
+    replayed from. Signing out or an admin's revocation ends the session at once.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="panel_sessions")
+    key_hash = models.CharField(max_length=64, unique=True)
+    context_identifier = models.CharField(max_length=100)
+    associate_id = models.IntegerField()
+    name = models.CharField(max_length=200, blank=True)
+    # None when the sign-in did not tell the user's groups.
+    group_ids = models.JSONField(null=True, blank=True)
+    method = models.CharField(max_length=10)  # "oidc" | "usec"
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen_at", "-id"]
+        indexes = [models.Index(fields=["account", "revoked_at", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"Panel session of associate {self.associate_id}"
 
 
 class LeadDecision(models.Model):

@@ -30,12 +30,15 @@ def _ancestors(request):
     return settings.ancestors if settings is not None else []
 
 
-def _presented_token(request) -> tuple[str, str]:
-    """(token, where): the header or form/query field first, the cookie last."""
+def presented_token(request) -> tuple[str, str]:
+    """(token, where): the header or a posted form's field first, the cookie last.
+
+    Never the query string: a token in a URL ends up in access logs, the browser's
+    history and Referer headers, where it could be replayed."""
     header = request.META.get(HEADER_NAME, "")
     if header:
         return header, "header"
-    field = request.POST.get(PARAM_NAME) or request.GET.get(PARAM_NAME) or ""
+    field = request.POST.get(PARAM_NAME, "") if request.method == "POST" else ""
     if field:
         return field, "field"
     return request.COOKIES.get(COOKIE_NAME, ""), "cookie"
@@ -95,7 +98,7 @@ def panel_view(panel: str):
             request.account = settings.account
             request.panel_token = ""
 
-            token, where = _presented_token(request)
+            token, where = presented_token(request)
             user = auth.panel_token_read(token=token) if token else None
             if user is not None and (
                 user.account_id != settings.account_id
@@ -114,8 +117,8 @@ def panel_view(panel: str):
                 if user is not None:
                     token = auth.panel_token_issue(user=user)
             elif user is not None and where != "cookie" and request.method == "GET":
-                # A token handed over by the sign-in (header) or a link (field): keep it
-                # in the cookie too, where the browser allows one.
+                # A token handed over by the sign-in (header): keep it in the cookie too,
+                # where the browser allows one.
                 fresh = request.COOKIES.get(COOKIE_NAME) != token
             if user is None:
                 return _refuse(
@@ -155,7 +158,7 @@ def panel_view(panel: str):
         @wraps(view)
         def private(request, *args, **kwargs):
             response = gate(request, *args, **kwargs)
-            # Panel URLs may carry <usec> or a token: no Referer for them, no cached copy.
+            # Panel URLs may carry <usec>: no Referer for them, no cached copy.
             response["Referrer-Policy"] = "no-referrer"
             response["Cache-Control"] = "no-store"
             return response

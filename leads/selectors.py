@@ -15,7 +15,7 @@ from automations.models import Run, RunStatus
 from campaigns.models import ENGAGED_EVENT_TYPES, Contact, Event, EventType
 from emhub.models import Account
 
-from .models import LeadDecision, PanelSettings
+from .models import LeadDecision, PanelSession, PanelSettings
 
 PAGE_SIZE = 20
 TIMELINE_PAGE_SIZE = 25
@@ -29,6 +29,19 @@ def panel_settings_for(*, account: Account) -> PanelSettings:
 
 def panel_settings_by_key(*, panel_key: str) -> PanelSettings | None:
     return PanelSettings.objects.select_related("account").filter(panel_key=panel_key).first()
+
+
+def panel_sessions_live(*, account: Account, limit: int = 100) -> list[PanelSession]:
+    """The account's panel sessions that are neither expired nor revoked, latest first."""
+    return list(
+        PanelSession.objects.filter(
+            account=account, revoked_at__isnull=True, expires_at__gt=timezone.now()
+        ).order_by("-last_seen_at", "-id")[:limit]
+    )
+
+
+def panel_session_exists(*, account: Account, session_id: int) -> bool:
+    return PanelSession.objects.filter(account=account, pk=session_id).exists()
 
 
 def _paginate(queryset, number, size: int) -> Page:

@@ -18,7 +18,7 @@ from campaigns.models import Contact
 from crm.types import NewCompany, PersonMatch
 from emhub.models import Account
 
-from .models import LeadDecision, Panel, PanelSettings
+from .models import LeadDecision, Panel, PanelSession, PanelSettings
 
 
 def panel_settings_update(
@@ -48,6 +48,33 @@ def panel_settings_update(
     settings.updated_at = timezone.now()
     settings.save()
     return settings
+
+
+def panel_settings_oidc_error_set(*, settings: PanelSettings, error: str) -> None:
+    """Keep (or with "" clear) why sign-in with SuperOffice cannot work as set."""
+    if settings.oidc_error == error:
+        return
+    settings.oidc_error = error[:1000]
+    settings.oidc_error_at = timezone.now() if error else None
+    PanelSettings.objects.filter(pk=settings.pk).update(
+        oidc_error=settings.oidc_error, oidc_error_at=settings.oidc_error_at
+    )
+
+
+def panel_session_revoke(*, account: Account, session_id: int, by: str) -> bool:
+    """End one panel session of the account at once. False when there is none to end."""
+    return bool(
+        PanelSession.objects.filter(account=account, pk=session_id, revoked_at__isnull=True).update(
+            revoked_at=timezone.now(), revoked_by=by[:200]
+        )
+    )
+
+
+def panel_sessions_revoke_all(*, account: Account, by: str) -> int:
+    """End every live panel session of the account; returns how many."""
+    return PanelSession.objects.filter(
+        account=account, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    ).update(revoked_at=timezone.now(), revoked_by=by[:200])
 
 
 # -- candidates -----------------------------------------------------------------------------

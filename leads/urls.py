@@ -12,6 +12,7 @@ panel = "panels/<str:panel_key>/"
 PANEL_URL_NAMES = [
     "panel_sign_in",
     "panel_sign_in_done",
+    "panel_sign_out",
     "queue",
     "queue_bulk_match",
     "queue_candidates",
@@ -30,6 +31,17 @@ urlpatterns = [
     path("settings/panels/", views.panel_settings, name="panel_settings"),
     path(panel + "sign-in/", views.panel_sign_in, name="panel_sign_in"),
     path(panel + "sign-in/done/", views.panel_sign_in_done, name="panel_sign_in_done"),
+    path(panel + "sign-out/", views.panel_sign_out, name="panel_sign_out"),
+    path(
+        "settings/panels/sessions/<int:panel_session_id>/revoke/",
+        views.panel_session_revoke,
+        name="panel_session_revoke",
+    ),
+    path(
+        "settings/panels/sessions/revoke-all/",
+        views.panel_sessions_revoke_all,
+        name="panel_sessions_revoke_all",
+    ),
     path(panel + "queue/", views.queue, name="queue"),
     path(panel + "queue/bulk-match/", views.queue_bulk_match, name="queue_bulk_match"),
     path(

@@ -27,7 +27,7 @@ from .forms import (
     RequiredReasonForm,
 )
 from .models import Panel
-from .panel import panel_context, panel_view
+from .panel import COOKIE_NAME, panel_context, panel_view
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +65,13 @@ def panel_sign_in(request, panel_key: str):
             redirect_uri=redirect_uri,
             login_hint=request.GET.get("login_hint", "")[:200],
         )
+    except auth.ProviderMisconfigured as exc:
+        # The admin must change the settings: shown on their page too.
+        services.panel_settings_oidc_error_set(settings=settings, error=str(exc))
+        return _popup(request, error=str(exc), status=403)
     except auth.PanelAuthError as exc:
         return _popup(request, error=str(exc), status=403)
+    services.panel_settings_oidc_error_set(settings=settings, error="")
     response = redirect(url)
     response.set_signed_cookie(
         FLOW_COOKIE,
@@ -102,6 +107,8 @@ def panel_sign_in_done(request, panel_key: str):
             redirect_uri=redirect_uri,
         )
     except auth.PanelAuthError as exc:
+        if isinstance(exc, auth.ProviderMisconfigured):
+            services.panel_settings_oidc_error_set(settings=settings, error=str(exc))
         logger.info("Panel sign-in refused for account %s: %s", settings.account_id, exc)
         return _popup(request, error=str(exc), status=403)
     response = _popup(request, token=auth.panel_token_issue(user=user), user=user)
@@ -121,6 +128,26 @@ def _popup(request, *, error: str = "", token: str = "", user=None, status: int 
     response["Cross-Origin-Opener-Policy"] = "unsafe-none"
     response["Referrer-Policy"] = "no-referrer"
     response["Cache-Control"] = "no-store"
+    return response
+
+
+@panel_view("")
+@require_POST
+def panel_sign_out(request, panel_key: str):
+    """End this panel session: its token is refused from now on, in every frame."""
+    auth.panel_session_end(token=request.panel_token, by="signed out")
+    response = render(
+        request,
+        "leads/panel_sign_in.html",
+        {
+            "panel_settings": request.panel_settings,
+            "message": "You are signed out.",
+            "signed_out": True,
+            "sign_in_url": reverse("leads:panel_sign_in", kwargs={"panel_key": panel_key}),
+            "oidc_ready": request.panel_settings.oidc_configured,
+        },
+    )
+    response.delete_cookie(COOKIE_NAME, path="/panels/", samesite="None")
     return response
 
 
@@ -522,8 +549,33 @@ def panel_settings(request):
             "urls": panel_urls(request, settings),
             "secret_stored": bool(settings.oidc_client_secret),
             "group_fields": [form[f"groups_{p}"] for p in Panel.values],
+            "panel_sessions": selectors.panel_sessions_live(account=request.account),
         },
     )
+
+
+@admin_required
+@require_POST
+def panel_session_revoke(request, panel_session_id: int):
+    if not selectors.panel_session_exists(account=request.account, session_id=panel_session_id):
+        raise Http404("No such panel session")
+    if services.panel_session_revoke(
+        account=request.account, session_id=panel_session_id, by=request.user.get_username()
+    ):
+        messages.success(request, "Panel session ended: that sign-in no longer opens panels.")
+    else:
+        messages.info(request, "That panel session had already ended.")
+    return redirect("leads:panel_settings")
+
+
+@admin_required
+@require_POST
+def panel_sessions_revoke_all(request):
+    count = services.panel_sessions_revoke_all(
+        account=request.account, by=request.user.get_username()
+    )
+    messages.success(request, f"{count} panel session(s) ended: every rep signs in again.")
+    return redirect("leads:panel_settings")
 
 
 def _connection_ctx(account) -> str:

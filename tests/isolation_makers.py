@@ -33,6 +33,20 @@ def _sendout(account):
     ).pk
 
 
+def _panel_session(account):
+    from leads.auth import PanelUser, panel_token_issue, panel_token_read
+
+    user = PanelUser(
+        account_id=account.pk,
+        context_identifier="Cust99999",
+        associate_id=9,
+        name="Their rep",
+        group_ids=None,
+        method="oidc",
+    )
+    return panel_token_read(token=panel_token_issue(user=user)).session_id
+
+
 def _api_key(account):
     return api_key_issue(account=account, name="account b key").api_key.pk
 
@@ -50,4 +64,5 @@ OBJECT_MAKERS = {
     "import_id": _import,
     "list_id": _recipient_list,
     "sendout_id": _sendout,
+    "panel_session_id": _panel_session,
 }

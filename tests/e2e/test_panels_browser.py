@@ -8,10 +8,16 @@ http://localhost:<port>, so the panel is a cross-site frame, as in SuperOffice O
 from __future__ import annotations
 
 import html
+import json
+import os
 import re
+import socket
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -34,6 +40,8 @@ from tests.leads.factories import (
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 SAM = 2  # "Sam Seller" in the simulated tenant
 
@@ -284,3 +292,135 @@ def test_the_panel_refuses_to_show_in_a_frame_of_another_site(
     page.wait_for_timeout(500)
     expect(frame.get_by_text("Sign in with SuperOffice")).to_have_count(0)
     assert any("frame-ancestors" in m for m in messages)
+
+
+# -- the hub under gunicorn, with its access log ----------------------------------------------
+
+
+def _database_url() -> str:
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+class _Hub:
+    def __init__(self, url: str, access_log: Path) -> None:
+        self.url = url
+        self.access_log = access_log
+
+    def log(self) -> str:
+        return self.access_log.read_text()
+
+
+@pytest.fixture
+def gunicorn_hub(transactional_db, tmp_path):
+    """The hub as users run it (gunicorn, with gunicorn.conf.py), on the test database."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    access_log = tmp_path / "access.log"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.e2e.hub_settings",
+        "DATABASE_URL": _database_url(),
+    }
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "emhub.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+            "--threads",
+            "4",
+            "--access-logfile",
+            str(access_log),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError("gunicorn did not start") from None
+                time.sleep(0.2)
+        # "localhost": another site than the SuperOffice stand-in on 127.0.0.1.
+        yield _Hub(f"http://localhost:{port}", access_log)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_no_panel_token_or_usec_reaches_a_url_or_the_access_log(
+    page, gunicorn_hub, superoffice_host, panel
+):
+    """Panels in fresh frames without any cookie (plain http in a cross-site frame, where
+    the browser keeps no cookie or storage), signed in each time; an on-site panel opened
+    with <usec>; and a frame that keeps its token in sessionStorage opening one panel after
+    another: no URL the browser asked for carries a panel token, and the server's access
+    log holds neither a token nor the <usec>."""
+    panel.usec_enabled = True
+    panel.save()
+    ContactFactory(account=panel.account, superoffice_person_id=5)
+    urls = []
+    page.on("request", lambda request: urls.append(request.url))
+    tokens = []
+
+    def token_shown(frame):
+        expect(frame.locator(f'[data-associate="{SAM}"]')).to_be_visible()
+        tokens.append(json.loads(frame.locator("#panel-token").text_content()))
+
+    for name, params in (("leads:timeline", {"atid": 5}), ("leads:lead_report", {})):
+        frame = _open_in_superoffice(page, superoffice_host, gunicorn_hub, panel, name, **params)
+        _sign_in(page, frame)
+        token_shown(frame)
+    usec = "usec-sam-0002"
+    frame = _open_in_superoffice(
+        page, superoffice_host, gunicorn_hub, panel, "leads:queue", usec=usec
+    )
+    token_shown(frame)
+    # The frame's address no longer shows the <usec> either.
+    panel_frame = next(f for f in page.frames if "/panels/" in f.url)
+    assert usec not in panel_frame.evaluate("location.href")
+
+    # A SuperOffice of the same site as the hub (localhost): the frame may keep its token
+    # in sessionStorage, though still no cookie (plain http). The next panel opened in a
+    # fresh frame takes the token from there, and sends it in a header, never in the URL.
+    same_site = superoffice_host.replace("127.0.0.1", "localhost")
+    panel.frame_ancestors = f"{superoffice_host} {same_site}"
+    panel.save()
+    frame = _open_in_superoffice(page, same_site, gunicorn_hub, panel, "leads:timeline", atid=5)
+    _sign_in(page, frame)
+    token_shown(frame)
+    frame = _open_in_superoffice(page, same_site, gunicorn_hub, panel, "leads:queue")
+    token_shown(frame)
+    assert tokens[-1] == tokens[-2]  # the kept one: no second sign-in
+    assert not page.context.cookies()
+
+    assert len(tokens) == 5 and all(len(t) > 30 for t in tokens)
+    time.sleep(0.5)  # gunicorn writes its line once the response is sent
+    log = gunicorn_hub.log()
+    assert "/panels/" in log and "sign-in/done/" in log
+    for token in tokens:
+        assert not [u for u in urls if token in u]
+        assert token not in log
+    assert not [u for u in urls if "pt=" in u]
+    assert usec not in log
+    assert "usec=[redacted]" in log
+    # Nor the sign-in's code and state.
+    assert "code=[redacted]" in log
+    assert re.search(r"code=(?!\[redacted\])", log) is None

@@ -1,13 +1,16 @@
 """ID tokens and panel tokens: only a valid, unexpired token of the right tenant names a user."""
 
 import time
+from datetime import timedelta
 
 import pytest
 from django.core import signing
+from django.utils import timezone
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
 from leads import auth
+from leads.models import PanelSession
 
 ISSUER = "https://sod.superoffice.com"
 CLIENT = "emhub-app"
@@ -122,9 +125,9 @@ def test_an_id_token_is_refused_when_the_account_has_no_tenant_set(key, keys):
         _validate(_token(key), keys, ctx="")
 
 
-def _user(**overrides):
+def _user(account, **overrides):
     data = {
-        "account_id": 1,
+        "account_id": account.pk,
         "context_identifier": CTX,
         "associate_id": 2,
         "name": "Sam",
@@ -135,25 +138,23 @@ def _user(**overrides):
     return auth.PanelUser(**data)
 
 
-def test_a_panel_token_round_trips_its_user():
-    token = auth.panel_token_issue(user=_user())
+@pytest.mark.django_db
+def test_a_panel_token_round_trips_its_user_and_only_its_hash_is_stored(account):
+    token = auth.panel_token_issue(user=_user(account))
 
-    assert auth.panel_token_read(token=token) == _user()
+    assert auth.panel_token_read(token=token) == _user(account)
+    row = PanelSession.objects.get()
+    assert token not in (row.key_hash, row.name)
+    assert len(token) >= 40
 
 
-def test_a_tampered_panel_token_names_nobody():
-    token = auth.panel_token_issue(user=_user())
+@pytest.mark.django_db
+def test_a_tampered_or_unknown_panel_token_names_nobody(account):
+    token = auth.panel_token_issue(user=_user(account))
+    # The signed tokens of old named their user; a forged one of those is nothing now.
     forged = signing.dumps(
-        {
-            "account_id": 1,
-            "context_identifier": CTX,
-            "associate_id": 1,
-            "name": "x",
-            "group_ids": [4],
-            "method": "oidc",
-        },
-        key="not-the-secret-key",
-        salt=auth.PANEL_TOKEN_SALT,
+        {"account_id": account.pk, "associate_id": 1, "method": "oidc"},
+        salt="leads.panel-token",
     )
 
     assert auth.panel_token_read(token=token[:-3] + "abc") is None
@@ -161,7 +162,21 @@ def test_a_tampered_panel_token_names_nobody():
     assert auth.panel_token_read(token="garbage") is None
 
 
-def test_an_expired_panel_token_names_nobody():
-    token = auth.panel_token_issue(user=_user())
+@pytest.mark.django_db
+def test_an_expired_panel_token_names_nobody(account):
+    token = auth.panel_token_issue(user=_user(account))
+    PanelSession.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
 
-    assert auth.panel_token_read(token=token, max_age=-1) is None
+    assert auth.panel_token_read(token=token) is None
+
+
+@pytest.mark.django_db
+def test_a_signed_out_panel_token_names_nobody(account):
+    token = auth.panel_token_issue(user=_user(account))
+    other = auth.panel_token_issue(user=_user(account, associate_id=3))
+
+    assert auth.panel_session_end(token=token, by="signed out") is True
+
+    assert auth.panel_token_read(token=token) is None
+    assert auth.panel_token_read(token=other) is not None
+    assert PanelSession.objects.get(revoked_at__isnull=False).revoked_by == "signed out"

@@ -1,10 +1,15 @@
 """Panels show data only to a verified SuperOffice user of the account, in the allowed groups,
 and may be framed only by the account's SuperOffice host."""
 
+import secrets
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from leads.models import Panel
+from leads import auth
+from leads.models import Panel, PanelSession
 
 from .factories import (
     SUPEROFFICE_HOST,
@@ -59,10 +64,9 @@ def test_url_variables_alone_prove_nothing(client, panel):
     assert SECRET_EMAIL.encode() not in response.content
 
 
-def test_a_forged_token_gets_no_data(client, panel, settings):
-    settings.SECRET_KEY = "someone-elses-secret-key-" + "x" * 30
-    forged = token_for(panel)
-    settings.SECRET_KEY = "test-secret-key-" + "t" * 40
+def test_a_made_up_token_gets_no_data(client, panel):
+    token_for(panel)
+    forged = secrets.token_urlsafe(32)
 
     response = _get(client, panel, token=forged)
 
@@ -70,13 +74,10 @@ def test_a_forged_token_gets_no_data(client, panel, settings):
     assert SECRET_EMAIL.encode() not in response.content
 
 
-def test_an_expired_token_gets_no_data(client, panel, monkeypatch):
-    import time
-
+def test_an_expired_token_gets_no_data(client, panel):
     token = token_for(panel)
-    real = time.time
-    # Three hours later: past the panel token's lifetime of two hours.
-    monkeypatch.setattr(time, "time", lambda: real() + 3 * 3600)
+    # Three hours later: past the panel session's lifetime of two hours.
+    PanelSession.objects.update(expires_at=timezone.now() - timedelta(hours=1))
 
     response = _get(client, panel, token=token)
 
@@ -220,10 +221,10 @@ def test_a_contact_of_another_account_cannot_be_touched_through_a_panel(
     assert foreign.superoffice_person_id is None
 
 
-def test_a_token_in_the_url_is_kept_in_a_partitioned_cookie_over_https(client, panel):
+def test_a_token_from_the_header_is_kept_in_a_partitioned_cookie_over_https(client, panel):
     response = client.get(
         reverse("leads:queue", kwargs={"panel_key": panel.panel_key}),
-        {"pt": token_for(panel)},
+        HTTP_X_PANEL_TOKEN=token_for(panel),
         secure=True,
     )
 
@@ -232,6 +233,65 @@ def test_a_token_in_the_url_is_kept_in_a_partitioned_cookie_over_https(client, p
     for attribute in ("Secure", "HttpOnly", "SameSite=None", "Partitioned"):
         assert attribute in cookie
     assert response.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_a_token_in_the_url_is_not_accepted(client, panel):
+    response = _get(client, panel, pt=token_for(panel))
+
+    assert response.status_code == 401
+    assert SECRET_EMAIL.encode() not in response.content
+    assert "emhub_panel" not in response.cookies
+
+
+def test_a_signed_out_panel_session_is_refused_everywhere(client, panel):
+    token = token_for(panel)
+    assert _get(client, panel, token=token).status_code == 200
+
+    signed_out = client.post(
+        reverse("leads:panel_sign_out", kwargs={"panel_key": panel.panel_key}),
+        HTTP_X_PANEL_TOKEN=token,
+    )
+
+    assert signed_out.status_code == 200
+    assert b"You are signed out." in signed_out.content
+    for name in ("leads:queue", "leads:lead_report", "leads:timeline"):
+        response = _get(client, panel, name, token=token, atid="1")
+        assert response.status_code == 401, name
+        assert SECRET_EMAIL.encode() not in response.content
+
+
+def test_a_panel_session_the_admin_ended_is_refused(client, admin_client, panel):
+    token = token_for(panel)
+    kept = token_for(panel, associate_id=3)
+    assert _get(client, panel, token=token).status_code == 200
+    page = admin_client.get(reverse("leads:panel_settings"))
+    [row] = [s for s in page.context["panel_sessions"] if s.associate_id == 2]
+    assert f'data-panel-session="{row.id}"'.encode() in page.content
+
+    ended = admin_client.post(
+        reverse("leads:panel_session_revoke", kwargs={"panel_session_id": row.id})
+    )
+
+    assert ended.status_code == 302
+    response = _get(client, panel, token=token)
+    assert response.status_code == 401
+    assert SECRET_EMAIL.encode() not in response.content
+    # Another rep's sign-in is untouched, until the admin ends them all.
+    assert _get(client, panel, token=kept).status_code == 200
+    admin_client.post(reverse("leads:panel_sessions_revoke_all"))
+    assert _get(client, panel, token=kept).status_code == 401
+
+
+def test_a_marketer_cannot_end_panel_sessions(client, marketer_client, panel):
+    token = token_for(panel)
+    session_id = auth.panel_token_read(token=token).session_id
+
+    response = marketer_client.post(
+        reverse("leads:panel_session_revoke", kwargs={"panel_session_id": session_id})
+    )
+
+    assert response.status_code == 404
+    assert _get(client, panel, token=token).status_code == 200
 
 
 def test_no_panel_url_answers_a_hub_session_of_another_account_with_data(
@@ -250,7 +310,8 @@ def test_no_panel_url_answers_a_hub_session_of_another_account_with_data(
         r for r in get_resolver().url_patterns if getattr(r, "namespace", "") == "leads"
     ]
     patterns = {p.name: str(p.pattern) for p in leads_urls.url_patterns}
-    assert set(PANEL_URL_NAMES) == set(patterns) - {"panel_settings"}
+    admin_pages = {"panel_settings", "panel_session_revoke", "panel_sessions_revoke_all"}
+    assert set(PANEL_URL_NAMES) == set(patterns) - admin_pages
 
     for name in PANEL_URL_NAMES:
         kwargs = {"panel_key": b_panel.panel_key}

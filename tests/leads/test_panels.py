@@ -43,9 +43,11 @@ def _url(settings, name, **kwargs):
     return reverse(name, kwargs={"panel_key": settings.panel_key, **kwargs})
 
 
-def _get(client, settings, name, params=None, **kwargs):
+def _get(client, settings, name, params=None, *, token=None, **kwargs):
     return client.get(
-        _url(settings, name, **kwargs), params or {}, HTTP_X_PANEL_TOKEN=token_for(settings)
+        _url(settings, name, **kwargs),
+        params or {},
+        HTTP_X_PANEL_TOKEN=token or token_for(settings),
     )
 
 
@@ -88,8 +90,10 @@ def test_the_queue_page_needs_the_same_few_queries_for_many_contacts(
     for _i in range(30):
         waiting_runs(account, ContactFactory(account=account), 2, automation=automation)
 
-    with django_assert_max_num_queries(6):
-        response = _get(client, local_panel, "leads:queue")
+    # The panel session is opened before; reading it is one of the queries.
+    token = token_for(local_panel)
+    with django_assert_max_num_queries(7):
+        response = _get(client, local_panel, "leads:queue", token=token)
 
     assert response.content.count(b'class="card entry"') == 20
 
@@ -421,8 +425,10 @@ def test_the_lead_report_needs_the_same_few_queries_for_many_leads(
                 account=account, campaign=campaign, contact=contact, type=EventType.LINK_CLICKED
             )
 
-    with django_assert_max_num_queries(7):
-        response = _get(client, local_panel, "leads:lead_report")
+    # The panel session is opened before; reading it is one of the queries.
+    token = token_for(local_panel)
+    with django_assert_max_num_queries(8):
+        response = _get(client, local_panel, "leads:lead_report", token=token)
 
     assert response.content.count(b'class="card entry') == 20
 
@@ -529,8 +535,10 @@ def test_the_timeline_shows_the_persons_interactions_newest_first_paginated(
         )
     EventFactory(account=account, campaign=campaign, contact=other, type=EventType.SMS_SENT)
 
-    with django_assert_max_num_queries(6):
-        response = _get(client, local_panel, "leads:timeline", {"atid": "77"})
+    # The panel session is opened before; reading it is one of the queries.
+    token = token_for(local_panel)
+    with django_assert_max_num_queries(7):
+        response = _get(client, local_panel, "leads:timeline", {"atid": "77"}, token=token)
 
     body = response.content.decode()
     assert body.count("data-event=") == 25
