@@ -199,3 +199,52 @@ def test_a_discovery_document_pointing_elsewhere_is_refused(client, panel, simul
 
     assert response.status_code == 403
     assert b"another host" in response.content
+
+
+@pytest.mark.parametrize("status", [302, 307])
+def test_discovery_does_not_follow_a_redirect_and_tells_the_admin(
+    client, admin_client, account, status
+):
+    """The issuer answers its discovery document with a redirect (to a server that would
+    serve a document naming internal endpoints): refused, nothing fetched from there."""
+    from django.core.cache import cache
+
+    from tests.crm.loopback import loopback_server, redirect
+
+    cache.clear()
+    with loopback_server() as issuer, loopback_server() as elsewhere:
+        issuer.behaviour["*"] = redirect(status, f"{elsewhere.url}{auth.DISCOVERY_PATH}")
+        panel = PanelSettingsFactory(
+            account=account,
+            context_identifier="Cust12345",
+            oidc_issuer=issuer.url,
+            oidc_client_id=idp.CLIENT_ID,
+            oidc_client_secret="secret",
+        )
+        with pytest.raises(auth.ProviderMisconfigured, match="redirect"):
+            auth.provider_metadata(issuer=issuer.url, refresh=True)
+
+        start = client.get(reverse("leads:panel_sign_in", kwargs={"panel_key": panel.panel_key}))
+
+        assert start.status_code == 403
+        assert b"answered with a redirect" in start.content
+        assert elsewhere.requests == []
+        assert [r[1] for r in issuer.requests] == [auth.DISCOVERY_PATH] * 2
+    page = admin_client.get(reverse("leads:panel_settings"))
+    assert b'id="oidc-error"' in page.content
+    assert b"answered with a redirect" in page.content
+
+
+def test_discovery_at_an_internal_address_is_refused_unless_the_operator_allows_it(
+    client, account, settings
+):
+    from django.core.cache import cache
+
+    from tests.crm.loopback import loopback_server
+
+    cache.clear()
+    settings.CRM_ALLOW_PRIVATE_ADDRESSES = False
+    with loopback_server() as issuer:
+        with pytest.raises(auth.ProviderMisconfigured, match="internal address"):
+            auth.provider_metadata(issuer=f"http://localhost:{issuer.port}", refresh=True)
+        assert issuer.requests == []
