@@ -1,10 +1,32 @@
-"""REST API authentication: `Authorization: Bearer <api key>`, or a signed-in session."""
+"""REST API authentication: `Authorization: Bearer <api key>`, or a signed-in session.
 
+Wrong API keys are counted per address by django-axes, like wrong passwords
+(emhub.sign_in): past the limit the address gets 429 for every key until the lockout ends.
+"""
+
+from axes.handlers.proxy import AxesProxyHandler
+from django.contrib.auth.signals import user_login_failed
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
 from .selectors import api_key_by_raw_key
 from .services import api_key_touch
+from .sign_in import API_KEY_USERNAME, cooloff_minutes
+
+_API_KEY_CREDENTIALS = {"username": API_KEY_USERNAME}
+
+
+class ApiKeyLockedOut(exceptions.Throttled):
+    default_detail = "Too many wrong API keys from this address."
+
+
+def _locked_out() -> ApiKeyLockedOut:
+    minutes = cooloff_minutes()
+    return ApiKeyLockedOut(
+        wait=minutes * 60 or None,
+        detail=f"Too many wrong API keys from this address. Try again in {minutes} minutes, "
+        "or ask the operator to lift the lockout.",
+    )
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -21,8 +43,18 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 "Send the key as 'Authorization: Bearer <key>', with no spaces in the key."
             )
+        django_request = request._request
+        if not AxesProxyHandler.is_allowed(django_request, _API_KEY_CREDENTIALS):
+            raise _locked_out()
         api_key = api_key_by_raw_key(raw_key=parts[1])
         if api_key is None:
+            user_login_failed.send(
+                sender=ApiKeyAuthentication,
+                credentials=_API_KEY_CREDENTIALS,
+                request=django_request,
+            )
+            if getattr(django_request, "axes_locked_out", False):
+                raise _locked_out()
             raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
         api_key_touch(api_key=api_key)
         # The API key is the caller: the request works in the key's account.

@@ -77,3 +77,21 @@ def heartbeats_prune(*, keep: int = 100) -> int:
     )
     deleted, _ = WorkerHeartbeat.objects.exclude(id__in=keep_ids).delete()
     return deleted
+
+
+def sign_in_lockout_lift(*, account: Account, username: str) -> bool:
+    """Let a member of the account sign in again: forget the failed sign-ins of their user
+    name, and of the addresses they came from (so the address lockout goes too).
+    False when ``username`` is no member of the account."""
+    from axes.models import AccessAttempt
+    from axes.utils import reset
+
+    if not Membership.objects.filter(account=account, user__username=username).exists():
+        return False
+    addresses = set(
+        AccessAttempt.objects.filter(username=username).values_list("ip_address", flat=True)
+    )
+    reset(username=username)
+    for address in addresses - {None, ""}:
+        reset(ip=address)
+    return True

@@ -13,6 +13,7 @@ account_urlpatterns = [
     path(
         "settings/api-keys/<int:key_id>/revoke/", views.api_key_revoke_view, name="api_key_revoke"
     ),
+    path("settings/sign-in-lockouts/", views.sign_in_lockouts, name="sign_in_lockouts"),
     path("api/v1/api-keys/", api.ApiKeyListApi.as_view(), name="api_key_list_api"),
     path("api/v1/api-keys/<int:key_id>/", api.ApiKeyDetailApi.as_view(), name="api_key_detail_api"),
     path("api/v1/whoami/", api.WhoAmIApi.as_view(), name="whoami_api"),

@@ -9,8 +9,8 @@ from django.views.decorators.http import require_POST
 
 from .dashboard import dashboard_figures
 from .forms import AccountPickForm, ApiKeyCreateForm, SignInForm
-from .selectors import api_keys_of, memberships_of, worker_last_seen
-from .services import api_key_issue, api_key_revoke
+from .selectors import api_keys_of, memberships_of, sign_in_lockouts_of, worker_last_seen
+from .services import api_key_issue, api_key_revoke, sign_in_lockout_lift
 from .tenancy import SESSION_ACCOUNT_KEY, account_required, admin_required
 
 
@@ -85,6 +85,22 @@ def api_key_revoke_view(request, key_id: int):
         request, f"Key “{api_key.name}” revoked. Calls using it are refused from now on."
     )
     return redirect(reverse("emhub:api_keys"))
+
+
+@admin_required
+def sign_in_lockouts(request):
+    if request.method == "POST":
+        username = request.POST.get("username", "")[:150]
+        if sign_in_lockout_lift(account=request.account, username=username):
+            messages.success(request, f"{username} can sign in again.")
+        else:
+            messages.error(request, "That user is not a member of this account.")
+        return redirect("emhub:sign_in_lockouts")
+    return render(
+        request,
+        "emhub/sign_in_lockouts.html",
+        {"lockouts": sign_in_lockouts_of(account=request.account)},
+    )
 
 
 def not_found(request, exception=None):

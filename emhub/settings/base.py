@@ -4,6 +4,7 @@ Every variable is listed in `.env.example`. Override modules (`local`, `test`,
 `production`) only change what differs for their mode.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -38,6 +39,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "emhub",
     "crm",
     "campaigns",
@@ -57,6 +59,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "emhub.framing.FrameAncestorsMiddleware",
+    # Last, as django-axes asks: it answers a locked-out sign-in with the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "emhub.urls"
@@ -100,6 +104,21 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sign-in throttling (django-axes, see emhub.sign_in): the AxesStandaloneBackend refuses
+# a locked-out user or address before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("SIGN_IN_FAILURE_LIMIT", default=6)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("SIGN_IN_LOCKOUT_MINUTES", default=30))
+AXES_LOCKOUT_PARAMETERS = "emhub.sign_in.lockout_parameters"
+AXES_LOCKOUT_CALLABLE = "emhub.sign_in.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "emhub.sign_in.client_ip"
+AXES_RESET_ON_SUCCESS = True
+# Behind this many proxies that append to X-Forwarded-For (production's TLS proxy: 1),
+# the caller's address is read from there; 0 uses the connection's address.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 LOGIN_URL = "emhub:login"
 LOGIN_REDIRECT_URL = "emhub:home"
 LOGOUT_REDIRECT_URL = "emhub:login"
