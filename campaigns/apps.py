@@ -167,7 +167,7 @@ class CampaignsConfig(AppConfig):
                 link_rows = [
                     tracked_link_create(campaign=campaign, name=n, url=u) for n, u in links
                 ]
-                form_rows = [form_create(campaign=campaign, name=n) for n in forms]
+                form_rows = [form_create(campaign=campaign, name=n, published=True) for n in forms]
 
                 sent_at = now - timedelta(days=20 - number * 6, hours=rng.randint(0, 6))
                 events = _demo_events(

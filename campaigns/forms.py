@@ -65,6 +65,12 @@ class CampaignFormForm(forms.Form):
         assume_scheme="https",
         help_text="Your thank-you page. Left empty, the hub shows a short thank-you note.",
     )
+    published = forms.BooleanField(
+        label="Published",
+        required=False,
+        help_text="Only a published form takes submissions; until then its address answers "
+        "'not found'.",
+    )
 
 
 class EventFilterForm(forms.Form):

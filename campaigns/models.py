@@ -109,11 +109,21 @@ class TrackedLink(models.Model):
         return self.name
 
 
+def new_form_token() -> str:
+    return secrets.token_urlsafe(18)
+
+
 class Form(models.Model):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="forms")
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="forms")
     name = models.CharField(max_length=200)
-    # Where `/f/<id>/` sends the visitor after a submission; blank shows the hub's thank-you page.
+    # Names the form in its public address `/f/<token>/`: random, so nobody can find or post
+    # to other forms (of any account) by counting.
+    token = models.CharField(max_length=32, unique=True, default=new_form_token)
+    # Only a published form takes submissions: a draft or a retired form answers 404.
+    published = models.BooleanField(default=False)
+    # Where `/f/<token>/` sends the visitor after a submission; blank shows the hub's
+    # thank-you page.
     success_url = models.URLField(max_length=2000, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -102,11 +102,17 @@ def contact_upsert(*, account: Account, email: str, **fields: Any) -> Contact:
 
 
 def _contacts_upsert(
-    *, account: Account, wanted: dict[str, dict[str, Any]], known: dict[str, Contact] | None = None
+    *,
+    account: Account,
+    wanted: dict[str, dict[str, Any]],
+    known: dict[str, Contact] | None = None,
+    update_existing: bool = True,
 ) -> dict[str, Contact]:
     """Bulk upsert: {email: fields} -> {email: contact}, in a handful of queries whatever the size.
 
     `known` are contacts the caller already holds (the tracking endpoints), not looked up again.
+    Without `update_existing` the fields only go into contacts created here: a contact that
+    exists keeps its name, phone and company whatever was sent.
     """
     now = timezone.now()
     found = dict(known or {})
@@ -136,6 +142,9 @@ def _contacts_upsert(
                     contact._state.adding = True
                 Contact.objects.bulk_create(rows, ignore_conflicts=True)
                 found.update(_contacts_by_email(account=account, emails=missing))
+    if not update_existing:
+        # The contacts made here already carry the fields; the others keep theirs.
+        return found
     changed: list[Contact] = []
     changed_fields: set[str] = set()
     for email, fields in wanted.items():
@@ -206,22 +215,33 @@ def tracked_link_update(
     return link
 
 
-def form_create(*, campaign: Campaign, name: str, success_url: str = "") -> Form:
+def form_create(
+    *, campaign: Campaign, name: str, success_url: str = "", published: bool = False
+) -> Form:
     form = Form(
         account_id=campaign.account_id,
         campaign=campaign,
         name=name.strip(),
         success_url=success_url.strip(),
+        published=published,
     )
     return _clean_and_save(form)
 
 
-def form_update(*, form: Form, name: str | None = None, success_url: str | None = None) -> Form:
+def form_update(
+    *,
+    form: Form,
+    name: str | None = None,
+    success_url: str | None = None,
+    published: bool | None = None,
+) -> Form:
     fields = []
     if name is not None:
         form.name, fields = name.strip(), [*fields, "name"]
     if success_url is not None:
         form.success_url, fields = success_url.strip(), [*fields, "success_url"]
+    if published is not None:
+        form.published, fields = published, [*fields, "published"]
     if fields:
         _clean_and_save(form, update_fields=fields)
     return form
@@ -516,7 +536,19 @@ def _events_store(*, account: Account, events: list[dict], source: str) -> Inges
         wanted.setdefault(c.email, {}).update(c.contact_fields)
         if c.contact is not None:
             known[c.email] = c.contact
-    contacts = _contacts_upsert(account=account, wanted=wanted, known=known) if wanted else {}
+    # Anyone on the internet can post a public form: what it says about a contact that
+    # exists is kept on the event only, never written over the contact (which may be linked
+    # to a SuperOffice person). New contacts are made from it.
+    contacts = (
+        _contacts_upsert(
+            account=account,
+            wanted=wanted,
+            known=known,
+            update_existing=source != Event.Source.FORM,
+        )
+        if wanted
+        else {}
+    )
 
     rows = [
         Event(
@@ -707,7 +739,7 @@ def open_pixel_url(*, campaign: Campaign, contact: Contact) -> str:
 
 
 def form_action_url(*, form: Form) -> str:
-    return _public_url(reverse("campaigns:form_submit", kwargs={"form_id": form.pk}))
+    return _public_url(reverse("campaigns:form_submit", kwargs={"form_token": form.token}))
 
 
 class TrackingRefInvalid(Exception):
@@ -842,7 +874,10 @@ def email_open_record(*, ref: str, user_agent: str = "") -> Event:
     return result.stored[0]
 
 
-FORM_RESERVED_FIELDS = frozenset({"c", "csrfmiddlewaretoken"})
+# A field people never see (hidden by the embed code's style) and bots fill in: a
+# submission that has it is answered as usual and not recorded.
+FORM_HONEYPOT_FIELD = "emhub_website"
+FORM_RESERVED_FIELDS = frozenset({"c", "csrfmiddlewaretoken", FORM_HONEYPOT_FIELD})
 FORM_MAX_FIELDS = 50
 FORM_MAX_VALUE = 5000
 
@@ -850,22 +885,29 @@ FORM_MAX_VALUE = 5000
 @dataclass(frozen=True)
 class FormSubmission:
     form: Form
-    event: Event
+    event: Event | None  # None for a bot's submission (the honeypot field was filled in)
 
 
 def form_submission_record(
     *,
-    form_id: int,
+    form_token: str,
     fields: dict[str, list[str]],
     contact_ref: str | None = None,
     user_agent: str = "",
 ) -> FormSubmission:
     """Record `form_submitted` with the submitted fields, for the contact the reference or
-    the `email` field names; the contact fields among them update the contact.
+    the `email` field names. The contact fields among them make a new contact; a contact
+    that exists keeps its own (they stay on the event).
 
-    Form.DoesNotExist, TrackingRefInvalid, or EventsInvalid for a bad email.
+    A submission with the honeypot field filled in is a bot's: nothing is recorded and
+    `event` is None. Form.DoesNotExist (also for a form that is not published),
+    TrackingRefInvalid, or EventsInvalid for a bad email.
     """
-    form = Form.objects.select_related("account", "campaign").get(pk=form_id)
+    form = Form.objects.select_related("account", "campaign").get(
+        token=form_token[:32], published=True
+    )
+    if any(str(v).strip() for v in fields.get(FORM_HONEYPOT_FIELD, [])):
+        return FormSubmission(form=form, event=None)
     values: dict[str, Any] = {}
     for name, items in list(fields.items())[:FORM_MAX_FIELDS]:
         if name in FORM_RESERVED_FIELDS:

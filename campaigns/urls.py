@@ -50,7 +50,7 @@ urlpatterns = [
     # Public: recipients of a campaign reach these from emails and landing pages.
     path("t/<str:token>/", views.link_click, name="link_click"),
     path("o/<str:ref>.gif", views.open_pixel, name="open_pixel"),
-    path("f/<int:form_id>/", views.form_submit, name="form_submit"),
+    path("f/<str:form_token>/", views.form_submit, name="form_submit"),
 ]
 
 # Reached by anyone on the internet, authorised by a signed reference or the form's

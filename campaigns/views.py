@@ -7,6 +7,7 @@ Every page is account-scoped: objects are read through the selectors with
 import json
 from urllib.parse import urlencode
 
+from django.conf import settings as django_settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -14,6 +15,8 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonRespons
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST, require_safe
+from django_ratelimit.core import is_ratelimited
+from django_ratelimit.decorators import ALL
 
 from emhub.tenancy import account_required
 
@@ -195,7 +198,8 @@ def form_detail(request, campaign_id: int, form_id: int):
     campaign = selectors.campaign_get(account=request.account, campaign_id=campaign_id)
     obj = selectors.form_get(account=request.account, campaign=campaign, form_id=form_id)
     form = CampaignFormForm(
-        request.POST or None, initial={"name": obj.name, "success_url": obj.success_url}
+        request.POST or None,
+        initial={"name": obj.name, "success_url": obj.success_url, "published": obj.published},
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -337,16 +341,42 @@ def open_pixel(request, ref: str):
     return _no_store(HttpResponse(PIXEL_GIF, content_type="image/gif"))
 
 
+def _form_rate_key(group, request) -> str:
+    from emhub.sign_in import client_ip
+
+    return client_ip(request)
+
+
 @csrf_exempt  # a public form posted from the customer's own pages; it changes nothing of theirs
 @require_POST
-def form_submit(request, form_id: int):
-    """`POST /f/<form id>/`: record the submission for the contact named by `c` or `email`."""
+def form_submit(request, form_token: str):
+    """`POST /f/<form token>/`: record the submission for the contact named by `c` or `email`.
+
+    At most FORMS_SUBMISSIONS_RATE per address (all forms together), so nobody can flood
+    the account's contacts and automations from one place."""
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    if is_ratelimited(
+        request,
+        group="campaigns.form_submit",
+        key=_form_rate_key,
+        rate=django_settings.FORMS_SUBMISSIONS_RATE,
+        method=ALL,
+        increment=True,
+    ):
+        message = "Too many forms were sent from your address. Wait a minute and send it again."
+        if wants_json:
+            return JsonResponse({"non_field_errors": [message]}, status=429)
+        return render(
+            request,
+            "campaigns/form_thanks.html",
+            {"errors": {"non_field_errors": [message]}, "failed": True},
+            status=429,
+        )
     fields = {name: request.POST.getlist(name) for name in request.POST}
     ref = request.POST.get("c") or request.GET.get("c")
-    wants_json = "application/json" in request.headers.get("Accept", "")
     try:
         submission = services.form_submission_record(
-            form_id=form_id, fields=fields, contact_ref=ref, user_agent=_user_agent(request)
+            form_token=form_token, fields=fields, contact_ref=ref, user_agent=_user_agent(request)
         )
     except Form.DoesNotExist as exc:
         raise Http404("No such form") from exc
@@ -357,8 +387,11 @@ def form_submit(request, form_id: int):
         return render(
             request, "campaigns/form_thanks.html", {"errors": errors, "failed": True}, status=400
         )
+    # A bot that filled in the hidden field is answered with success (nothing was stored).
     if wants_json:
-        return JsonResponse({"event": submission.event.pk}, status=201)
+        return JsonResponse(
+            {"event": submission.event.pk if submission.event else None}, status=201
+        )
     if submission.form.success_url:
         return HttpResponseRedirect(submission.form.success_url, status=303)
     return render(request, "campaigns/form_thanks.html", {"form": submission.form})

@@ -14,6 +14,15 @@ from .factories import AccountFactory, MembershipFactory, UserFactory
 pytest_plugins = ["tests.crm_fixtures"]
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Rate-limit counters and cached documents of one test do not reach the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 def _signed_in(client, user, account):
     client.force_login(user)
     session = client.session

@@ -271,6 +271,12 @@ AUTOMATIONS_RETRY_BASE_SECONDS = env.float("AUTOMATIONS_RETRY_BASE_SECONDS", def
 AUTOMATIONS_RETRY_CAP_SECONDS = env.float("AUTOMATIONS_RETRY_CAP_SECONDS", default=900.0)
 CAMPAIGNS_IMPORT_PAGE_SIZE = env.int("CAMPAIGNS_IMPORT_PAGE_SIZE", default=500)
 CAMPAIGNS_SEND_MAX_ATTEMPTS = env.int("CAMPAIGNS_SEND_MAX_ATTEMPTS", default=5)
+# Public form submissions one address may send, all forms together (django-ratelimit).
+FORMS_SUBMISSIONS_RATE = env.str("FORMS_SUBMISSIONS_RATE", default="10/m")
+
+# The cache holds rate-limit counters and discovery documents, so every web process must
+# share it: a folder under var/ in the embedded default, Redis in production (CACHE_URL).
+CACHES = {"default": env.cache("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}")}
 
 # --- Messages -----------------------------------------------------------------
 # https://docs.djangoproject.com/en/5.2/topics/email/ : SMTP in production, a file

@@ -18,6 +18,8 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 CRM_ALLOW_PRIVATE_ADDRESSES = True
+# One process per test run; tests/conftest.py empties it before every test.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 CRM_TIMEOUT_SECONDS = 5.0
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES = {

@@ -41,6 +41,7 @@ class FormFactory(factory.django.DjangoModelFactory):
     campaign = factory.SubFactory(CampaignFactory)
     account = factory.SelfAttribute("campaign.account")
     name = factory.Sequence(lambda n: f"Form {n}")
+    published = True
 
 
 class EventFactory(factory.django.DjangoModelFactory):

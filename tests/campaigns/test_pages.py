@@ -208,7 +208,7 @@ def test_a_marketer_adds_a_form_and_gets_its_embed_code(marketer_client, campaig
     form = Form.objects.get(campaign=campaign)
     assert response["Location"] == reverse("campaigns:form_detail", args=[campaign.pk, form.pk])
     html = marketer_client.get(response["Location"]).content.decode()
-    assert f"/f/{form.pk}/" in html
+    assert f"/f/{form.token}/" in html
 
 
 def test_the_events_tab_filters_by_type_and_paginates(marketer_client, campaign):

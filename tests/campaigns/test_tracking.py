@@ -121,9 +121,7 @@ def test_a_link_without_a_contact_still_works_but_records_nothing(visitor, link)
     assert not Event.objects.exists()
 
 
-def test_a_head_request_from_a_link_scanner_is_recorded_as_a_filtered_click(
-    visitor, link, contact
-):
+def test_a_head_request_from_a_link_scanner_is_recorded_as_a_filtered_click(visitor, link, contact):
     response = visitor.head(path_of(tracking_url_for_link(link=link, contact=contact)))
     assert response.status_code == 302
     event = Event.objects.get()
@@ -204,39 +202,134 @@ def test_a_form_posted_with_an_email_records_the_fields_and_creates_the_contact(
 
 def test_a_form_posted_with_a_signed_reference_is_the_referenced_contact(visitor, form, contact):
     response = visitor.post(
-        f"/f/{form.pk}/", {"c": contact_ref_make(contact=contact), "company_name": "Acme AB"}
+        f"/f/{form.token}/", {"c": contact_ref_make(contact=contact), "company_name": "Acme AB"}
     )
     assert response.status_code == 200
     event = Event.objects.get()
     assert event.contact == contact and "c" not in event.data["fields"]
+    # The details sent stay on the submission; the contact keeps its own.
+    assert event.data["fields"] == {"company_name": "Acme AB"}
+    company = contact.company_name
     contact.refresh_from_db()
-    assert contact.company_name == "Acme AB"
+    assert contact.company_name == company
 
 
 def test_a_form_goes_to_its_success_page(visitor, campaign):
     form = FormFactory(campaign=campaign, success_url="https://www.example.com/thanks")
-    response = visitor.post(f"/f/{form.pk}/", {"email": "a@example.com"})
+    response = visitor.post(f"/f/{form.token}/", {"email": "a@example.com"})
     assert response.status_code == 303 and response["Location"] == "https://www.example.com/thanks"
 
 
 def test_a_form_can_answer_in_json(visitor, form):
     response = visitor.post(
-        f"/f/{form.pk}/", {"email": "a@example.com"}, HTTP_ACCEPT="application/json"
+        f"/f/{form.token}/", {"email": "a@example.com"}, HTTP_ACCEPT="application/json"
     )
     assert response.status_code == 201
     assert response.json() == {"event": Event.objects.get().pk}
 
 
 def test_a_form_without_a_valid_email_or_reference_records_nothing(visitor, form, contact):
-    assert visitor.post(f"/f/{form.pk}/", {"email": "nope"}).status_code == 400
-    assert visitor.post(f"/f/{form.pk}/", {"first_name": "Nina"}).status_code == 400
-    assert visitor.post(f"/f/{form.pk}/", {"c": "forged:ref"}).status_code == 400
-    response = visitor.post(f"/f/{form.pk}/", {"email": "nope"}, HTTP_ACCEPT="application/json")
+    assert visitor.post(f"/f/{form.token}/", {"email": "nope"}).status_code == 400
+    assert visitor.post(f"/f/{form.token}/", {"first_name": "Nina"}).status_code == 400
+    assert visitor.post(f"/f/{form.token}/", {"c": "forged:ref"}).status_code == 400
+    response = visitor.post(f"/f/{form.token}/", {"email": "nope"}, HTTP_ACCEPT="application/json")
     assert response.json() == {"email": ["Enter a valid email address."]}
     assert not Event.objects.exists() and not Contact.objects.exclude(pk=contact.pk).exists()
 
 
+def test_a_public_form_cannot_change_an_existing_contacts_details(visitor, form):
+    linked = ContactFactory(
+        account=form.account,
+        email="ceo@example.com",
+        first_name="Clara",
+        last_name="Olsen",
+        phone="+47 1",
+        company_name="Real AS",
+        superoffice_person_id=55,
+    )
+
+    response = visitor.post(
+        f"/f/{form.token}/",
+        {
+            "email": "CEO@example.com",
+            "first_name": "Mallory",
+            "last_name": "Hacker",
+            "phone": "+1 666",
+            "company_name": "Evil Inc",
+        },
+    )
+
+    assert response.status_code == 200
+    linked.refresh_from_db()
+    assert (linked.first_name, linked.last_name, linked.phone, linked.company_name) == (
+        "Clara",
+        "Olsen",
+        "+47 1",
+        "Real AS",
+    )
+    assert linked.superoffice_person_id == 55
+    # What was sent is kept on the submission, for a person to look at.
+    event = Event.objects.get()
+    assert event.contact == linked
+    assert event.data["fields"]["first_name"] == "Mallory"
+    assert event.data["fields"]["company_name"] == "Evil Inc"
+
+
+def test_a_form_is_addressed_by_its_token_not_its_id(visitor, form):
+    assert len(form.token) >= 24
+    assert visitor.post(f"/f/{form.pk}/", {"email": "a@example.com"}).status_code == 404
+    other = FormFactory(campaign=form.campaign)
+    assert other.token != form.token
+    assert not Event.objects.exists()
+
+
+def test_an_unpublished_form_takes_no_submission(visitor, form):
+    form.published = False
+    form.save()
+
+    response = visitor.post(f"/f/{form.token}/", {"email": "a@example.com"})
+
+    assert response.status_code == 404
+    assert not Event.objects.exists() and not Contact.objects.exists()
+
+
+def test_a_bot_that_fills_in_the_honeypot_is_thanked_and_nothing_is_recorded(visitor, form):
+    response = visitor.post(
+        f"/f/{form.token}/",
+        {"email": "bot@example.com", "first_name": "Bot", "emhub_website": "http://spam.example"},
+    )
+
+    assert response.status_code == 200
+    assert b"Thank you" in response.content
+    assert not Event.objects.exists() and not Contact.objects.exists()
+
+
+def test_submissions_are_rate_limited_per_address(visitor, form, settings):
+    settings.FORMS_SUBMISSIONS_RATE = "3/m"
+    for n in range(3):
+        response = visitor.post(
+            f"/f/{form.token}/", {"email": f"p{n}@example.com"}, REMOTE_ADDR="203.0.113.9"
+        )
+        assert response.status_code == 200, n
+
+    refused = visitor.post(
+        f"/f/{form.token}/", {"email": "p4@example.com"}, REMOTE_ADDR="203.0.113.9"
+    )
+    other_form = FormFactory(campaign=form.campaign)
+    also_refused = visitor.post(
+        f"/f/{other_form.token}/", {"email": "p5@example.com"}, REMOTE_ADDR="203.0.113.9"
+    )
+    elsewhere = visitor.post(
+        f"/f/{form.token}/", {"email": "p6@example.com"}, REMOTE_ADDR="198.51.100.3"
+    )
+
+    assert refused.status_code == 429 and also_refused.status_code == 429
+    assert b"Too many forms were sent from your address" in refused.content
+    assert elsewhere.status_code == 200
+    assert Event.objects.count() == 4
+
+
 def test_an_unknown_form_is_404_and_get_is_not_allowed(visitor, form):
-    assert visitor.post("/f/999999/", {"email": "a@example.com"}).status_code == 404
-    assert visitor.get(f"/f/{form.pk}/").status_code == 405
+    assert visitor.post("/f/no-such-form/", {"email": "a@example.com"}).status_code == 404
+    assert visitor.get(f"/f/{form.token}/").status_code == 405
     assert not Event.objects.exists()
