@@ -21,7 +21,6 @@ import requests
 import zeep
 import zeep.exceptions
 from lxml import etree
-from requests.adapters import HTTPAdapter
 from zeep.cache import InMemoryCache
 from zeep.transports import Transport
 
@@ -32,6 +31,7 @@ from ..errors import (
     PermanentCrmError,
     TransientCrmError,
 )
+from ..http import AddressRefused, DeadlineExceeded, RedirectRefused, ReplyTooLarge, guarded_session
 
 EXCERPT_CHARS = 2000
 
@@ -74,12 +74,10 @@ CallRecorder = Callable[[CallRecord], None]
 
 
 def new_session() -> requests.Session:
-    """The requests Session of every call to SuperOffice (SOAP, WSDL, signing keys)."""
-    session = requests.Session()
-    adapter = HTTPAdapter(pool_connections=16, pool_maxsize=64, max_retries=0)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
+    """The requests Session of every call to SuperOffice (SOAP, WSDL, signing keys): the
+    guarded one of crm.http (addresses checked when connecting, no redirects, replies
+    capped, an overall deadline per request)."""
+    return guarded_session()
 
 
 class HttpStatusError(Exception):
@@ -343,6 +341,24 @@ def classify(exc: Exception, *, base_url: str, timeout: float) -> Exception:
                 f"HTTP 404: no NetServer service at this address ({base_url})"
             )
         return TransientCrmError(f"HTTP {exc.status} from NetServer", retry_after=exc.retry_after)
+    if isinstance(exc, AddressRefused):
+        return ConfigurationCrmError(f"Refused SuperOffice address: {exc}")
+    if isinstance(exc, RedirectRefused):
+        return ConfigurationCrmError(
+            f"NetServer at {base_url} answered HTTP {exc.status} with a redirect to "
+            f"{exc.location or 'another address'}. The hub follows no redirect (it would "
+            "send the credentials along): set the SuperOffice address to the one to use."
+        )
+    if isinstance(exc, ReplyTooLarge):
+        return ConfigurationCrmError(
+            f"NetServer's reply was larger than {exc.limit // (1024 * 1024)} MB and was "
+            "refused. Ask for less at a time, or raise CRM_MAX_REPLY_MB."
+        )
+    if isinstance(exc, DeadlineExceeded):
+        return TransientCrmError(
+            f"NetServer's reply did not arrive in full within {exc.seconds:g} s "
+            "(CRM_DEADLINE_SECONDS)"
+        )
     if isinstance(exc, requests.Timeout):
         return TransientCrmError(f"NetServer did not answer within {timeout:g} s")
     if isinstance(exc, requests.ConnectionError):

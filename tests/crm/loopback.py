@@ -58,7 +58,13 @@ class LoopbackServer(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.requests: list[tuple[str, str, dict, bytes]] = []
+        self.connections = 0
         self.behaviour: dict = {}
+
+    def process_request(self, request, client_address):
+        # Counted before any byte is read: a refused connection never gets here.
+        self.connections += 1
+        super().process_request(request, client_address)
 
     @property
     def port(self) -> int:
