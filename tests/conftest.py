@@ -98,6 +98,30 @@ CHROMIUM_ARGS = [
 ]
 
 
+# Every page of every browser test reports Content-Security-Policy violations; a test
+# during which Chromium reported one fails (unless it is marked csp_violation_expected).
+CSP_VIOLATIONS: list[str] = []
+_CSP_LISTENER = """
+document.addEventListener("securitypolicyviolation", function (e) {
+  console.error("CSP violation: " + e.violatedDirective + " blocked " + (e.blockedURI || "inline")
+                + " in " + e.sourceFile + ":" + e.lineNumber);
+});
+"""
+
+
+def _on_console(message) -> None:
+    text = message.text
+    if text.startswith("CSP violation:") or "Content Security Policy" in text:
+        CSP_VIOLATIONS.append(f"{text} ({message.location.get('url', '')})")
+
+
+def watch_csp(context):
+    """Report the CSP violations of every page of ``context`` (its frames and pop-ups too)."""
+    context.add_init_script(_CSP_LISTENER)
+    context.on("console", _on_console)
+    return context
+
+
 @pytest.fixture(scope="session")
 def browser():
     # Playwright's sync API runs an event loop; Django must allow ORM calls in tests around it.
@@ -106,8 +130,31 @@ def browser():
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        new_context, new_page = browser.new_context, browser.new_page
+
+        def watched_context(*args, **kwargs):
+            return watch_csp(new_context(*args, **kwargs))
+
+        def watched_page(*args, **kwargs):
+            page = new_page(*args, **kwargs)
+            watch_csp(page.context)
+            return page
+
+        # Contexts and pages a test makes itself (a recipient's browser) are watched too.
+        browser.new_context, browser.new_page = watched_context, watched_page
         yield browser
         browser.close()
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violation(request):
+    CSP_VIOLATIONS.clear()
+    yield
+    if request.node.get_closest_marker("csp_violation_expected"):
+        return
+    found, CSP_VIOLATIONS[:] = list(CSP_VIOLATIONS), []
+    if found:
+        pytest.fail("Chromium reported Content-Security-Policy violations:\n" + "\n".join(found))
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONCE, NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(environ.Env().str("EMHUB_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -40,6 +41,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "csp",
     "emhub",
     "crm",
     "campaigns",
@@ -59,6 +61,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "emhub.framing.FrameAncestorsMiddleware",
+    # Inside FrameAncestorsMiddleware, so its policy is set first and frame-ancestors added.
+    "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: it answers a locked-out sign-in with the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -140,6 +144,24 @@ STORAGES = {
 # A comma-separated list: the first key encrypts, every key decrypts, so keys rotate
 # by putting a new one first and re-saving (see `python manage.py rotate_secrets`).
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+
+# --- Content-Security-Policy (django-csp) --------------------------------------------
+# Scripts and styles only from the hub's own files (or an element carrying the page's
+# nonce): no inline script, handler or style attribute runs, so injected markup cannot
+# act. frame-ancestors is added by emhub.framing (the panels name SuperOffice's host).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+    }
+}
 
 # --- REST API -----------------------------------------------------------------
 # https://www.django-rest-framework.org/api-guide/settings/

@@ -278,6 +278,7 @@ def test_a_rep_reads_a_persons_timeline_on_the_person_card(
     expect(frame.locator("#timeline-count")).to_have_text("1 interaction")
 
 
+@pytest.mark.csp_violation_expected  # frame-ancestors refuses the frame, as it must
 def test_the_panel_refuses_to_show_in_a_frame_of_another_site(
     page, live_server, superoffice_host, panel
 ):
@@ -424,3 +425,20 @@ def test_no_panel_token_or_usec_reaches_a_url_or_the_access_log(
     # Nor the sign-in's code and state.
     assert "code=[redacted]" in log
     assert re.search(r"code=(?!\[redacted\])", log) is None
+
+
+def test_the_csp_watch_catches_an_inline_script(page, live_server, no_csp_violation):
+    """The watch that fails a browser test on a CSP violation does see one: a script
+    injected into a hub page is refused by the page's policy and reported."""
+    from tests.conftest import CSP_VIOLATIONS
+
+    page.goto(live_server.url + reverse("emhub:login"))
+    page.evaluate(
+        "() => { const s = document.createElement('script');"
+        " s.textContent = 'window.injected = 1'; document.body.appendChild(s); }"
+    )
+    page.wait_for_timeout(300)
+
+    assert page.evaluate("window.injected") is None
+    assert any("script-src" in v for v in CSP_VIOLATIONS), CSP_VIOLATIONS
+    CSP_VIOLATIONS.clear()

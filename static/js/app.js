@@ -1,0 +1,63 @@
+// Behaviour the pages ask for with data attributes, so no page needs an inline script or
+// handler (the Content-Security-Policy allows scripts from the hub's own files only):
+//   <select data-submit-on-change>          sends its form when the choice changes
+//   <form data-confirm="Delete this?">     asks before sending
+//   <span data-width="40">                  a bar filled to 40 %
+//   <canvas data-chart-data="ID" ...>       a Chart.js chart of the JSON in #ID
+// Content htmx swaps in gets the same treatment.
+(function () {
+  "use strict";
+
+  function each(root, selector, fn) {
+    if (root.matches && root.matches(selector)) { fn(root); }
+    Array.prototype.forEach.call(root.querySelectorAll(selector), fn);
+  }
+
+  var chartLoading = null;
+  function withChart(src, done) {
+    if (window.Chart) { done(); return; }
+    if (!chartLoading) {
+      chartLoading = [];
+      var script = document.createElement("script");
+      script.src = src;
+      script.onload = function () { chartLoading.forEach(function (fn) { fn(); }); };
+      document.head.appendChild(script);
+    }
+    chartLoading.push(done);
+  }
+
+  function drawChart(canvas) {
+    if (canvas.dataset.drawn) { return; }
+    withChart(canvas.dataset.chartLib, function () {
+      if (canvas.dataset.drawn) { return; }
+      canvas.dataset.drawn = "1";
+      var data = JSON.parse(document.getElementById(canvas.dataset.chartData).textContent);
+      new window.Chart(canvas, {
+        type: canvas.dataset.chartType || "bar",
+        data: data,
+        options: {responsive: true, maintainAspectRatio: false, animation: false,
+                  plugins: {legend: {display: data.datasets.length > 1}},
+                  scales: {y: {beginAtZero: true, ticks: {precision: 0}}}}
+      });
+    });
+  }
+
+  function apply(root) {
+    each(root, "[data-width]", function (el) { el.style.width = el.dataset.width + "%"; });
+    each(root, "canvas[data-chart-data]", drawChart);
+  }
+
+  document.addEventListener("change", function (event) {
+    var select = event.target.closest && event.target.closest("[data-submit-on-change]");
+    if (select && select.form) { select.form.requestSubmit(); }
+  });
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form.dataset && form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+  document.addEventListener("htmx:load", function (event) { apply(event.detail.elt); });
+  apply(document);
+})();
