@@ -17,7 +17,12 @@ from rest_framework.views import APIView
 from emhub.api_auth import request_account
 
 from .models import Origin, Purpose
-from .selectors import consent_history_for_contact, consent_state_for_contact, contact_by_email
+from .selectors import (
+    consent_history_for_contact,
+    consent_state_for_contact,
+    contact_by_email,
+    legal_basis_keys,
+)
 from .services import consent_record_for_email
 
 LEGAL_BASIS_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
@@ -68,7 +73,10 @@ class ConsentRecordSerializer(serializers.Serializer):
     email = serializers.EmailField()
     purpose = serializers.ChoiceField(choices=Purpose.choices)
     legal_basis = serializers.CharField(
-        max_length=40, help_text="A SuperOffice legal-base key (61A, 61B, 61F, …) or WITHDRAWN."
+        max_length=40,
+        help_text="A legal-base key of the account's SuperOffice (List.GetLegalBases; 61A, "
+        "61B, 61F, … or WITHDRAWN). Without a SuperOffice connection: 61A, 61B, 61F or "
+        "WITHDRAWN.",
     )
     source = serializers.CharField(
         max_length=60,
@@ -86,7 +94,13 @@ class ConsentRecordSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 "Use a legal-base key of letters, digits, '-' or '_', such as 61A or WITHDRAWN."
             )
-        return value.strip().upper()
+        key = value.strip().upper()
+        known = legal_basis_keys(account=self.context["account"])
+        if key not in known:
+            raise serializers.ValidationError(
+                f"Unknown legal-base key {key}: use one of {', '.join(sorted(known))}."
+            )
+        return key
 
 
 class ConsentRecordedSerializer(serializers.Serializer):
@@ -160,7 +174,9 @@ class ConsentApi(APIView):
         "An older change than the one held is kept in the history only.",
     )
     def post(self, request):
-        serializer = ConsentRecordSerializer(data=request.data)
+        serializer = ConsentRecordSerializer(
+            data=request.data, context={"account": request_account(request)}
+        )
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         change = consent_record_for_email(

@@ -18,6 +18,34 @@ from .models import ConsentChange, ConsentDecision, ConsentSyncCycle, CurrentCon
 CYCLE_MINUTES = (0, 30)
 
 
+# The legal-base keys SuperOffice documents: "legalBase e.g. '61A', '61B', '61F'"
+# (SuperOfficeDocs docs/api-reference Services88/Person/SetConsent.md) and the key of a
+# withdrawn consent, "mark its legalbase as 'WITHDRAWN'" (PersonEntity docs). A tenant may
+# name others: with a SuperOffice connection its own list (List.GetLegalBases) decides.
+DOCUMENTED_LEGAL_BASES = frozenset({"61A", "61B", "61F", "WITHDRAWN"})
+
+
+def legal_basis_keys(*, account: Account) -> frozenset[str]:
+    """The legal-base keys a consent of the account may carry: the tenant's own, from the
+    cached SuperOffice list, where the account has a connection; else the documented ones.
+    When SuperOffice cannot be asked, the last list read is used (or the documented keys)."""
+    from crm.errors import CrmError
+    from crm.models import CrmListCache, SuperOfficeConnection
+    from crm.services import crm_list_items
+
+    if not SuperOfficeConnection.objects.filter(account=account).exists():
+        return DOCUMENTED_LEGAL_BASES
+    try:
+        items = crm_list_items(account=account, list_name="legal_bases")
+        keys = {item.key.upper() for item in items if item.key}
+    except CrmError:
+        cached = CrmListCache.objects.filter(account=account, list_name="legal_bases").first()
+        keys = {str(i.get("key", "")).upper() for i in (cached.items if cached else [])}
+        keys.discard("")
+    # A withdrawal is always a withdrawal, whatever the list holds.
+    return frozenset(keys | {"WITHDRAWN"}) if keys else DOCUMENTED_LEGAL_BASES
+
+
 def consent_sync_enabled(*, account: Account) -> bool:
     """The admin's legal-basis-sync switch on the account's SuperOffice connection.
     Read on every cycle, so turning it off or on takes effect at the next one."""

@@ -170,3 +170,50 @@ def test_the_consent_api_is_in_the_openapi_schema(api_client, admin_client):
     assert schema.status_code == 200
     text = schema.content.decode()
     assert "/api/v1/consents/" in text and "consents_record" in text
+
+
+def _record(api_client, legal_basis, email="k@example.com"):
+    return api_client.post(
+        URL, {"email": email, "purpose": "STORE", "legal_basis": legal_basis}, format="json"
+    )
+
+
+def test_without_superoffice_only_the_documented_legal_bases_are_accepted(account, api_client):
+    for key in ("0", "YES", "61C", "CONSENT"):
+        response = _record(api_client, key)
+        assert response.status_code == 400, key
+        assert "Unknown legal-base key" in response.json()["legal_basis"][0]
+    assert not ConsentChange.objects.exists()
+
+    for key in ("61a", "61B", "61F", "withdrawn"):
+        assert _record(api_client, key).status_code == 201, key
+
+
+def test_with_superoffice_the_tenants_own_legal_bases_are_accepted_from_the_cached_list(
+    account, api_client, connection, sim
+):
+    from crm.models import CrmCall
+
+    # 61C is the tenant's (List.GetLegalBases), though no SuperOffice example names it.
+    assert _record(api_client, "61C").status_code == 201
+    refused = _record(api_client, "0")
+    assert refused.status_code == 400
+    assert "61C" in refused.json()["legal_basis"][0]
+    assert _record(api_client, "61D", email="m@example.com").status_code == 201
+    # The list was read from SuperOffice once, then from the cache.
+    assert CrmCall.objects.filter(account=account, operation="GetLegalBases").count() == 1
+
+
+def test_when_superoffice_cannot_be_asked_the_last_list_read_decides(
+    account, api_client, connection, sim
+):
+    from crm.models import CrmListCache
+
+    assert _record(api_client, "61E").status_code == 201
+    CrmListCache.objects.filter(account=account).update(
+        fetched_at=timezone.now() - timedelta(days=1)
+    )
+    sim.control(mode="down")
+
+    assert _record(api_client, "61E", email="o@example.com").status_code == 201
+    assert _record(api_client, "0", email="o@example.com").status_code == 400
