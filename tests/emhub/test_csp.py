@@ -79,3 +79,10 @@ def test_no_template_needs_unsafe_inline(path):
         styles,
         style_elements,
     )
+
+
+@pytest.mark.parametrize("path", sorted(TEMPLATES.rglob("*.html")), ids=lambda p: p.name)
+def test_template_comments_close_on_their_line(path):
+    # {# ... #} is a one-line comment: spread over lines it is shown on the page.
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        assert line.count("{#") == line.count("#}"), f"{path.name}:{number}"
