@@ -17,7 +17,20 @@ from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Case, Count, F, IntegerField, Max, Min, OuterRef, Subquery, Value, When
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    F,
+    IntegerField,
+    Max,
+    Min,
+    OuterRef,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce, Greatest, Least, Lower
 from django.urls import reverse
 from django.utils import timezone
@@ -779,13 +792,29 @@ def _clicker_with_last_send(*, ref: str, link: TrackedLink) -> tuple[Contact, An
         Contact.objects.filter(pk=contact_id, account_id=link.account_id)
         .annotate(
             last_sent_at=Subquery(last_send.values("occurred_at")[:1]),
-            last_sendout=Subquery(last_send.values("data__sendout")[:1]),
+            # The key as text, read back as text: through a subquery a JSON key keeps no
+            # JSON decoding of its own, and SQLite hands back an integer where PostgreSQL
+            # hands back JSON; the text form is the same on both.
+            last_sendout=Subquery(
+                last_send.annotate(
+                    sendout_text=KeyTextTransform("sendout", "data"),
+                ).values("sendout_text")[:1],
+                output_field=CharField(),
+            ),
         )
         .first()
     )
     if contact is None:
         raise TrackingRefInvalid("No such contact")
-    return contact, contact.last_sent_at, contact.last_sendout
+    return contact, contact.last_sent_at, _sendout_id(contact.last_sendout)
+
+
+def _sendout_id(value) -> int | None:
+    # Events sent through the API may carry any value under "sendout": only an id counts.
+    text = str(value).strip() if value is not None else ""
+    if text.isdecimal() and len(text) <= 18:
+        return int(text)
+    return None
 
 
 def link_click_record(

@@ -23,6 +23,26 @@ def _empty_cache():
     yield
 
 
+def pytest_collection_modifyitems(config, items):
+    """On SQLite (emhub.settings.test_sqlite, the embedded default's database) only the tests
+    marked `both_databases` run; `postgresql_only` ones among them test what only
+    PostgreSQL can do (two writers inside one transaction at once, skip-locked batches)."""
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+        return
+    kept, dropped = [], []
+    for item in items:
+        wanted = item.get_closest_marker("both_databases") is not None
+        if wanted and item.get_closest_marker("postgresql_only") is None:
+            kept.append(item)
+        else:
+            dropped.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 def _signed_in(client, user, account):
     client.force_login(user)
     session = client.session

@@ -170,15 +170,24 @@ def celery_worker_threads(transactional_db, fast_retries):
 # --- subprocess workers (killable) --------------------------------------------------------
 
 
+def test_database_env() -> dict:
+    """Environment that points a subprocess at the test database this process created."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return {"EMHUB_SQLITE_PATH": str(db["NAME"])}
+    return {
+        "DATABASE_URL": (f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:"
+                         f"{db['PORT'] or 5432}/{db['NAME']}"),
+    }
+
+
 class WorkerProcess:
     def __init__(self, *, broker_url: str, concurrency: int = 4, env: dict | None = None):
-        db = settings.DATABASES["default"]
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.automations.worker_settings",
-            # The worker works in the test database the test process created.
-            "DATABASE_URL": (f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:"
-                             f"{db['PORT'] or 5432}/{db['NAME']}"),
+            "EMHUB_WORKER_BASE_SETTINGS": settings.SETTINGS_MODULE,
+            **test_database_env(),
             "CELERY_BROKER_URL": broker_url,
             **(env or {}),
         }

@@ -10,6 +10,8 @@ from campaigns.models import EventType
 from .conftest import wait_until
 from .factories import AutomationFactory, CampaignFactory, ContactFactory, TrackedLinkFactory
 
+pytestmark = pytest.mark.both_databases
+
 T = AutomationType
 PERSON = 10  # a seeded simulator person
 

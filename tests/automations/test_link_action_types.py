@@ -15,6 +15,8 @@ from campaigns.services import tracking_url_for_link
 from .conftest import wait_until
 from .factories import AutomationFactory, CampaignFactory, ContactFactory, TrackedLinkFactory
 
+pytestmark = pytest.mark.both_databases
+
 T = AutomationType
 PERSON = 10
 

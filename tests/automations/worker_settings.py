@@ -1,8 +1,13 @@
 """Settings of the subprocess workers in the fault tests: the test settings, with short
 retry, lease and pause times so a killed worker's runs come back within the test."""
 
-from emhub.settings.test import *  # noqa: F403
-from emhub.settings.test import env
+import importlib
+import os
+
+# The test process's own settings module (PostgreSQL, or the SQLite pass's).
+_base = importlib.import_module(os.environ.get("EMHUB_WORKER_BASE_SETTINGS", "emhub.settings.test"))
+globals().update({name: value for name, value in vars(_base).items() if name.isupper()})
+env = _base.env
 
 AUTOMATIONS_RETRY_BASE_SECONDS = env.float("AUTOMATIONS_RETRY_BASE_SECONDS", default=0.5)
 AUTOMATIONS_RETRY_CAP_SECONDS = env.float("AUTOMATIONS_RETRY_CAP_SECONDS", default=5.0)

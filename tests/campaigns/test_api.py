@@ -7,7 +7,7 @@ from campaigns.models import Contact, Event, EventType
 
 from .factories import CampaignFactory, FormFactory, TrackedLinkFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.both_databases]
 URL = "/api/v1/events/"
 
 

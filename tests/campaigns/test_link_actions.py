@@ -22,7 +22,7 @@ from tests.automations.factories import (
     TrackedLinkFactory,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.both_databases]
 
 T = AutomationType
 PERSON = 10  # a seeded simulator person

@@ -22,9 +22,10 @@ from campaigns.services import (
     tracked_link_create,
 )
 
+from ..databases import per_database
 from .factories import CampaignFactory, ContactFactory, FormFactory, TrackedLinkFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.both_databases]
 
 
 @pytest.fixture
@@ -373,11 +374,14 @@ def test_a_full_batch_takes_a_handful_of_queries_not_one_per_event(account, camp
     # campaigns, links, known ids, contacts (find, insert, find new, update),
     # events, the contacts' engagement counts, the automations hook, savepoints: no query
     # per event.
-    assert len(queries) <= 16, [q["sql"][:80] for q in queries]
+    assert len(queries) <= per_database(postgresql=16, sqlite=48), [q["sql"][:80] for q in queries]
     assert Event.objects.count() == EVENTS_BATCH_MAX
     assert Contact.objects.get(email="reader1@example.com").first_name == "Reader 1"
 
 
+# On SQLite a writer takes the database's lock at BEGIN (IMMEDIATE), so two batches never
+# both check before either inserts: the race this test stages cannot happen there.
+@pytest.mark.postgresql_only
 @pytest.mark.django_db(transaction=True)
 def test_two_requests_racing_with_the_same_events_store_them_once(monkeypatch, caplog):
     """Both check for known ids before either inserts: the loser tries again and sees duplicates."""

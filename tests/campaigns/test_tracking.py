@@ -17,7 +17,7 @@ from campaigns.views import PIXEL_GIF
 
 from .factories import CampaignFactory, ContactFactory, FormFactory, TrackedLinkFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.both_databases]
 
 
 @pytest.fixture

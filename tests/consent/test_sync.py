@@ -28,6 +28,8 @@ from crm.services import client_for_account
 
 from .factories import ContactFactory
 
+pytestmark = pytest.mark.both_databases
+
 FULL = ConsentSyncCycle.Kind.FULL
 # Seeded simulator persons 2, 5 and 8 share this address, registered in that order.
 DUPLICATE_EMAIL = "duplicate@example.com"
