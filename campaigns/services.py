@@ -826,18 +826,25 @@ def link_click_record(
 
     A scanner's or preview's click (campaigns.scanners: HEAD, known user agent, seconds
     after delivery) is stored with `data["filtered"]` and triggers no automation.
-    TrackedLink.DoesNotExist for an unknown token, TrackingRefInvalid for a forged
-    reference. A link opened without a reference (forwarded, pasted) is only followed.
+    TrackedLink.DoesNotExist for an unknown token. A link opened without a reference
+    (forwarded, pasted), or with one that is forged, damaged (a mail client that cut or
+    re-encoded the URL) or names a contact that is gone, is only followed: the recipient
+    still reaches the destination, and nothing is recorded for anyone.
     """
     from . import link_responses, scanners
 
     link = TrackedLink.objects.select_related("account", "campaign").get(token=token)
     response = link_responses.response_for_link(link=link)
+    unrecorded = LinkClick(
+        link=link, contact=None, event=None, redirect_url=response.url, response=response
+    )
     if not contact_ref:
-        return LinkClick(
-            link=link, contact=None, event=None, redirect_url=response.url, response=response
-        )
-    contact, sent_at, sendout_id = _clicker_with_last_send(ref=contact_ref, link=link)
+        return unrecorded
+    try:
+        contact, sent_at, sendout_id = _clicker_with_last_send(ref=contact_ref, link=link)
+    except TrackingRefInvalid as exc:
+        logger.info("Click on link %s with an invalid contact reference: %s", link.pk, exc)
+        return unrecorded
     now = timezone.now()
     reason = scanners.click_filter_reason(
         method=method, user_agent=user_agent, clicked_at=now, sent_at=sent_at

@@ -319,8 +319,6 @@ def link_click(request, token: str):
         )
     except TrackedLink.DoesNotExist as exc:
         raise Http404("No such link") from exc
-    except services.TrackingRefInvalid:
-        return _no_store(render(request, "campaigns/tracking_invalid.html", status=400))
     if click.response.kind == LinkResponse.TEXT:
         response = render(request, "campaigns/link_page.html", {"page": click.response})
     else:

@@ -63,6 +63,8 @@ MIDDLEWARE = [
     "emhub.framing.FrameAncestorsMiddleware",
     # Inside FrameAncestorsMiddleware, so its policy is set first and frame-ancestors added.
     "csp.middleware.CSPMiddleware",
+    # Recipients and panel users get a branded error page, never a debug page.
+    "emhub.errors.PublicErrorPageMiddleware",
     # Last, as django-axes asks: it answers a locked-out sign-in with the lockout page.
     "axes.middleware.AxesMiddleware",
 ]

@@ -1,10 +1,12 @@
 """The recipients' endpoints: tracked links, the open pixel and public forms."""
 
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
 from django.test import Client
 from django.test.utils import override_settings
+from django.utils import timezone
 
 from campaigns.models import Contact, Event, EventType
 from campaigns.services import (
@@ -93,20 +95,57 @@ def test_a_click_goes_to_the_automations(visitor, link, contact, monkeypatch):
     assert [e.type for e in handed] == [EventType.LINK_CLICKED]
 
 
-def test_a_forged_contact_reference_records_nothing(visitor, link, contact):
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda ref, other: ref.replace(ref.split(":")[0], str(other.pk)),  # forged
+        lambda ref, other: ref[:-4],  # cut short by a mail client
+        lambda ref, other: "garbage",
+        lambda ref, other: ref + "\x00",
+        lambda ref, other: "9" * 40 + ":" + ref.split(":")[1],
+    ],
+    ids=["forged", "cut", "garbage", "nul", "huge-id"],
+)
+def test_a_damaged_contact_reference_still_reaches_the_destination_unrecorded(
+    visitor, link, contact, damage
+):
     other = ContactFactory(account=contact.account)
-    forged = contact_ref_make(contact=contact).replace(f"{contact.pk}:", f"{other.pk}:")
-    response = visitor.get(f"/t/{link.token}/", {"c": forged})
-    assert response.status_code == 400
-    assert visitor.get(f"/t/{link.token}/", {"c": "garbage"}).status_code == 400
+    response = visitor.get(
+        f"/t/{link.token}/", {"c": damage(contact_ref_make(contact=contact), other)}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == link.url
+    assert "no-store" in response["Cache-Control"]
     assert not Event.objects.exists()
 
 
 def test_a_reference_to_another_accounts_contact_records_nothing(visitor, link, other_account):
     stranger = ContactFactory(account=other_account)
     response = visitor.get(path_of(tracking_url_for_link(link=link, contact=stranger)))
-    assert response.status_code == 400
+    assert (response.status_code, response["Location"]) == (302, link.url)
     assert not Event.objects.exists()
+
+
+@pytest.mark.parametrize("sendout", [77, "77", "not-a-sendout", None])
+def test_a_click_after_the_campaigns_email_was_sent_names_its_sendout(
+    visitor, link, contact, sendout
+):
+    """The last send's sendout is read from a JSON key through a subquery: SQLite hands
+    back an integer there, PostgreSQL JSON; both must give the sendout's id, and a value
+    that is no id (an email_sent event posted through the API) must not break the click."""
+    Event.objects.create(
+        account=contact.account,
+        campaign=link.campaign,
+        contact=contact,
+        type=EventType.EMAIL_SENT,
+        occurred_at=timezone.now() - timedelta(hours=2),
+        data={} if sendout is None else {"sendout": sendout},
+    )
+    response = visitor.get(path_of(tracking_url_for_link(link=link, contact=contact)))
+    assert response.status_code == 302
+    click = Event.objects.get(type=EventType.LINK_CLICKED)
+    expected = 77 if sendout in (77, "77") else None
+    assert click.data.get("sendout") == expected
 
 
 def test_an_unknown_token_is_404(visitor, contact):
