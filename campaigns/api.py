@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from emhub.api_auth import ApiKeyAuthentication, HasAccount, request_account
+from emhub.api_inputs import IdField, PlausibleDateTimeField, TextField
 
 from .models import Event, EventType
 from .services import (
@@ -26,50 +27,42 @@ from .services import (
 
 
 class EventInputSerializer(serializers.Serializer):
-    event_id = serializers.CharField(
+    event_id = TextField(
         max_length=EVENT_ID_MAX,
         help_text="Your id for this event. An event sent again with the same id is stored once "
         "and reported as a duplicate, so a failed post can simply be retried.",
     )
     type = serializers.ChoiceField(choices=EventType.choices)
-    campaign = serializers.IntegerField(
-        min_value=1, help_text="The id of a campaign of this account."
-    )
+    campaign = IdField(help_text="The id of a campaign of this account.")
     email = serializers.EmailField(
         max_length=EMAIL_MAX,
         help_text="The contact's address; contacts are keyed by it, case-insensitively.",
     )
-    first_name = serializers.CharField(
+    first_name = TextField(
         max_length=CONTACT_FIELD_MAX["first_name"], required=False, allow_blank=True
     )
-    last_name = serializers.CharField(
+    last_name = TextField(
         max_length=CONTACT_FIELD_MAX["last_name"], required=False, allow_blank=True
     )
-    phone = serializers.CharField(
-        max_length=CONTACT_FIELD_MAX["phone"], required=False, allow_blank=True
-    )
-    mobile = serializers.CharField(
-        max_length=CONTACT_FIELD_MAX["mobile"], required=False, allow_blank=True
-    )
-    title = serializers.CharField(
-        max_length=CONTACT_FIELD_MAX["title"], required=False, allow_blank=True
-    )
-    company_name = serializers.CharField(
+    phone = TextField(max_length=CONTACT_FIELD_MAX["phone"], required=False, allow_blank=True)
+    mobile = TextField(max_length=CONTACT_FIELD_MAX["mobile"], required=False, allow_blank=True)
+    title = TextField(max_length=CONTACT_FIELD_MAX["title"], required=False, allow_blank=True)
+    company_name = TextField(
         max_length=CONTACT_FIELD_MAX["company_name"], required=False, allow_blank=True
     )
-    occurred_at = serializers.DateTimeField(
-        required=False, help_text="When it happened (ISO 8601); the time of receipt when left out."
+    occurred_at = PlausibleDateTimeField(
+        required=False,
+        help_text="When it happened (ISO 8601, from 1970 to a day from now); the time of "
+        "receipt when left out.",
     )
-    link = serializers.IntegerField(
+    link = IdField(
         required=False,
         allow_null=True,
-        min_value=1,
         help_text="Link clicks: the id of the tracked link of this campaign that was clicked.",
     )
-    form = serializers.IntegerField(
+    form = IdField(
         required=False,
         allow_null=True,
-        min_value=1,
         help_text="Form submissions: the id of the form of this campaign that was submitted.",
     )
     data = serializers.DictField(

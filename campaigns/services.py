@@ -36,6 +36,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from emhub.inputs import DATA_MAX_DEPTH, ID_MAX, datetime_problem, json_problem, text_problem
 from emhub.models import Account
 
 from .models import ENGAGED_EVENT_TYPES, Campaign, Contact, Event, EventType, Form, TrackedLink
@@ -77,6 +78,8 @@ def email_validate(email: str) -> str:
         raise ValidationError("This field is required.")
     if len(email) > EMAIL_MAX:
         raise ValidationError(_too_long(EMAIL_MAX))
+    if text_problem(email):
+        raise ValidationError(text_problem(email))
     _email_validator(email)
     return email
 
@@ -314,10 +317,13 @@ def _id_or_instance(value, model):
         return value
     if isinstance(value, bool):
         raise ValueError
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdecimal():
+        value = int(value) if len(value.strip()) <= 19 else ID_MAX + 1
     if isinstance(value, int):
+        # SQLite cannot even be asked for an id beyond 64 bits (OverflowError).
+        if not 1 <= value <= ID_MAX:
+            raise ValueError
         return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
     raise ValueError
 
 
@@ -333,6 +339,8 @@ def _occurred_at(value, now: datetime) -> datetime:
         raise ValueError
     if timezone.is_naive(value):
         value = timezone.make_aware(value, timezone.get_default_timezone())
+    if datetime_problem(value):
+        raise ValueError
     return value
 
 
@@ -351,6 +359,8 @@ def _event_parse(raw: dict, *, account: Account, now: datetime, refs: dict[type,
             bad["event_id"] = ["Send a non-empty string."]
         elif len(event_id) > EVENT_ID_MAX:
             bad["event_id"] = [_too_long(EVENT_ID_MAX)]
+        elif text_problem(event_id):
+            bad["event_id"] = [text_problem(event_id)]
     item["event_id"] = event_id
 
     event_type = raw.get("type")
@@ -374,7 +384,7 @@ def _event_parse(raw: dict, *, account: Account, now: datetime, refs: dict[type,
         try:
             value = _id_or_instance(value, model)
         except ValueError:
-            bad[name] = [f"Send the {name}'s id as an integer."]
+            bad[name] = [f"Send the {name}'s id as an integer from 1 to {ID_MAX}."]
             continue
         if isinstance(value, int):
             refs[model].add(value)
@@ -406,19 +416,28 @@ def _event_parse(raw: dict, *, account: Account, now: datetime, refs: dict[type,
         value = value.strip()
         if len(value) > CONTACT_FIELD_MAX[name]:
             bad[name] = [_too_long(CONTACT_FIELD_MAX[name])]
+        elif text_problem(value):
+            bad[name] = [text_problem(value)]
         elif value:
             fields[name] = value
     item["contact_fields"] = fields
 
     try:
         item["occurred_at"] = _occurred_at(raw.get("occurred_at"), now)
-    except ValueError:
-        bad["occurred_at"] = ["Send a date and time in ISO 8601, for example 2025-05-01T09:30:00Z."]
+    except (ValueError, OverflowError):
+        bad["occurred_at"] = [
+            "Send a date and time in ISO 8601 between 1970 and one day from now, "
+            "for example 2025-05-01T09:30:00Z."
+        ]
 
     data = raw.get("data")
     item["data"] = {} if data is None else data
     if not isinstance(item["data"], dict):
         bad["data"] = ["Send an object."]
+    else:
+        problem = json_problem(item["data"], max_depth=DATA_MAX_DEPTH)
+        if problem:
+            bad["data"] = [problem]
     return item, bad
 
 
@@ -945,11 +964,22 @@ def form_submission_record(
     if any(str(v).strip() for v in fields.get(FORM_HONEYPOT_FIELD, [])):
         return FormSubmission(form=form, event=None)
     values: dict[str, Any] = {}
+    refused: dict[str, list[str]] = {}
     for name, items in list(fields.items())[:FORM_MAX_FIELDS]:
         if name in FORM_RESERVED_FIELDS:
             continue
         items = [str(item)[:FORM_MAX_VALUE] for item in items]
+        # A NUL (or a surrogate) is refused by the field's name, before anything is stored.
+        if text_problem(name):
+            refused["non_field_errors"] = [f"A field's name: {text_problem(name)}"]
+            continue
+        problem = next(filter(None, map(text_problem, items)), None)
+        if problem:
+            refused[name[:100]] = [problem]
+            continue
         values[name[:100]] = items[0] if len(items) == 1 else items
+    if refused:
+        raise EventsInvalid(errors={0: refused})
     event: dict[str, Any] = {
         "type": EventType.FORM_SUBMITTED,
         "campaign": form.campaign,

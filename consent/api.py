@@ -10,11 +10,11 @@ from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from emhub.api_auth import request_account
+from emhub.api_inputs import BoundedLimitOffsetPagination, PlausibleDateTimeField, TextField
 
 from .models import Origin, Purpose
 from .selectors import (
@@ -72,20 +72,20 @@ class ConsentQuerySerializer(serializers.Serializer):
 class ConsentRecordSerializer(serializers.Serializer):
     email = serializers.EmailField()
     purpose = serializers.ChoiceField(choices=Purpose.choices)
-    legal_basis = serializers.CharField(
+    legal_basis = TextField(
         max_length=40,
         help_text="A legal-base key of the account's SuperOffice (List.GetLegalBases; 61A, "
         "61B, 61F, … or WITHDRAWN). Without a SuperOffice connection: 61A, 61B, 61F or "
         "WITHDRAWN.",
     )
-    source = serializers.CharField(
+    source = TextField(
         max_length=60,
         required=False,
         allow_blank=True,
         default="API",
         help_text="A SuperOffice consent-source key (USER, WEBFORM, API, …).",
     )
-    changed_at = serializers.DateTimeField(
+    changed_at = PlausibleDateTimeField(
         required=False, help_text="When the consent was given or withdrawn; now if left out."
     )
 
@@ -131,8 +131,24 @@ class ConsentApi(APIView):
         operation_id="consents_read",
         parameters=[
             OpenApiParameter("email", OpenApiTypes.EMAIL, required=True),
-            OpenApiParameter("limit", OpenApiTypes.INT, description="History page size."),
-            OpenApiParameter("offset", OpenApiTypes.INT, description="History page start."),
+            OpenApiParameter(
+                "limit",
+                {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": BoundedLimitOffsetPagination.max_limit,
+                },
+                description="History page size.",
+            ),
+            OpenApiParameter(
+                "offset",
+                {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": BoundedLimitOffsetPagination.max_offset,
+                },
+                description="History page start.",
+            ),
         ],
         responses={200: ContactConsentSerializer, 400: OpenApiTypes.OBJECT, 404: None},
         tags=["consents"],
@@ -142,12 +158,15 @@ class ConsentApi(APIView):
     def get(self, request):
         query = ConsentQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
+        paginator = BoundedLimitOffsetPagination()
+        # A bad limit or offset is a 400 whether or not the contact exists.
+        paginator.get_limit(request)
+        paginator.get_offset(request)
         contact = contact_by_email(
             account=request_account(request), email=query.validated_data["email"]
         )
         if contact is None:
             raise Http404("No contact with this email in this account.")
-        paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(
             consent_history_for_contact(contact=contact), request, view=self
         )

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .api_auth import HasAccount, IsAccountAdmin, request_account
+from .api_inputs import TextField
 from .selectors import api_keys_of
 from .services import api_key_issue, api_key_revoke
 
@@ -26,7 +27,7 @@ class ApiKeyCreatedSerializer(ApiKeyOutputSerializer):
 
 
 class ApiKeyInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100, allow_blank=False, trim_whitespace=True)
+    name = TextField(max_length=100, allow_blank=False, trim_whitespace=True)
 
 
 class ApiKeyListApi(APIView):
