@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from emhub.api_auth import ApiKeyAuthentication, HasAccount, request_account
+from emhub.api_docs import error_responses
 from emhub.api_inputs import IdField, PlausibleDateTimeField, TextField
 
 from .models import Event, EventType
@@ -172,7 +173,7 @@ class EventIngestApi(APIView):
                     ),
                 ],
             ),
-            401: OpenApiResponse(description="No API key, or an unknown or revoked one."),
+            **error_responses(401, 403, 415),
         },
         examples=[
             OpenApiExample(

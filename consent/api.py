@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from emhub.api_auth import request_account
+from emhub.api_docs import error_responses
 from emhub.api_inputs import BoundedLimitOffsetPagination, PlausibleDateTimeField, TextField
 
 from .models import Origin, Purpose
@@ -150,7 +151,7 @@ class ConsentApi(APIView):
                 description="History page start.",
             ),
         ],
-        responses={200: ContactConsentSerializer, 400: OpenApiTypes.OBJECT, 404: None},
+        responses={200: ContactConsentSerializer, **error_responses(400, 401, 403, 404)},
         tags=["consents"],
         description="The current legal basis per purpose and the history of a contact, "
         "found by email. 404 when the account has no contact with that address.",
@@ -186,7 +187,7 @@ class ConsentApi(APIView):
     @extend_schema(
         operation_id="consents_record",
         request=ConsentRecordSerializer,
-        responses={201: ConsentRecordedSerializer, 400: OpenApiTypes.OBJECT},
+        responses={201: ConsentRecordedSerializer, **error_responses(400, 401, 403, 415)},
         tags=["consents"],
         description="Record a consent or a withdrawal (legal_basis WITHDRAWN) for an email. "
         "The contact is created when the account has none with that address. "

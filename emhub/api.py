@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .api_auth import HasAccount, IsAccountAdmin, request_account
+from .api_docs import error_responses
 from .api_inputs import TextField
 from .selectors import api_keys_of
 from .services import api_key_issue, api_key_revoke
@@ -34,13 +35,18 @@ class ApiKeyListApi(APIView):
     authentication_classes = [SessionAuthentication]
     permission_classes = [HasAccount, IsAccountAdmin]
 
-    @extend_schema(responses=ApiKeyOutputSerializer(many=True), tags=["api keys"])
+    @extend_schema(
+        responses={200: ApiKeyOutputSerializer(many=True), **error_responses(401, 403)},
+        tags=["api keys"],
+    )
     def get(self, request):
         keys = api_keys_of(account=request_account(request))
         return Response(ApiKeyOutputSerializer(keys, many=True).data)
 
     @extend_schema(
-        request=ApiKeyInputSerializer, responses={201: ApiKeyCreatedSerializer}, tags=["api keys"]
+        request=ApiKeyInputSerializer,
+        responses={201: ApiKeyCreatedSerializer, **error_responses(400, 401, 403, 415)},
+        tags=["api keys"],
     )
     def post(self, request):
         serializer = ApiKeyInputSerializer(data=request.data)
@@ -58,12 +64,15 @@ class ApiKeyDetailApi(APIView):
     authentication_classes = [SessionAuthentication]
     permission_classes = [HasAccount, IsAccountAdmin]
 
-    @extend_schema(responses=ApiKeyOutputSerializer, tags=["api keys"])
+    @extend_schema(
+        responses={200: ApiKeyOutputSerializer, **error_responses(401, 403, 404)},
+        tags=["api keys"],
+    )
     def get(self, request, key_id: int):
         api_key = get_object_or_404(api_keys_of(account=request_account(request)), pk=key_id)
         return Response(ApiKeyOutputSerializer(api_key).data)
 
-    @extend_schema(responses={204: None}, tags=["api keys"])
+    @extend_schema(responses={204: None, **error_responses(401, 403, 404)}, tags=["api keys"])
     def delete(self, request, key_id: int):
         api_key = get_object_or_404(api_keys_of(account=request_account(request)), pk=key_id)
         api_key_revoke(api_key=api_key)
@@ -79,7 +88,9 @@ class WhoAmIOutputSerializer(serializers.Serializer):
 class WhoAmIApi(APIView):
     """Which account a key or session works in: the first call an integrator makes."""
 
-    @extend_schema(responses=WhoAmIOutputSerializer, tags=["api keys"])
+    @extend_schema(
+        responses={200: WhoAmIOutputSerializer, **error_responses(401, 403)}, tags=["api keys"]
+    )
     def get(self, request):
         account = request_account(request)
         return Response(

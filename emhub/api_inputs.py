@@ -31,11 +31,19 @@ def storable_text(value: str) -> None:
 
 
 class TextField(serializers.CharField):
-    """A CharField whose value can be stored: no NUL (DRF's own check) and no lone surrogate."""
+    """A string, as the schema says (DRF's CharField would take a number and make it one),
+    whose value can be stored: no NUL (DRF's own check) and no lone surrogate."""
+
+    default_error_messages = {"not_a_string": "Send a string."}
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.validators.append(storable_text)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
 
 
 class PlausibleDateTimeField(serializers.DateTimeField):

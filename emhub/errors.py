@@ -10,7 +10,7 @@ import logging
 
 from django.conf import settings
 from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.template import loader
 
 logger = logging.getLogger("django.request")
@@ -21,8 +21,20 @@ PUBLIC_PREFIXES = ("/t/", "/o/", "/f/", "/panels/")
 PANEL_PREFIX = "/panels/"
 
 
+# The REST API answers in JSON, also where no view of it was reached (a URL that matches
+# nothing) or where something failed past DRF's own handling.
+API_PREFIX = "/api/v1/"
+
+
 def is_public_path(path: str) -> bool:
     return path.startswith(PUBLIC_PREFIXES)
+
+
+def api_error(status: int) -> JsonResponse:
+    detail = {404: "Not found.", 500: "Server error; it was recorded."}.get(status, "Error.")
+    response = JsonResponse({"detail": detail}, status=status)
+    response.branded_error = True
+    return response
 
 
 def error_page(request, status: int) -> HttpResponse:
@@ -60,6 +72,12 @@ class PublicErrorPageMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         if (
+            request.path.startswith(API_PREFIX)
+            and response.status_code in (404, 500)
+            and response.get("Content-Type", "").startswith("text/html")
+        ):
+            return api_error(response.status_code)
+        if (
             settings.DEBUG
             and response.status_code in (404, 500)
             and is_public_path(request.path)
@@ -71,7 +89,8 @@ class PublicErrorPageMiddleware:
         return response
 
     def process_exception(self, request, exception):
-        if not is_public_path(request.path):
+        api = request.path.startswith(API_PREFIX)
+        if not (api or is_public_path(request.path)):
             return None
         status = _status_of(exception)
         if status == 500:
@@ -83,4 +102,4 @@ class PublicErrorPageMiddleware:
             )
         elif status == 400:
             logger.warning("Bad request: %s: %s", request.path, exception)
-        return error_page(request, status)
+        return api_error(status) if api else error_page(request, status)

@@ -184,11 +184,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "emhub.api_errors.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": [
-        "emhub.api_inputs.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # The API speaks JSON (what its schema documents); the pages have their own forms.
+    "DEFAULT_PARSER_CLASSES": ["emhub.api_inputs.JSONParser"],
     # \uXXXX escapes for what is not ASCII: an error message that repeats a lone surrogate
     # sent in a request must still encode as UTF-8.
     "UNICODE_JSON": False,

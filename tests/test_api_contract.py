@@ -1,0 +1,89 @@
+"""The API's contract holds under fuzzing: schemathesis sends every operation of the
+published schema to the live test server with an API key, a bounded number of examples
+each, and finds no server error and no answer that contradicts the schema."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from emhub.services import api_key_issue
+
+from .campaigns.factories import CampaignFactory, ContactFactory, TrackedLinkFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CHECKS = ",".join(
+    [
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_headers_conformance",
+        "response_schema_conformance",
+        "negative_data_rejection",
+        "unsupported_method",
+    ]
+)
+MAX_EXAMPLES = 20
+
+
+def test_schemathesis_finds_no_server_error_and_no_answer_against_the_schema(
+    live_server, account, tmp_path
+):
+    campaign = CampaignFactory(account=account)
+    TrackedLinkFactory(campaign=campaign)
+    ContactFactory(account=account, email="fuzz@example.com")
+    key = api_key_issue(account=account, name="schemathesis").raw_key
+    report = tmp_path / "report.json"
+    result = subprocess.run(  # noqa: S603 - our own interpreter and arguments
+        [
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "run",
+            f"{live_server.url}/api/schema/",
+            "--url",
+            live_server.url,
+            "--header",
+            f"Authorization: Bearer {key}",
+            "--checks",
+            CHECKS,
+            "--max-examples",
+            str(MAX_EXAMPLES),
+            "--seed",
+            "1",
+            "--workers",
+            "1",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--generation-database",
+            "none",
+            "--no-color",
+            "--report",
+            "json",
+            "--report-json-path",
+            str(report),
+            "--request-timeout",
+            "30",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert report.exists(), result.stdout[-3000:] + result.stderr[-3000:]
+    summary = json.loads(report.read_text())
+    operations, cases = summary["operations"], summary["test_cases"]
+    # The counts, for the record: pytest shows them with -s or -rP.
+    print(
+        f"schemathesis: {operations['tested']} of {operations['total']} operations, "
+        f"{cases['generated']} requests, {cases['unique_failures']} failures, "
+        f"{len(summary['errors'])} errors"
+    )
+    assert summary["complete"], result.stdout[-6000:]
+    assert operations["tested"] == operations["total"] >= 8
+    assert cases["generated"] >= 8 * MAX_EXAMPLES
+    assert summary["failures"] == [] and summary["errors"] == [], result.stdout[-6000:]
+    assert result.returncode == 0, result.stdout[-6000:]
