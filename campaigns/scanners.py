@@ -91,7 +91,7 @@ SCANNER_USER_AGENTS: tuple[str, ...] = (
 
 
 def scanner_seconds() -> float:
-    return float(getattr(settings, "LINK_SCANNER_SECONDS", 10))
+    return float(settings.LINK_SCANNER_SECONDS)
 
 
 def is_scanner_user_agent(user_agent: str) -> bool:

@@ -312,6 +312,9 @@ AUTOMATIONS_RETRY_BASE_SECONDS = env.float("AUTOMATIONS_RETRY_BASE_SECONDS", def
 AUTOMATIONS_RETRY_CAP_SECONDS = env.float("AUTOMATIONS_RETRY_CAP_SECONDS", default=900.0)
 CAMPAIGNS_IMPORT_PAGE_SIZE = env.int("CAMPAIGNS_IMPORT_PAGE_SIZE", default=500)
 CAMPAIGNS_SEND_MAX_ATTEMPTS = env.int("CAMPAIGNS_SEND_MAX_ATTEMPTS", default=5)
+# A click this soon after the email was sent to the contact is a mail scanner's, not a
+# person's (campaigns.scanners): it is kept, marked filtered, and triggers nothing.
+LINK_SCANNER_SECONDS = env.float("LINK_SCANNER_SECONDS", default=10.0)
 # Public form submissions one address may send, all forms together (django-ratelimit).
 FORMS_SUBMISSIONS_RATE = env.str("FORMS_SUBMISSIONS_RATE", default="10/m")
 

@@ -4,74 +4,21 @@ This starts `manage.py run_hub` (what `make run` runs after installing) in a fre
 var/ folder, as a new user would, and waits for the address it prints.
 """
 
-import os
-import re
-import signal
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from emhub.demo import DEMO_USERS
 
-ROOT = Path(__file__).resolve().parents[2]
+from .hub import start_hub
+
 pytestmark = pytest.mark.browser
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def running_hub(tmp_path_factory):
-    var_dir = tmp_path_factory.mktemp("var")
-    port, sim_port = _free_port(), _free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")
-    }
-    env.update(
-        DJANGO_SETTINGS_MODULE="emhub.settings.local",
-        EMHUB_VAR_DIR=str(var_dir),
-        EMHUB_PORT=str(port),
-        EMHUB_SIMULATOR_PORT=str(sim_port),
-    )
-    out = open(var_dir / "run_hub.out", "w+")  # noqa: SIM115
-    process = subprocess.Popen(  # noqa: S603
-        [sys.executable, "manage.py", "run_hub"],
-        cwd=ROOT,
-        env=env,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    address = None
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and address is None:
-        if process.poll() is not None:
-            break
-        out.seek(0)
-        found = re.search(r"emhub is running at (http://\S+)", out.read())
-        address = found.group(1) if found else None
-        time.sleep(0.5)
-    out.seek(0)
-    printed = out.read()
-    if address is None:
-        os.killpg(process.pid, signal.SIGKILL)
-        pytest.fail(f"run_hub did not print its address:\n{printed}")
-    yield address, printed, var_dir
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-    out.close()
+    for hub in start_hub(tmp_path_factory.mktemp("var")):
+        yield hub.address, hub.printed, hub.var_dir
 
 
 def _sign_in(page, address, username, password):
