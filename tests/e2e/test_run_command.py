@@ -4,6 +4,7 @@ This starts `manage.py run_hub` (what `make run` runs after installing) in a fre
 var/ folder, as a new user would, and waits for the address it prints.
 """
 
+import stat
 import time
 
 import pytest
@@ -77,3 +78,20 @@ def test_the_demo_admin_tests_the_superoffice_connection_to_the_simulator(runnin
     page.click("[data-testid=test-connection]")
     page.wait_for_selector("text=Signed in as")
     assert "associate" in page.inner_text("main")
+
+
+def test_what_the_hub_keeps_in_var_is_readable_by_its_owner_only(running_hub):
+    _, _, var_dir = running_hub
+    assert stat.S_IMODE(var_dir.stat().st_mode) == 0o700
+    kept = [
+        var_dir / "emhub.sqlite3",
+        var_dir / "secret-key",
+        var_dir / "field-encryption.key",
+        *(var_dir / "log").glob("*.log"),
+    ]
+    assert len(kept) >= 7
+    for path in kept:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    for path in var_dir.rglob("*"):
+        if path.name != "run_hub.out":  # written by this test, not by the hub
+            assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path

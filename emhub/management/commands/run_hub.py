@@ -49,6 +49,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, host, port, simulator_port, no_simulator, **options):
+        # Everything the hub and its processes write under var/ (the SQLite database, keys,
+        # mail, broker messages, logs) is readable by its owner only.
+        os.umask(0o077)
         var_dir = Path(settings.VAR_DIR)
         (var_dir / "log").mkdir(parents=True, exist_ok=True)
         for folder in ("queue", "processed", "control"):
