@@ -13,13 +13,14 @@ RUN apt-get update \
     && useradd --create-home --uid 1000 emhub
 
 WORKDIR /app
-# Dependencies first, so a code change does not reinstall them.
-COPY pyproject.toml README.md ./
-RUN mkdir -p emhub crm campaigns automations consent leads \
-    && pip install . && pip uninstall -y emhub
-# The code runs from /app (templates, static files and the hub's WSDL live beside it).
+# Dependencies first, so a code change does not reinstall them: exactly the pinned
+# versions, each file checked against its hash (requirements/runtime.txt, `make lock`).
+COPY requirements/runtime.txt requirements/runtime.txt
+RUN pip install --require-hashes --no-deps -r requirements/runtime.txt
+# The code runs from /app (templates, static files and the hub's WSDL live beside it),
+# installed with the locked setuptools and nothing fetched besides.
 COPY . .
-RUN pip install --no-deps -e .
+RUN pip install --no-deps --no-build-isolation -e .
 
 # collectstatic needs settings that load; these placeholders never reach a running container.
 RUN SECRET_KEY=build-only DATABASE_URL=sqlite:////tmp/build.sqlite3 CELERY_BROKER_URL=memory:// \
