@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import QuerySet
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from campaigns.models import Contact
+from campaigns.services import email_normalize
 from emhub.models import Account
 
 from .models import ConsentChange, ConsentDecision, ConsentSyncCycle, CurrentConsent, Purpose
@@ -100,7 +102,15 @@ def consent_decisions_for_contact(*, contact: Contact) -> QuerySet[ConsentDecisi
 
 
 def contact_by_email(*, account: Account, email: str) -> Contact | None:
-    return Contact.objects.filter(account=account, email__iexact=(email or "").strip()).first()
+    # Contacts keep their address lower-cased (campaigns.services.email_normalize); the
+    # unique index (account, lower(email)) answers, and SQLite's ASCII-only case folding
+    # of iexact never comes into it.
+    return (
+        Contact.objects.filter(account=account)
+        .alias(email_lower=Lower("email"))
+        .filter(email_lower=email_normalize(email))
+        .first()
+    )
 
 
 def consent_cycles(*, account: Account) -> QuerySet[ConsentSyncCycle]:
