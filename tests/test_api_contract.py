@@ -87,3 +87,27 @@ def test_schemathesis_finds_no_server_error_and_no_answer_against_the_schema(
     assert cases["generated"] >= 8 * MAX_EXAMPLES
     assert summary["failures"] == [] and summary["errors"] == [], result.stdout[-6000:]
     assert result.returncode == 0, result.stdout[-6000:]
+
+
+def test_the_schema_documents_the_errors_and_bounds_the_page_parameters(client):
+    schema = client.get("/api/schema/", {"format": "json"}).json()
+    operations = {
+        (method, path): operation
+        for path, methods in schema["paths"].items()
+        for method, operation in methods.items()
+    }
+    assert len(operations) >= 8
+    for (method, path), operation in operations.items():
+        documented = set(operation["responses"])
+        assert {"401", "403"} <= documented, (method, path)
+        if method in ("post", "put", "patch"):
+            assert {"400", "415"} <= documented, (method, path)
+        if "{" in path:
+            assert "404" in documented, (method, path)
+    consents = operations[("get", "/api/v1/consents/")]
+    assert {"400", "404"} <= set(consents["responses"])
+    bounds = {p["name"]: p["schema"] for p in consents["parameters"]}
+    assert (bounds["limit"]["minimum"], bounds["limit"]["maximum"]) == (1, 200)
+    assert bounds["offset"]["minimum"] == 0
+    events = schema["components"]["schemas"]["EventInput"]["properties"]
+    assert events["campaign"]["maximum"] == 2**63 - 1

@@ -186,7 +186,8 @@ class WorkerProcess:
         self.env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.automations.worker_settings",
-            "EMHUB_WORKER_BASE_SETTINGS": settings.SETTINGS_MODULE,
+            # The test process's settings module (pytest-django puts --ds in the environment).
+            "EMHUB_WORKER_BASE_SETTINGS": os.environ["DJANGO_SETTINGS_MODULE"],
             **test_database_env(),
             "CELERY_BROKER_URL": broker_url,
             **(env or {}),
