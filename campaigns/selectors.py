@@ -100,6 +100,11 @@ def forms_of_campaign(*, campaign: Campaign) -> QuerySet[Form]:
     )
 
 
+def form_is_published(*, form_token: str) -> bool:
+    """Whether a public form address names a form that takes submissions (any account)."""
+    return Form.objects.filter(token=form_token, published=True).exists()
+
+
 def form_get(*, account: Account, campaign: Campaign, form_id: int) -> Form:
     return get_object_or_404(Form, account=account, campaign=campaign, pk=form_id)
 

@@ -11,10 +11,16 @@ from django.conf import settings as django_settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import (
+    Http404,
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_safe
 from django_ratelimit.core import is_ratelimited
 from django_ratelimit.decorators import ALL
 
@@ -346,12 +352,16 @@ def _form_rate_key(group, request) -> str:
 
 
 @csrf_exempt  # a public form posted from the customer's own pages; it changes nothing of theirs
-@require_POST
 def form_submit(request, form_token: str):
     """`POST /f/<form token>/`: record the submission for the contact named by `c` or `email`.
 
     At most FORMS_SUBMISSIONS_RATE per address (all forms together), so nobody can flood
     the account's contacts and automations from one place."""
+    if request.method != "POST":
+        # An unknown form is a 404 whatever the method, so a stray link shows the plain page.
+        if not selectors.form_is_published(form_token=form_token):
+            raise Http404("No such form")
+        return HttpResponseNotAllowed(["POST"])
     wants_json = "application/json" in request.headers.get("Accept", "")
     if is_ratelimited(
         request,
