@@ -158,3 +158,26 @@ class MemberPage:
 class CreatedTicket:
     id: int
     owner_id: int
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """A webhook as NetServer's Webhook agent keeps it (the secret is never read back)."""
+
+    id: int
+    name: str
+    events: tuple[str, ...]
+    target_url: str
+    # SuperOffice's WebhookState: Unknown, Active, Stopped or TooManyErrors.
+    state: str
+    registered_at: datetime | None = None
+    updated_at: datetime | None = None
+    # Who changed it last (an admin who stopped it in SuperOffice, say).
+    updated_by: str = ""
+    # Only a NetServer of 12.0.342 or later reports these on the carrier; None before.
+    consecutive_errors: int | None = None
+    last_error: str = ""
+
+    @property
+    def is_active(self) -> bool:
+        return self.state == "Active"

@@ -75,7 +75,17 @@ def _start_simulator() -> tuple[subprocess.Popen, str]:
     env = os.environ.copy()
     env.setdefault("DJANGO_SETTINGS_MODULE", "emhub.settings.test")
     process = subprocess.Popen(  # noqa: S603
-        [sys.executable, "manage.py", "netserver_simulator", "--port", "0", "--persons", "300"],
+        [
+            sys.executable,
+            "manage.py",
+            "netserver_simulator",
+            "--port",
+            "0",
+            "--persons",
+            "300",
+            # Webhook targets in the tests are the hub's live server on plain-http loopback.
+            "--allow-http-webhooks",
+        ],
         cwd=REPO_ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -14,7 +14,8 @@ The package, by seam:
 - ``core``: settings, collaborators and one round trip (ticket header and renewal);
 - ``authentication``: signing in and verifying web-panel users;
 - ``archive``: archive queries and the decoding of their values;
-- ``persons``, ``consents``, ``activities``, ``members``, ``tickets``, ``lists``:
+- ``persons``, ``consents``, ``activities``, ``members``, ``tickets``, ``lists``,
+  ``webhooks``:
   the operations, by agent.
 
 Operation docs: https://docs.superoffice.com/en/api/reference/soap/Services88/
@@ -47,6 +48,7 @@ from .transport import (
     clear_caches,
     redact,
 )
+from .webhooks import WebhookOperations
 
 __all__ = [
     "LIST_SOURCES",
@@ -72,6 +74,7 @@ class NetServerClient(
     ActivityOperations,
     MemberOperations,
     TicketOperations,
+    WebhookOperations,
     ListOperations,
     AuthenticationMixin,
     ArchiveMixin,

@@ -246,7 +246,7 @@ def send_raw(
 # -- the call record ---------------------------------------------------------------------
 
 _SECRET_ELEMENTS = re.compile(
-    r"(<(?:[\w-]+:)?(?:Ticket|Password|ApplicationToken|SignedSystemToken|Token|UserName)"
+    r"(<(?:[\w-]+:)?(?:Ticket|Password|ApplicationToken|SignedSystemToken|Token|UserName|Secret)"
     r"(?:\s[^>]*)?>)[^<]*(</)"
 )
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from crm.catalogue import catalogue
 
+from . import webhooks
 from .archive import get_archive_list_by_columns
 from .errors import SimFault
 from .state import ASSIGN_BY_CATEGORY, Tenant
@@ -163,6 +164,14 @@ def save_person_entity(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]
             person[field].update({k: v for k, v in entity[field].items() if k})
     person["Updated"] = _now()
     t.index_person(person_id)
+    if entity.get("PersonId"):
+        webhooks.notify(
+            t,
+            event="person.changed",
+            person_id=person_id,
+            changes=webhooks.PERSON_CHANGED_CHANGES,
+            associate_id=who,
+        )
     return {"Response": _person_entity(t, person)}
 
 
@@ -687,4 +696,9 @@ HANDLERS: dict[tuple[str, str], Handler] = {
     ("Ticket", "SaveTicketEntity"): save_ticket_entity,
     ("CRMScript", "ExecuteScript"): execute_script,
     ("UserDefinedFieldInfo", "GetCustomFieldInfoList"): get_custom_field_info_list,
+    ("Webhook", "SaveWebhook"): webhooks.save_webhook,
+    ("Webhook", "GetWebhook"): webhooks.get_webhook,
+    ("Webhook", "GetAllWebhooks"): webhooks.get_all_webhooks,
+    ("Webhook", "DeleteWebhook"): webhooks.delete_webhook,
+    ("Webhook", "GetLastError"): webhooks.get_last_error,
 }

@@ -11,6 +11,12 @@ Routes:
 - ``/login/...``  the OpenID Connect identity provider (see ``idp``)
 - ``POST /_sim/reset``, ``GET /_sim/state/<what>[/<id>]``, ``GET /_sim/partner-key``
 - ``POST /_sim/consent``  a consent change made in SuperOffice at a given time
+- webhooks: ``GET /_sim/state/webhooks`` (as saved), ``/_sim/state/webhook_log`` (every
+  delivery attempt), ``/_sim/state/webhook_queue`` ({"idle": bool}); ``/_sim/control``
+  takes ``webhook_delay``, ``webhook_duplicate``, ``webhook_reorder``, ``webhook_drop``,
+  ``webhook_retry_scale``, ``webhook_failures_to_disable``, ``webhook_sign_with``
+  (see ``state.Control``)
+- ``GET /_sim/state/consents?ids=1,2,3``  several persons' consents at once
 """
 
 from __future__ import annotations
@@ -211,14 +217,14 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             self._json(200, {"ok": True})
             return
         if path.startswith("/_sim/state/"):
-            self._state(path[len("/_sim/state/") :].strip("/").split("/"))
+            self._state(path[len("/_sim/state/") :].strip("/").split("/"), parts.query)
             return
         if path.startswith(idp.PREFIX):
             idp.respond(self, self.sim)
             return
         self._send(404, b"not found", content_type="text/plain")
 
-    def _state(self, parts: list[str]) -> None:
+    def _state(self, parts: list[str], query: str = "") -> None:
         t = self.sim.tenant
         what = parts[0]
         arg = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
@@ -274,6 +280,19 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                 )
             elif what == "consents" and arg is not None:
                 data = dict(t.consents_by_person.get(arg, {}))
+            elif what == "consents" and query.startswith("ids="):
+                ids = [int(i) for i in query[4:].split(",") if i.strip().isdigit()]
+                data = {str(i): dict(t.consents_by_person.get(i, {})) for i in ids}
+            elif what == "webhooks":
+                data = [
+                    {k: v for k, v in hook.items() if k != "Secret"}
+                    | {"has_secret": bool(hook["Secret"])}
+                    for hook in t.webhooks.values()
+                ]
+            elif what == "webhook_log":
+                data = list(t.webhook_log)
+            elif what == "webhook_queue":
+                data = {"idle": t._dispatcher is None or t._dispatcher.idle()}
             else:
                 self._json(404, {"error": f"unknown state {'/'.join(parts)}"})
                 return
@@ -325,6 +344,17 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                 c.system_user_jwt = str(data["system_user_jwt"])
             if data.get("expire_tickets"):
                 t.expire_tickets()
+            for name, kind in (
+                ("webhook_delay", float),
+                ("webhook_duplicate", bool),
+                ("webhook_reorder", int),
+                ("webhook_drop", float),
+                ("webhook_retry_scale", float),
+                ("webhook_failures_to_disable", int),
+                ("webhook_sign_with", str),
+            ):
+                if name in data:
+                    setattr(c, name, kind(data[name]))
             c.calls_seen = 0
         self._json(200, {"ok": True, "mode": c.mode})
 

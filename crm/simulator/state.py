@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from . import webhooks
+
 FIRST_NAMES = [
     "Anna",
     "Bjørn",
@@ -97,6 +99,18 @@ class Control:
     # "forged", "wrong_issuer", "wrong_audience", "expired" for tests of its validation.
     system_user_jwt: str = "valid"
     calls_seen: int = 0
+    # Webhook deliveries (see webhooks.py): seconds before an event's first attempt; each
+    # event sent twice; events held in groups of N and sent newest first; the share of
+    # events lost (never sent); the documented retry delays (1 s, 4 s) scaled by this;
+    # failed attempts in a row that disable a webhook; a secret to sign with instead of
+    # the webhook's own (a receiver then refuses every delivery).
+    webhook_delay: float = 0.0
+    webhook_duplicate: bool = False
+    webhook_reorder: int = 0
+    webhook_drop: float = 0.0
+    webhook_retry_scale: float = 1.0
+    webhook_failures_to_disable: int = webhooks.FAILURES_TO_DISABLE
+    webhook_sign_with: str = ""
 
 
 class OrderedIds:
@@ -156,6 +170,7 @@ class Tenant:
         ticket_ttl: float,
         big_selection: int = 0,
         oidc_client_id: str = "emhub-panels",
+        allow_http_webhooks: bool = False,
     ) -> None:
         self.lock = threading.RLock()
         self.username = username
@@ -172,7 +187,11 @@ class Tenant:
         # import benchmarks; 0 leaves the seeded data as it is.
         self.big_selection = min(big_selection, persons)
         self.seed = seed
+        # A real NetServer delivers to https targets only; the tests and the embedded
+        # default run the hub on plain-http loopback.
+        self.allow_http_webhooks = allow_http_webhooks
         self.control = Control()
+        self._dispatcher: webhooks.Dispatcher | None = None
         self.reset()
 
     # -- seeding -------------------------------------------------------------
@@ -187,6 +206,13 @@ class Tenant:
             # Every archive query answered (provider, columns, restrictions...), in order.
             self.archive_log: list[dict[str, Any]] = []
             self.list_log: list[str] = []
+            # Webhook id -> the webhook as saved; every delivery attempt, in order; saves.
+            self.webhooks: dict[int, dict[str, Any]] = {}
+            self.webhook_log: list[dict[str, Any]] = []
+            self.webhook_saves: list[dict[str, Any]] = []
+            self.webhook_events_seen = 0
+            if self._dispatcher is not None:
+                self._dispatcher.clear()
             self._seed_data()
 
     def _seed_data(self) -> None:
@@ -311,6 +337,7 @@ class Tenant:
             "ticket": 1,
             "projectmember": 1,
             "consent": 1,
+            "webhook": 1,
         }
         self.selections: dict[int, dict[str, Any]] = {}
         for sid, name in enumerate(
@@ -471,6 +498,20 @@ class Tenant:
                 "updated_by": self.login_associate_id,
             }
         )
+        withdrawn = legal_base == "WITHDRAWN"
+        webhooks.notify(
+            self,
+            event="person.unconsented" if withdrawn else "person.consented",
+            person_id=person_id,
+            changes=() if withdrawn else webhooks.CONSENTED_CHANGES,
+            associate_id=self.login_associate_id,
+        )
+
+    def dispatcher(self) -> webhooks.Dispatcher:
+        """The webhook delivery queue, started with the first delivery."""
+        if self._dispatcher is None:
+            self._dispatcher = webhooks.Dispatcher(self)
+        return self._dispatcher
 
     # -- auth ----------------------------------------------------------------
 

@@ -22,7 +22,7 @@ NS = "http://www.superoffice.net/ws/crm/NetServer/Services88"
 ARRAYS_NS = "http://schemas.microsoft.com/2003/10/Serialization/Arrays"
 PARTNER_NS = "http://www.superoffice.com/superid/partnersystemuser/0.1"
 
-PRIMITIVES = {"int", "short", "string", "boolean", "dateTime", "double"}
+PRIMITIVES = {"int", "short", "string", "boolean", "dateTime", "double", "anyType"}
 
 # ArrayOfint / ArrayOfstring live in the Microsoft arrays namespace.
 ARRAYS_NS_TYPES = {"ArrayOfint": "int", "ArrayOfstring": "string"}
@@ -43,6 +43,7 @@ ENUMS: dict[str, list[str]] = {
     ],
     "SaleStatus": ["Unknown", "Open", "Sold", "Lost", "Stalled", "SaintAll"],
     "OrderBySortType": ["ASC", "DESC"],
+    "WebhookState": ["Unknown", "Active", "Stopped", "TooManyErrors"],
     "InterRestrictionOperator": ["None", "And", "Or"],
     "CustomFieldType": [
         "Unknown",
@@ -70,6 +71,7 @@ DICTS: dict[str, tuple[str, str]] = {
     "StringDictionary": ("StringKeyValuePair", "string"),
     "SoExtraInfo": ("ExtraInfoNameValuePair", "string"),
     "ColumnDataDictionary": ("ColumnDataKeyValuePair", "ArchiveColumnData"),
+    "StringObjectDictionary": ("StringObjectKeyValuePair", "anyType"),
 }
 
 # Complex types the hub never looks into but must send back as it read them (parts of a
@@ -86,8 +88,11 @@ OPAQUE = {
 
 # Complex types whose trailing elements this description does not name (a later NetServer
 # adds them at the end) are kept and sent back after the named ones: the types the hub
-# reads and saves whole.
-OPEN_ENDED = {"PersonEntity"}
+# reads and saves whole. A newer NetServer's Webhook carries ErrorsEmail (10.2.7) and
+# Description, ConsecutiveErrors, LastError... (12.0.342) after UpdatedAssociate
+# (SuperOfficeDocs: release-notes/10.2/api/includes/changes-10.2.7.5452.md,
+# release-notes/api/changes/changes-netserver-12.0.342.0.md): a re-save keeps them.
+OPEN_ENDED = {"PersonEntity", "Webhook"}
 
 # Complex types: ordered (element name, type). "ArrayOfX" (X a complex type) is
 # a sequence of <X> elements in the Services88 namespace.
@@ -313,6 +318,23 @@ TYPES: dict[str, list[tuple[str, str]]] = {
         ("FieldName", "string"),
         ("DisplayName", "string"),
     ],
+    # Webhook agent (docs/en/api/reference/soap/Services88/Webhook/SaveWebhook.md): every
+    # element of the 10.0.2 carrier, in its order.
+    "Webhook": [
+        ("WebhookId", "int"),
+        ("Name", "string"),
+        ("Events", "ArrayOfstring"),
+        ("TargetUrl", "string"),
+        ("Secret", "string"),
+        ("State", "WebhookState"),
+        ("Type", "string"),
+        ("Headers", "StringDictionary"),
+        ("Properties", "StringObjectDictionary"),
+        ("Registered", "dateTime"),
+        ("RegisteredAssociate", "Associate"),
+        ("Updated", "dateTime"),
+        ("UpdatedAssociate", "Associate"),
+    ],
     "SoPrincipalCarrier": [
         ("Associate", "string"),
         ("AssociateId", "int"),
@@ -466,6 +488,19 @@ AGENTS: dict[str, dict[str, Op]] = {
             [("TableName", "string"), ("IncludeStandard", "boolean")],
             _response("ArrayOfFieldInfoBase"),
         ),
+    },
+    # The hub's own webhook for consent changes (docs/en/automation/webhook/dev/register.md):
+    # saved (created when WebhookId is 0; NetServer first POSTs a test event to TargetUrl),
+    # read back for its state, found by name after an interrupted save, and deleted.
+    "Webhook": {
+        "SaveWebhook": ([("Webhook", "Webhook")], _response("Webhook")),
+        "DeleteWebhook": ([("WebhookId", "int")], []),
+        "GetWebhook": ([("WebhookId", "int")], _response("Webhook")),
+        "GetAllWebhooks": (
+            [("NameFilter", "string"), ("EventFilter", "string"), ("StatusFilter", "WebhookState")],
+            _response("ArrayOfWebhook"),
+        ),
+        "GetLastError": ([("WebhookId", "int")], _response("string")),
     },
     "CRMScript": {
         "ExecuteScript": (

@@ -393,3 +393,31 @@ def test_a_strict_official_client_parses_every_other_reply_the_hub_reads(crm_acc
             PageSize=5,
         )
     assert simulator.state("counters").get("archive_refusals", 0) == 0
+
+
+@pytest.mark.django_db
+def test_the_webhook_operations_round_trip_through_the_official_wsdl(crm_account, simulator):
+    from .webhook_target import Target
+
+    target = Target()
+    try:
+        crm = _official_client(crm_account, simulator)
+        events = ["person.consented", "person.unconsented", "person.changed"]
+        hook = crm.save_webhook(name="hub", events=events, target_url=target.url, secret="s")
+        assert crm.find_webhooks(name="hub") == [hook]
+        assert crm.get_webhook(webhook_id=hook.id).events == tuple(events)
+        again = crm.save_webhook(
+            webhook_id=hook.id, name="hub", events=events, target_url=target.url, secret="s"
+        )
+        assert again.id == hook.id and again.is_active
+        assert crm.webhook_last_error(webhook_id=hook.id) == ""
+        official = _StrictOfficial(simulator)
+        assert official.call("Webhook", "GetWebhook", WebhookId=hook.id).State == "Active"
+        assert official.call(
+            "Webhook", "GetAllWebhooks", NameFilter="hub", EventFilter=None, StatusFilter="Unknown"
+        ).Webhook
+        crm.delete_webhook(webhook_id=hook.id)
+        assert crm.get_webhook(webhook_id=hook.id) is None
+    finally:
+        target.server.shutdown()
+        target.server.server_close()

@@ -32,6 +32,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--ticket-ttl", type=float, default=6 * 3600, help="ticket lifetime in seconds"
         )
+        parser.add_argument(
+            "--allow-http-webhooks",
+            action="store_true",
+            help="accept plain-http loopback webhook targets (a real NetServer takes https only)",
+        )
 
     def handle(self, *args, **options):
         tenant = Tenant(
@@ -45,6 +50,7 @@ class Command(BaseCommand):
             ticket_ttl=options["ticket_ttl"],
             big_selection=options["big_selection"],
             oidc_client_id=options["oidc_client_id"],
+            allow_http_webhooks=options["allow_http_webhooks"],
         )
         server = make_server(host=options["host"], port=options["port"], tenant=tenant)
         host, port = server.server_address[:2]
