@@ -114,3 +114,14 @@ def waiting_runs_of_contacts(*, account, contacts) -> dict[int, list[Run]]:
 
 def automation_settings_of(*, account) -> AutomationSettings | None:
     return AutomationSettings.objects.filter(account=account).first()
+
+
+def crm_paused_until(*, account_id: int):
+    """Until when the account's CRM work is held because SuperOffice refused its
+    configuration (see services.account_crm_pause); None when it is not held. Other apps'
+    CRM work (the consent pushes) holds to the same pause."""
+    return (
+        AutomationSettings.objects.filter(account_id=account_id, crm_paused_at__isnull=False)
+        .values_list("crm_paused_until", flat=True)
+        .first()
+    )

@@ -1,11 +1,16 @@
 """Legal basis per contact and purpose: an append-only history, its current state,
 the sync cycles that keep it in step with SuperOffice, and the per-account lease
-that lets only one cycle run at a time."""
+that lets only one cycle run at a time.
+
+Between cycles both sides push: SuperOffice through the account's webhook (each
+delivery kept once in ``SuperOfficeEvent``), the hub through its outbox
+(``ConsentPush``); one worker per account at a time (``ConsentPushLease``) drains both."""
 
 from django.db import models
 from django.utils import timezone
 
 from campaigns.models import Contact
+from emhub.fields import EncryptedTextField
 from emhub.models import Account
 
 # WITHDRAWN is SuperOffice's legal-base key for a withdrawn consent. A withdrawal is
@@ -176,7 +181,12 @@ class ConsentSyncCycle(models.Model):
 
 
 class ConsentDecision(models.Model):
-    """What a cycle decided for one contact and purpose, and why."""
+    """What a cycle or a push decided for one contact and purpose, and why."""
+
+    class Trigger(models.TextChoices):
+        CYCLE = "cycle", "Sync cycle"
+        SUPEROFFICE_PUSH = "superoffice_push", "SuperOffice's webhook"
+        HUB_PUSH = "hub_push", "The hub's change"
 
     class Action(models.TextChoices):
         NONE = "none", "No change"
@@ -188,7 +198,15 @@ class ConsentDecision(models.Model):
         FAILED = "failed", "Failed"
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="consent_decisions")
-    cycle = models.ForeignKey(ConsentSyncCycle, on_delete=models.CASCADE, related_name="decisions")
+    # A push decides outside any cycle.
+    cycle = models.ForeignKey(
+        ConsentSyncCycle,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="decisions",
+    )
+    trigger = models.CharField(max_length=20, choices=Trigger.choices, default=Trigger.CYCLE)
     contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_decisions")
     purpose = models.CharField(max_length=20, choices=Purpose.choices)
     action = models.CharField(max_length=20, choices=Action.choices)
@@ -229,6 +247,170 @@ class ConsentSyncLease(models.Model):
     holder = models.CharField(max_length=64, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     acquired_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.holder or 'free'}"
+
+
+# -- pushes between cycles -------------------------------------------------------------
+
+
+class SuperOfficeWebhook(models.Model):
+    """The account's webhook in SuperOffice, which pushes its persons' consent changes to
+    the hub's receiver. Kept after sync is turned off (state REMOVED), so a delivery that
+    still arrives is answered 410 Gone, which makes SuperOffice disable it."""
+
+    class State(models.TextChoices):
+        REGISTERING = "registering", "Being registered"
+        ACTIVE = "active", "Active"
+        FAILING = "failing", "Failing"
+        DISABLED = "disabled", "Disabled by SuperOffice"
+        STOPPED = "stopped", "Stopped in SuperOffice"
+        MISSING = "missing", "Gone from SuperOffice"
+        NOT_REGISTERED = "not_registered", "Not registered"
+        REMOVING = "removing", "Being removed"
+        REMOVED = "removed", "Removed"
+
+    account = models.OneToOneField(
+        Account, on_delete=models.CASCADE, related_name="superoffice_webhook"
+    )
+    # The receiver's address is /hooks/superoffice/<token>/: a random name for the account
+    # that says nothing about it. The signature, not the address, proves the sender.
+    token = models.CharField(max_length=64, unique=True)
+    # The HMAC key SuperOffice signs every delivery with.
+    secret = EncryptedTextField()
+    webhook_id = models.PositiveIntegerField(null=True, blank=True)
+    name = models.CharField(max_length=200)
+    target_url = models.CharField(max_length=500, blank=True)
+    events = models.JSONField(default=list)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.NOT_REGISTERED)
+    # WebhookState as SuperOffice last reported it (Active, Stopped, TooManyErrors).
+    superoffice_state = models.CharField(max_length=20, blank=True)
+    # Why the last registration, removal or check failed (shown to the admin).
+    error = models.TextField(blank=True)
+    # SuperOffice's last delivery error (GetLastError) and when the hub first saw it; an
+    # error already there when the hub (re-)registered is acknowledged, not "failing".
+    superoffice_error = models.TextField(blank=True)
+    superoffice_error_seen_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_error = models.TextField(blank=True)
+    consecutive_errors = models.PositiveIntegerField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    # When the sweeper tries a failed registration or removal again.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    registered_at = models.DateTimeField(null=True, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    last_delivery_at = models.DateTimeField(null=True, blank=True)
+    deliveries = models.PositiveIntegerField(default=0)
+    # Deliveries refused for a missing or wrong signature.
+    refused = models.PositiveIntegerField(default=0)
+    last_refused_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Webhook of {self.account_id} ({self.state})"
+
+    @property
+    def is_receiving(self) -> bool:
+        """SuperOffice may deliver to it: the receiver verifies and stores."""
+        return self.state in (self.State.ACTIVE, self.State.FAILING, self.State.REGISTERING)
+
+
+class PushStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class SuperOfficeEvent(models.Model):
+    """One delivery of the account's webhook, kept once by its EventId. The payload names
+    the person only, so the worker reads the person's consents from SuperOffice."""
+
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="superoffice_events", db_index=False
+    )
+    event_id = models.CharField(max_length=64)
+    event = models.CharField(max_length=100)
+    person_id = models.BigIntegerField()
+    # The event's Timestamp as SuperOffice sent it (when the change happened there).
+    occurred_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=PushStatus.choices, default=PushStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    # What the worker made of it (the decisions carry the details).
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "event_id"], name="superoffice_event_once")
+        ]
+        indexes = [
+            models.Index(fields=["account", "status", "next_attempt_at"]),
+            models.Index(fields=["status", "next_attempt_at"], name="superoffice_event_sweep"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} for person {self.person_id} ({self.status})"
+
+
+class ConsentPush(models.Model):
+    """A contact whose legal basis the hub changed, waiting to be written to SuperOffice.
+    At most one pending row per contact: later changes before the worker gets to it are
+    decided together, on the hub's state at that time."""
+
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="consent_pushes", db_index=False
+    )
+    contact = models.ForeignKey(
+        Contact, on_delete=models.CASCADE, related_name="consent_pushes", db_index=False
+    )
+    # The change that queued it (later ones join it while it waits).
+    change = models.ForeignKey(
+        ConsentChange,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    status = models.CharField(max_length=10, choices=PushStatus.choices, default=PushStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["contact"],
+                condition=models.Q(status="pending"),
+                name="consent_push_one_pending",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["account", "status", "next_attempt_at"]),
+            models.Index(fields=["status", "next_attempt_at"], name="consent_push_sweep"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Push of contact {self.contact_id} ({self.status})"
+
+
+class ConsentPushLease(models.Model):
+    """Who drains the account's pushes now: one worker at a time, so deliveries for one
+    person are read once and the two directions never race on a contact. Taken with a
+    conditional UPDATE like ConsentSyncLease; a dead worker's lease expires."""
+
+    account = models.OneToOneField(Account, on_delete=models.CASCADE, related_name="push_lease")
+    holder = models.CharField(max_length=64, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.account_id}: {self.holder or 'free'}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -188,4 +188,50 @@ def consent_granted_contact_ids(
         )
         .exclude(legal_basis=WITHDRAWN)
         .values_list("contact_id", flat=True)
+    )
+
+
+@dataclass(frozen=True)
+class PushSummary:
+    """The pushes between cycles, for the connection page."""
+
+    webhook: object  # SuperOfficeWebhook | None
+    public_base: str | None
+    why_no_webhook: str
+    waiting_to_superoffice: int
+    oldest_waiting_at: datetime | None
+    failed_to_superoffice: int
+    waiting_from_superoffice: int
+    last_push_decision_at: datetime | None
+
+
+def consent_push_summary(*, account: Account) -> PushSummary:
+    from django.db.models import Min
+
+    from .models import ConsentPush, PushStatus, SuperOfficeEvent, SuperOfficeWebhook
+    from .webhooks import webhook_public_base
+
+    base, why_not = webhook_public_base()
+    waiting = ConsentPush.objects.filter(account=account, status=PushStatus.PENDING).aggregate(
+        n=Count("id"), oldest=Min("created_at")
+    )
+    last = (
+        ConsentDecision.objects.filter(account=account, cycle__isnull=True)
+        .order_by("-decided_at")
+        .values_list("decided_at", flat=True)
+        .first()
+    )
+    return PushSummary(
+        webhook=SuperOfficeWebhook.objects.filter(account=account).first(),
+        public_base=base,
+        why_no_webhook=why_not,
+        waiting_to_superoffice=waiting["n"],
+        oldest_waiting_at=waiting["oldest"],
+        failed_to_superoffice=ConsentPush.objects.filter(
+            account=account, status=PushStatus.FAILED
+        ).count(),
+        waiting_from_superoffice=SuperOfficeEvent.objects.filter(
+            account=account, status=PushStatus.PENDING
+        ).count(),
+        last_push_decision_at=last,
     )

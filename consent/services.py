@@ -97,9 +97,17 @@ def consent_record(
     reason: str = "",
     superoffice_person_id: int | None = None,
     cycle: ConsentSyncCycle | None = None,
+    push: bool = True,
 ) -> ConsentChange:
-    """Append a change to the contact's history and move its current state when the
-    change is the newest. Raises ValidationError with field messages on bad input."""
+    """Record a consent or a withdrawal: the one entry point of every recorder (the
+    consent API, a form's consent box, an import, an unsubscribe link).
+
+    Appends the change to the contact's history and moves its current state when the
+    change is the newest. A newest change made on the hub's side (any origin but
+    SuperOffice) of a contact linked to a SuperOffice person is queued, in the same
+    transaction, to be written to SuperOffice within seconds while legal-basis sync is
+    on (see ``push``); ``push=False`` leaves that to the caller (a bulk merge queues
+    once for all). Raises ValidationError with field messages on bad input."""
     errors: dict[str, list[str]] = {}
     if contact.account_id != account.pk:
         # Never write across accounts, whatever the caller passed.
@@ -145,6 +153,7 @@ def consent_record(
             "origin": change.origin,
             "updated_at": now,
         }
+        moved = True
         if current is None:
             CurrentConsent.objects.create(
                 account=account, contact=contact, purpose=purpose, **fields
@@ -156,6 +165,12 @@ def consent_record(
             cur_basis=current.legal_basis,
         ):
             CurrentConsent.objects.filter(pk=current.pk).update(**fields)
+        else:
+            moved = False
+        if push and moved and origin != Origin.SUPEROFFICE and contact.superoffice_person_id:
+            from .push import consent_push_enqueue
+
+            consent_push_enqueue(account=account, contact_ids=[contact.pk], change=change)
     return change
 
 
@@ -198,6 +213,24 @@ class CycleAborted(Exception):
     """SuperOffice cannot be reached or refuses the account: stop the cycle here."""
 
 
+@dataclass(frozen=True)
+class SyncScope:
+    """Who decides for a contact: a cycle, or a push between cycles (then ``cycle`` is
+    None), and what the decision's reason starts with."""
+
+    account: Account
+    cycle: ConsentSyncCycle | None = None
+    trigger: str = ConsentDecision.Trigger.CYCLE
+    note: str = ""
+
+    @property
+    def account_id(self) -> int:
+        return self.account.pk
+
+    def reason(self, text: str) -> str:
+        return f"{self.note}{text}" if self.note else text
+
+
 @dataclass
 class _Figures:
     checked: int = 0
@@ -217,15 +250,16 @@ def _hub_states(
     return {(c, p): (ConsentState(b, at, s), o) for c, p, b, at, s, o in rows}
 
 
-def _decision_row(*, cycle, contact, purpose, decision, hub, person, **extra) -> ConsentDecision:
+def _decision_row(*, scope, contact, purpose, decision, hub, person, **extra) -> ConsentDecision:
     so_state = person.state if person else None
     return ConsentDecision(
-        account_id=cycle.account_id,
-        cycle=cycle,
+        account_id=scope.account_id,
+        cycle=scope.cycle,
+        trigger=scope.trigger,
         contact=contact,
         purpose=purpose,
         action=decision.action.value,
-        reason=decision.reason,
+        reason=scope.reason(decision.reason),
         hub_legal_basis=hub.legal_basis if hub else "",
         hub_changed_at=hub.changed_at if hub else None,
         superoffice_legal_basis=so_state.legal_basis if so_state else "",
@@ -237,7 +271,7 @@ def _decision_row(*, cycle, contact, purpose, decision, hub, person, **extra) ->
     )
 
 
-def _vanished_as_withdrawn(*, cycle, contact, purpose, hub, persons) -> list[PersonConsent]:
+def _vanished_as_withdrawn(*, scope, contact, purpose, hub, persons) -> list[PersonConsent]:
     """A consent SuperOffice held and no longer holds was removed there (a deletion
     carries no time). Pushing the hub's grant back would re-grant what someone took
     away, so it counts as a withdrawal now. SuperOffice held it if the hub's value
@@ -247,14 +281,14 @@ def _vanished_as_withdrawn(*, cycle, contact, purpose, hub, persons) -> list[Per
         return persons
     held = (
         ConsentChange.objects.filter(
-            account_id=cycle.account_id,
+            account_id=scope.account_id,
             contact=contact,
             purpose=purpose,
             origin=Origin.SUPEROFFICE,
             superoffice_person_id=counting.person_id,
         ).exists()
         or ConsentDecision.objects.filter(
-            account_id=cycle.account_id,
+            account_id=scope.account_id,
             contact=contact,
             purpose=purpose,
             superoffice_person_id=counting.person_id,
@@ -284,7 +318,19 @@ def _explain_removal(decision: Decision) -> Decision:
     )
 
 
-def _sync_contact(*, cycle, port: ConsentPort, contact, hub_states, figures: _Figures) -> None:
+def _already_taken(*, contact, purpose, result: ConsentState) -> bool:
+    """The hub holds SuperOffice's change already (a cycle and a push both read it): the
+    history is not given the same change twice. Call with the contact locked."""
+    current = CurrentConsent.objects.filter(contact=contact, purpose=purpose).first()
+    return (
+        current is not None
+        and current.origin == Origin.SUPEROFFICE
+        and current.legal_basis == result.legal_basis
+        and current.changed_at == result.changed_at
+    )
+
+
+def _sync_contact(*, scope: SyncScope, port: ConsentPort, contact, hub_states, figures: _Figures):
     """Read the contact's SuperOffice persons, decide per purpose and apply."""
     try:
         persons = port.persons_for_contact(contact=contact)
@@ -294,13 +340,14 @@ def _sync_contact(*, cycle, port: ConsentPort, contact, hub_states, figures: _Fi
         figures.errors += 1
         figures.pending_decisions.append(
             ConsentDecision(
-                account_id=cycle.account_id,
-                cycle=cycle,
+                account_id=scope.account_id,
+                cycle=scope.cycle,
+                trigger=scope.trigger,
                 contact=contact,
                 purpose=Purpose.STORE,
                 action=Action.NONE.value,
                 outcome=ConsentDecision.Outcome.FAILED,
-                reason="Could not read the contact's SuperOffice person.",
+                reason=scope.reason("Could not read the contact's SuperOffice person."),
                 superoffice_person_id=contact.superoffice_person_id,
                 error=str(exc)[:2000],
             )
@@ -313,14 +360,14 @@ def _sync_contact(*, cycle, port: ConsentPort, contact, hub_states, figures: _Fi
             PersonConsent(p.person_id, p.registered_at, p.consents.get(purpose)) for p in persons
         ]
         person_consents = _vanished_as_withdrawn(
-            cycle=cycle, contact=contact, purpose=purpose, hub=hub, persons=person_consents
+            scope=scope, contact=contact, purpose=purpose, hub=hub, persons=person_consents
         )
         decision = _explain_removal(decide_for_contact(hub=hub, persons=person_consents))
         if decision.action is Action.WRITE_SUPEROFFICE:
             # The batch read the hub's state a moment ago; a change recorded since
             # (API, form) must not be overwritten in SuperOffice by the older value,
             # whose SuperOffice time would then look newest. Decide again on fresh state.
-            fresh = _hub_states(cycle.account_id, [contact.pk]).get(
+            fresh = _hub_states(scope.account_id, [contact.pk]).get(
                 (contact.pk, purpose), (None, Origin.HUB)
             )
             if fresh[0] != hub:
@@ -329,7 +376,7 @@ def _sync_contact(*, cycle, port: ConsentPort, contact, hub_states, figures: _Fi
         counting = next((p for p in person_consents if p.person_id == decision.person_id), None)
         decision_row = partial(
             _decision_row,
-            cycle=cycle,
+            scope=scope,
             contact=contact,
             purpose=purpose,
             decision=decision,
@@ -373,17 +420,41 @@ def _sync_contact(*, cycle, port: ConsentPort, contact, hub_states, figures: _Fi
             figures.to_superoffice += 1
         else:
             with transaction.atomic():
+                Contact.objects.select_for_update().filter(pk=contact.pk).first()
+                if _already_taken(contact=contact, purpose=purpose, result=decision.result):
+                    figures.pending_decisions.append(
+                        _decision_row(
+                            scope=SyncScope(
+                                scope.account,
+                                scope.cycle,
+                                scope.trigger,
+                                scope.note + "The hub holds this change already. ",
+                            ),
+                            contact=contact,
+                            purpose=purpose,
+                            decision=Decision(
+                                Action.NONE,
+                                decision.reason,
+                                decision.result,
+                                decision.person_id,
+                                decision.conflict,
+                            ),
+                            hub=hub,
+                            person=counting,
+                        )
+                    )
+                    continue
                 consent_record(
-                    account=cycle.account,
+                    account=scope.account,
                     contact=contact,
                     purpose=purpose,
                     legal_basis=decision.result.legal_basis,
                     source=decision.result.source,
                     changed_at=decision.result.changed_at,
                     origin=Origin.SUPEROFFICE,
-                    reason=decision.reason,
+                    reason=scope.reason(decision.reason),
                     superoffice_person_id=decision.person_id,
-                    cycle=cycle,
+                    cycle=scope.cycle,
                 )
                 decision_row().save()
             figures.to_hub += 1
@@ -404,6 +475,7 @@ def _flush(cycle: ConsentSyncCycle, figures: _Figures) -> None:
 
 def _run(*, cycle: ConsentSyncCycle, port: ConsentPort, contacts, holder: str) -> _Figures:
     figures = _Figures()
+    scope = SyncScope(account=cycle.account, cycle=cycle)
     batch: list[Contact] = []
     renewed_at = time.monotonic()
 
@@ -422,7 +494,7 @@ def _run(*, cycle: ConsentSyncCycle, port: ConsentPort, contacts, holder: str) -
                 if time.monotonic() - renewed_at > LEASE_RENEW_SECONDS:
                     keep_lease()
                 _sync_contact(
-                    cycle=cycle, port=port, contact=contact, hub_states=states, figures=figures
+                    scope=scope, port=port, contact=contact, hub_states=states, figures=figures
                 )
         finally:
             _flush(cycle, figures)
@@ -767,6 +839,21 @@ SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM merged)
 """
 
 
+# The merged contacts linked to a SuperOffice person and whose current state this merge
+# moved (their CurrentConsent.updated_at is the merge's time), one pending push each.
+_PUSH_SQL = """
+INSERT INTO consent_consentpush
+    (account_id, contact_id, change_id, status, attempts, next_attempt_at, created_at,
+     finished_at, last_error)
+SELECT DISTINCT %(account)s, cur.contact_id, NULL, 'pending', 0, %(now)s, %(now)s, NULL, ''
+FROM consent_currentconsent cur
+JOIN consent_stage s ON s.contact_id = cur.contact_id AND s.purpose = cur.purpose
+JOIN campaigns_contact c ON c.id = cur.contact_id AND c.superoffice_person_id IS NOT NULL
+WHERE cur.account_id = %(account)s AND cur.updated_at = %(now)s
+ON CONFLICT DO NOTHING
+"""
+
+
 def _bulk_validate(change: BulkChange) -> BulkChange | None:
     basis = _normalise_legal_basis(change.legal_basis)
     if (
@@ -830,9 +917,16 @@ def consent_bulk_record(
                 changed_at=change.changed_at,
                 origin=origin,
                 reason=reason,
+                push=False,
             )
             result.recorded += 1
-        result.current_moved = len(current_changes() - before)
+        moved = current_changes() - before
+        result.current_moved = len(moved)
+        if origin != Origin.SUPEROFFICE:
+            from .push import consent_push_enqueue
+
+            with transaction.atomic():
+                consent_push_enqueue(account=account, contact_ids={c for c, _, _ in moved})
         return result
     with transaction.atomic(), connection.cursor() as cursor:
         # The newest-per-key sort of a large import fits in memory with this much.
@@ -860,6 +954,13 @@ def consent_bulk_record(
             },
         )
         recorded, moved = cursor.fetchone()
+        if moved and origin != Origin.SUPEROFFICE and consent_sync_enabled(account=account):
+            # The contacts whose current state moved, queued for SuperOffice as one
+            # statement (consent_record queues one contact at a time).
+            cursor.execute(_PUSH_SQL, {"account": account.pk, "now": now})
+            from .push import consent_pushes_wake
+
+            consent_pushes_wake(account_id=account.pk)
     result.recorded = recorded
     result.current_moved = moved
     result.refused += len(valid) - recorded

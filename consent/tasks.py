@@ -54,3 +54,48 @@ def sync_all_accounts() -> None:
 def reconcile_all_accounts() -> None:
     """Nightly: a full reconciliation for every account with sync on."""
     _fan_out(ConsentSyncCycle.Kind.FULL)
+
+
+# -- pushes between cycles (see consent.push) ------------------------------------------
+
+
+# acks_late: a message whose worker died is delivered again; the account's push lease
+# makes a second delivery a no-op while the first still drains.
+@shared_task(name="consent.drain_pushes", acks_late=True, ignore_result=True)
+def drain_pushes(account_id: int) -> None:
+    from .push import consent_pushes_drain
+
+    consent_pushes_drain(account_id=account_id)
+
+
+@shared_task(name="consent.ensure_webhook", ignore_result=True)
+def ensure_webhook(account_id: int) -> None:
+    from .webhooks import consent_webhook_ensure
+
+    account = Account.objects.filter(pk=account_id).first()
+    if account is not None:
+        consent_webhook_ensure(account=account)
+
+
+@shared_task(name="consent.check_webhook", ignore_result=True)
+def check_webhook(account_id: int) -> None:
+    from .webhooks import consent_webhook_check
+
+    account = Account.objects.filter(pk=account_id).first()
+    if account is not None:
+        consent_webhook_check(account=account)
+
+
+@shared_task(name="consent.sweep_pushes", ignore_result=True)
+def sweep_pushes() -> None:
+    """Every 15 seconds: wake accounts whose pushes wait with nobody on them, and queue
+    the webhook registrations, removals and state checks that are due."""
+    from .push import consent_pushes_sweep
+    from .webhooks import consent_webhooks_due
+
+    consent_pushes_sweep()
+    ensure, check = consent_webhooks_due()
+    for account_id in ensure:
+        ensure_webhook.delay(account_id)
+    for account_id in check:
+        check_webhook.delay(account_id)

@@ -10,4 +10,8 @@ urlpatterns = [
     path("consent/cycles/<int:cycle_id>/", views.sync_cycle_detail, name="sync_cycle_detail"),
     path("consent/contacts/<int:contact_id>/", views.contact_consents, name="contact_consents"),
     path("api/v1/consents/", api.ConsentApi.as_view(), name="consents_api"),
+    path("consent/webhook/register/", views.webhook_register, name="webhook_register"),
+    path("consent/webhook/check/", views.webhook_check, name="webhook_check"),
+    # SuperOffice's deliveries: one address per account, named by a random token.
+    path("hooks/superoffice/<str:token>/", views.superoffice_webhook, name="superoffice_webhook"),
 ]

@@ -1,14 +1,17 @@
-"""Pages of the consent app: sync history, a cycle's decisions, a contact's consents."""
+"""Pages of the consent app: sync history, a cycle's decisions, a contact's consents; the
+receiver of SuperOffice's webhook and the admin's webhook buttons."""
 
 import logging
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from campaigns.models import Contact
+from crm.webhooks import SIGNATURE_HEADER
 from emhub.tenancy import account_required, admin_required
 
 from .models import ConsentDecision, ConsentSyncCycle
@@ -124,3 +127,47 @@ def contact_consents(request, contact_id: int):
             ],
         },
     )
+
+
+@csrf_exempt
+@require_POST
+def superoffice_webhook(request, token: str):
+    """SuperOffice's deliveries for one account. No session or CSRF: the signature proves
+    the sender. Answers at once; the work happens in a worker."""
+    from .push import superoffice_event_receive
+
+    received = superoffice_event_receive(
+        token=token, body=request.body, signature=request.headers.get(SIGNATURE_HEADER)
+    )
+    return HttpResponse(received.message, status=received.status, content_type="text/plain")
+
+
+@admin_required
+@require_POST
+def webhook_register(request):
+    """Register the account's webhook again (after SuperOffice disabled it, say)."""
+    from .webhooks import consent_webhook_ensure
+
+    if not consent_sync_enabled(account=request.account):
+        messages.error(request, "Turn legal-basis sync on first.")
+        return redirect("crm:connection")
+    row = consent_webhook_ensure(account=request.account, force=True)
+    if row is not None and row.state == row.State.ACTIVE:
+        messages.success(request, "SuperOffice pushes consent changes to the hub again.")
+    else:
+        messages.error(request, (row.error if row else "") or "The webhook was not registered.")
+    return redirect("crm:connection")
+
+
+@admin_required
+@require_POST
+def webhook_check(request):
+    """Read the webhook's state from SuperOffice now."""
+    from .webhooks import consent_webhook_check
+
+    row = consent_webhook_check(account=request.account)
+    if row is None:
+        messages.error(request, "There is no webhook to check.")
+    else:
+        messages.success(request, f"Webhook: {row.get_state_display().lower()}.")
+    return redirect("crm:connection")

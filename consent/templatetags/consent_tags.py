@@ -41,3 +41,16 @@ def consent_sync_summary(account, count=5):
         "next_cycle_at": consent_next_cycle_at() if enabled else None,
         "cycles": list(consent_cycles(account=account)[:count]),
     }
+
+
+@register.inclusion_tag("consent/_push_summary.html", takes_context=True)
+def consent_push_summary(context, account):
+    """The webhook's state and the outbox, for the SuperOffice connection page."""
+    from ..selectors import consent_push_summary as summary
+
+    return {
+        "summary": summary(account=account),
+        "sync_enabled": consent_sync_enabled(account=account),
+        "csrf_token": context.get("csrf_token"),
+        "request": context.get("request"),
+    }

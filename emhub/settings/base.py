@@ -263,6 +263,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "consent.sync_all_accounts",
         "schedule": crontab(minute="*/30"),
     },
+    # Consent pushes between cycles: wake accounts whose pushes wait with nobody on
+    # them; register, remove and check the accounts' SuperOffice webhooks.
+    "consent-sweep-pushes": {
+        "task": "consent.sweep_pushes",
+        "schedule": 15.0,
+        "options": {"expires": 14},
+    },
     "consent-reconcile-all-accounts": {
         "task": "consent.reconcile_all_accounts",
         "schedule": crontab(hour=2, minute=40),

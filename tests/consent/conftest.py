@@ -62,6 +62,15 @@ class SimulatorHandle:
     def operation_counts(self) -> dict:
         return self._get("/_sim/state/counters")["operations"]
 
+    def webhooks(self) -> list[dict]:
+        return self._get("/_sim/state/webhooks")
+
+    def webhook_log(self) -> list[dict]:
+        return self._get("/_sim/state/webhook_log")
+
+    def deliveries_idle(self) -> bool:
+        return self._get("/_sim/state/webhook_queue")["idle"]
+
 
 @pytest.fixture(scope="session")
 def consent_simulator():
@@ -74,6 +83,8 @@ def consent_simulator():
         system_user_token=settings.NETSERVER_SIMULATOR["SYSTEM_USER_TOKEN"],
         context_identifier=settings.NETSERVER_SIMULATOR["CONTEXT_IDENTIFIER"],
         ticket_ttl=6 * 3600,
+        # Webhook deliveries go to the hub's live test server, plain http on loopback.
+        allow_http_webhooks=True,
     )
     server = make_server(host="127.0.0.1", port=0, tenant=tenant)
     serve_in_thread(server)
@@ -88,6 +99,8 @@ def sim(consent_simulator):
     consent_simulator.reset()
     yield consent_simulator
     consent_simulator.control(mode="normal", operations=[])
+    # Deliveries still queued must not reach the next test's hub.
+    consent_simulator.reset()
 
 
 def sim_connection_fields(sim) -> dict:
@@ -105,3 +118,55 @@ def sim_connection_fields(sim) -> dict:
 def connection(account, sim):
     """The account's SuperOffice connection to the simulator, legal-basis sync on."""
     return SuperOfficeConnection.objects.create(account=account, **sim_connection_fields(sim))
+
+
+@pytest.fixture
+def fast_retries(settings):
+    """The automations' backoff, short enough for an outage of a few seconds."""
+    settings.AUTOMATIONS_RETRY_BASE_SECONDS = 0.2
+    settings.AUTOMATIONS_RETRY_CAP_SECONDS = 1.0
+    settings.AUTOMATIONS_MAX_ATTEMPTS = 30
+    settings.CONSENT_PUSH_REDISPATCH_SECONDS = 1.0
+    return settings
+
+
+@pytest.fixture
+def live_hub(live_server, settings, fast_retries):
+    """The hub on a live test server: SuperOffice's webhook is registered at this
+    address (plain http on loopback, as the operator setting allows)."""
+    settings.EMHUB_PUBLIC_URL = live_server.url
+    settings.CRM_ALLOW_PRIVATE_ADDRESSES = True
+    return live_server
+
+
+@pytest.fixture
+def celery_worker(transactional_db, fast_retries):
+    """A real Celery worker on the test broker, in this process (threads pool)."""
+    from celery.contrib.testing.worker import start_worker
+
+    from emhub.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge("celery")
+    with start_worker(
+        app,
+        pool="threads",
+        concurrency=4,
+        perform_ping_check=False,
+        shutdown_timeout=30,
+        loglevel="WARNING",
+    ) as worker:
+        yield worker
+
+
+def wait_until(predicate, *, timeout: float = 15.0, interval: float = 0.05, message: str = ""):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Timed out after {timeout}s: {message}")
+        time.sleep(interval)

@@ -376,7 +376,7 @@ def test_a_consent_gone_from_superoffice_counts_as_a_withdrawal_not_a_gap_to_ref
     # A real tenant may delete the consent row (no time left to compare). The simulator
     # always keeps a WITHDRAWN row, so this checks the engine's reading of a gap directly.
     from consent.rules import ConsentState, PersonConsent, decide_for_contact
-    from consent.services import _explain_removal, _vanished_as_withdrawn
+    from consent.services import SyncScope, _explain_removal, _vanished_as_withdrawn
 
     contact = ContactFactory(account=account, superoffice_person_id=31)
     consent_record(
@@ -398,7 +398,7 @@ def test_a_consent_gone_from_superoffice_counts_as_a_withdrawal_not_a_gap_to_ref
         hub = current(contact, Purpose.EMARKETING)
         hub_state = ConsentState(hub.legal_basis, hub.changed_at, hub.source)
         persons = _vanished_as_withdrawn(
-            cycle=cycle,
+            scope=SyncScope(account=account, cycle=cycle),
             contact=contact,
             purpose=Purpose.EMARKETING,
             hub=hub_state,

@@ -1,0 +1,542 @@
+"""Writes of the pushes between sync cycles: both sides agree within seconds, and the
+30-minute cycle stays the backstop for whatever a push lost.
+
+SuperOffice → hub. The account's webhook POSTs to the receiver; ``superoffice_event_receive``
+checks the signature and stores the delivery once, by its EventId (a redelivery is
+acknowledged and ignored), then publishes a wake-up. The payload names only the person,
+so the worker reads that person's consents from SuperOffice and decides with the cycle's
+rule; out-of-order and repeated deliveries all lead to the same read, and so to the same
+state.
+
+Hub → SuperOffice. ``consent_record`` queues the contact in the outbox (``ConsentPush``)
+in the same transaction as the change (``consent_push_enqueue``), whoever recorded it:
+the consent API, a form, an import, an unsubscribe.
+
+One worker at a time per account drains both (``consent_pushes_drain``, holding the
+account's ``ConsentPushLease``): the contacts behind the pending deliveries and pushes are
+each read and decided once, through the same code as the cycle (``_sync_contact``), so
+many deliveries for one person cost one read. As in the run ledger (DESIGN, "Reliability")
+the rows are the queue: a Celery message only wakes a worker, SuperOffice is called
+outside any transaction, a failure puts the rows back with the automations' backoff, a
+configuration error pauses the account's CRM work as it pauses runs, and a sweeper
+wakes accounts whose message was lost or whose worker died.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from campaigns.models import Contact
+from crm.errors import ConfigurationCrmError, TransientCrmError
+from crm.selectors import crm_ready
+from crm.services import client_for_account
+from crm.webhooks import BadDelivery, webhook_delivery_parse, webhook_signature_valid
+from emhub.models import Account
+
+from .models import (
+    ConsentDecision,
+    ConsentPush,
+    ConsentPushLease,
+    PushStatus,
+    SuperOfficeEvent,
+    SuperOfficeWebhook,
+)
+from .selectors import consent_sync_enabled
+from .superoffice import ConsentPort
+
+logger = logging.getLogger(__name__)
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+def push_lease_seconds() -> float:
+    return _setting("CONSENT_PUSH_LEASE_SECONDS", 60.0)
+
+
+def push_drain_seconds() -> float:
+    # One message drains this long, then hands over to a fresh message.
+    return _setting("CONSENT_PUSH_DRAIN_SECONDS", 50.0)
+
+
+def push_redispatch_seconds() -> float:
+    # A row due this long without a worker on it is woken again by the sweeper.
+    return _setting("CONSENT_PUSH_REDISPATCH_SECONDS", 20.0)
+
+
+BATCH_SIZE = 200
+# A delivery body is a few hundred bytes; anything this large is not SuperOffice's.
+MAX_BODY_BYTES = 256 * 1024
+
+
+# -- the lease: one drain per account at a time ------------------------------------------
+
+
+def push_lease_acquire(*, account_id: int) -> str | None:
+    ConsentPushLease.objects.get_or_create(account_id=account_id)
+    holder = uuid.uuid4().hex
+    now = timezone.now()
+    taken = (
+        ConsentPushLease.objects.filter(account_id=account_id)
+        .filter(Q(holder="") | Q(expires_at__isnull=True) | Q(expires_at__lt=now))
+        .update(holder=holder, expires_at=now + timedelta(seconds=push_lease_seconds()))
+    )
+    return holder if taken else None
+
+
+def push_lease_renew(*, account_id: int, holder: str) -> bool:
+    return bool(
+        ConsentPushLease.objects.filter(account_id=account_id, holder=holder).update(
+            expires_at=timezone.now() + timedelta(seconds=push_lease_seconds())
+        )
+    )
+
+
+def push_lease_release(*, account_id: int, holder: str) -> None:
+    ConsentPushLease.objects.filter(account_id=account_id, holder=holder).update(
+        holder="", expires_at=None
+    )
+
+
+# -- wake-ups ---------------------------------------------------------------------------
+
+_PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+
+
+def consent_pushes_publish(*, account_id: int, countdown: float | None = None) -> bool:
+    """Publish a wake-up for the account's drain now; never raises (a lost wake-up is the
+    sweeper's to repeat)."""
+    from .tasks import drain_pushes
+
+    try:
+        drain_pushes.apply_async(
+            (account_id,), countdown=countdown, retry=True, retry_policy=_PUBLISH_RETRY
+        )
+    except Exception:
+        logger.warning(
+            "Could not publish the consent push wake-up of account %s; the sweeper will",
+            account_id,
+            exc_info=True,
+        )
+        return False
+    return True
+
+
+def consent_pushes_wake(*, account_id: int) -> None:
+    """A wake-up once the caller's transaction has committed (the rows are there)."""
+    transaction.on_commit(lambda: consent_pushes_publish(account_id=account_id))
+
+
+# -- SuperOffice → hub: the receiver ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Received:
+    status: int
+    message: str
+
+
+def _count_refusal(hook: SuperOfficeWebhook) -> None:
+    SuperOfficeWebhook.objects.filter(pk=hook.pk).update(
+        refused=F("refused") + 1, last_refused_at=timezone.now()
+    )
+
+
+def superoffice_event_receive(*, token: str, body: bytes, signature: str | None) -> Received:
+    """One POST to the account's receiver address: verified, stored once, acknowledged.
+
+    404 for an address no account has; 410 Gone for one whose webhook the hub removed
+    (SuperOffice disables a webhook on 410, docs/en/automation/webhook/reference/
+    state-events.md); 401 without a valid signature; 400 for a body that is not a
+    delivery; 200 otherwise (a test event, a redelivery, an event the hub does not use)."""
+    hook = SuperOfficeWebhook.objects.filter(token=token).first()
+    if hook is None:
+        return Received(404, "No such receiver.")
+    if not hook.is_receiving and hook.state not in (
+        SuperOfficeWebhook.State.DISABLED,
+        SuperOfficeWebhook.State.STOPPED,
+    ):
+        return Received(410, "This webhook was removed.")
+    if len(body) > MAX_BODY_BYTES:
+        return Received(413, "Too large for a delivery.")
+    if not webhook_signature_valid(secret=hook.secret, body=body, signature=signature):
+        _count_refusal(hook)
+        return Received(401, "Missing or wrong X-SuperOffice-Signature.")
+    try:
+        delivery = webhook_delivery_parse(body)
+    except BadDelivery as exc:
+        return Received(400, str(exc))
+    if delivery.is_test:
+        return Received(200, "Test event received.")
+    if delivery.entity != "person" or delivery.event not in hook.events:
+        return Received(200, "Not an event the hub uses.")
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            SuperOfficeEvent.objects.create(
+                account_id=hook.account_id,
+                event_id=delivery.event_id,
+                event=delivery.event,
+                person_id=delivery.primary_key,
+                occurred_at=delivery.occurred_at,
+                received_at=now,
+                payload=delivery.payload,
+                next_attempt_at=now,
+            )
+    except IntegrityError:
+        return Received(200, "Already received.")
+    SuperOfficeWebhook.objects.filter(pk=hook.pk).update(
+        last_delivery_at=now, deliveries=F("deliveries") + 1
+    )
+    consent_pushes_publish(account_id=hook.account_id)
+    return Received(200, "Received.")
+
+
+# -- hub → SuperOffice: the outbox -----------------------------------------------------------
+
+
+def consent_push_enqueue(*, account: Account, contact_ids, change=None) -> int:
+    """Queue the contacts' changed legal basis for SuperOffice, in the caller's transaction.
+
+    Only when the admin has legal-basis sync on, and only for contacts linked to a
+    SuperOffice person (the others have nobody to write to). A contact already waiting
+    keeps its one pending row: the worker decides on the hub's state when it gets there.
+    Returns how many contacts were considered."""
+    ids = list({int(i) for i in contact_ids})
+    if not ids or not consent_sync_enabled(account=account):
+        return 0
+    linked = list(
+        Contact.objects.filter(
+            account=account, pk__in=ids, superoffice_person_id__isnull=False
+        ).values_list("pk", flat=True)
+    )
+    if not linked:
+        return 0
+    now = timezone.now()
+    ConsentPush.objects.bulk_create(
+        [
+            ConsentPush(
+                account=account,
+                contact_id=contact_id,
+                change=change if len(linked) == 1 else None,
+                created_at=now,
+                next_attempt_at=now,
+            )
+            for contact_id in linked
+        ],
+        ignore_conflicts=True,
+        batch_size=1000,
+    )
+    consent_pushes_wake(account_id=account.pk)
+    return len(linked)
+
+
+# -- the drain ------------------------------------------------------------------------------
+
+
+@dataclass
+class DrainResult:
+    contacts: int = 0
+    events: int = 0
+    pushes: int = 0
+    stopped: str = ""
+
+
+@dataclass
+class _Work:
+    contact: Contact
+    events: list[SuperOfficeEvent] = field(default_factory=list)
+    pushes: list[ConsentPush] = field(default_factory=list)
+
+    def scope(self, account: Account):
+        from .services import SyncScope
+
+        if self.events:
+            names = sorted({e.event for e in self.events})
+            people = sorted({e.person_id for e in self.events})
+            count = len(self.events)
+            note = (
+                f"SuperOffice reported {', '.join(names)} for person "
+                f"{', '.join(map(str, people))}"
+                f"{f' ({count} deliveries)' if count > 1 else ''}; its consents were read "
+                "again. "
+            )
+            if self.pushes:
+                note += "The hub's own change was waiting too. "
+            return SyncScope(account, None, ConsentDecision.Trigger.SUPEROFFICE_PUSH, note)
+        return SyncScope(
+            account,
+            None,
+            ConsentDecision.Trigger.HUB_PUSH,
+            "The hub's change, pushed at once. ",
+        )
+
+
+def _contacts_of_persons(*, account: Account, person_ids: list[int]) -> dict[int, list[Contact]]:
+    """The contacts a change on these persons concerns, as the cycle finds them: those
+    linked to the person, and those whose email the person shares and for which an
+    earlier decision counted it (the oldest person sharing an email counts)."""
+    if not person_ids:
+        return {}
+    counted = set(
+        ConsentDecision.objects.filter(account=account, superoffice_person_id__in=person_ids)
+        .values_list("superoffice_person_id", "contact_id")
+        .distinct()
+    )
+    contacts = Contact.objects.filter(account=account).filter(
+        Q(superoffice_person_id__in=person_ids) | Q(pk__in={c for _, c in counted})
+    )
+    found: dict[int, list[Contact]] = {}
+    for contact in contacts.order_by("pk"):
+        persons = {p for p, c in counted if c == contact.pk}
+        if contact.superoffice_person_id in person_ids:
+            persons.add(contact.superoffice_person_id)
+        for person_id in persons:
+            found.setdefault(person_id, []).append(contact)
+    return found
+
+
+def _due(model, *, account_id: int, now):
+    return model.objects.filter(
+        account_id=account_id, status=PushStatus.PENDING, next_attempt_at__lte=now
+    )
+
+
+def _finish_rows(events, pushes, *, note: str = "") -> None:
+    now = timezone.now()
+    if events:
+        SuperOfficeEvent.objects.filter(pk__in=[e.pk for e in events]).update(
+            status=PushStatus.DONE, processed_at=now, note=note[:2000]
+        )
+    if pushes:
+        ConsentPush.objects.filter(pk__in=[p.pk for p in pushes]).update(
+            status=PushStatus.DONE, finished_at=now, last_error=""
+        )
+
+
+def _retry_rows(events, pushes, exc: Exception) -> float | None:
+    """Back to waiting after a failure of SuperOffice: later, with the automations'
+    backoff, or failed once the attempts are used up (the next cycle still catches the
+    change). Returns the earliest retry delay."""
+    from automations.services import backoff_seconds, max_attempts
+
+    retry_after = getattr(exc, "retry_after", None)
+    error = f"{exc.__class__.__name__}: {exc}"[:2000]
+    now = timezone.now()
+    soonest: float | None = None
+    for model, rows in ((SuperOfficeEvent, events), (ConsentPush, pushes)):
+        for row in rows:
+            attempts = row.attempts + 1
+            fields = {"attempts": attempts}
+            if attempts >= max_attempts():
+                fields["status"] = PushStatus.FAILED
+                if model is SuperOfficeEvent:
+                    fields |= {"processed_at": now, "note": f"Gave up: {error}"}
+                else:
+                    fields |= {"finished_at": now, "last_error": error}
+            else:
+                delay = backoff_seconds(attempt=attempts, retry_after=retry_after)
+                soonest = delay if soonest is None else min(soonest, delay)
+                fields["next_attempt_at"] = now + timedelta(seconds=delay)
+                if model is ConsentPush:
+                    fields["last_error"] = error
+                else:
+                    fields["note"] = f"Waiting to try again: {error}"
+            model.objects.filter(pk=row.pk, status=PushStatus.PENDING).update(**fields)
+    return soonest
+
+
+def _flush_decisions(figures) -> None:
+    if figures.pending_decisions:
+        ConsentDecision.objects.bulk_create(figures.pending_decisions, batch_size=500)
+        figures.pending_decisions.clear()
+
+
+def _drain_batch(*, account: Account, holder: str, result: DrainResult) -> bool:
+    """Decide once for every contact behind the due rows. False when there is nothing
+    more to do now (drained, held, or SuperOffice failing)."""
+    from automations.selectors import crm_paused_until
+    from automations.services import account_crm_pause
+
+    from .services import CycleAborted, _Figures, _hub_states, _sync_contact
+
+    now = timezone.now()
+    if not consent_sync_enabled(account=account):
+        # Sync was turned off: what waited is not written anywhere.
+        note = "Legal-basis sync is off: not applied."
+        _finish_rows(
+            list(_due(SuperOfficeEvent, account_id=account.pk, now=now)),
+            list(_due(ConsentPush, account_id=account.pk, now=now)),
+            note=note,
+        )
+        return False
+    paused = crm_paused_until(account_id=account.pk)
+    if (paused is not None and paused > now) or not crm_ready(account=account):
+        # The account's CRM work is held (SuperOffice refused its configuration): the
+        # rows stay due and the sweeper wakes the account when the hold ends.
+        result.stopped = "paused"
+        return False
+    events = list(
+        _due(SuperOfficeEvent, account_id=account.pk, now=now).order_by("id")[:BATCH_SIZE]
+    )
+    pushes = list(
+        _due(ConsentPush, account_id=account.pk, now=now)
+        .select_related("contact")
+        .order_by("id")[:BATCH_SIZE]
+    )
+    if not events and not pushes:
+        return False
+    if not push_lease_renew(account_id=account.pk, holder=holder):
+        result.stopped = "lease lost"
+        return False
+
+    by_person = _contacts_of_persons(
+        account=account, person_ids=sorted({e.person_id for e in events})
+    )
+    work: dict[int, _Work] = {}
+    orphans = []
+    for event in events:
+        contacts = by_person.get(event.person_id, [])
+        if not contacts:
+            orphans.append(event)
+        for contact in contacts:
+            work.setdefault(contact.pk, _Work(contact)).events.append(event)
+    for push in pushes:
+        work.setdefault(push.contact_id, _Work(push.contact)).pushes.append(push)
+    _finish_rows(orphans, [], note="No contact of the hub is linked to this person.")
+
+    done: set[int] = set()
+    failure: Exception | None = None
+    try:
+        port = ConsentPort(client_for_account(account, correlation=f"consent-push-{holder[:12]}"))
+        states = _hub_states(account.pk, list(work))
+        renewed = time.monotonic()
+        for contact_id, item in work.items():
+            if time.monotonic() - renewed > push_lease_seconds() / 3:
+                if not push_lease_renew(account_id=account.pk, holder=holder):
+                    result.stopped = "lease lost"
+                    break
+                renewed = time.monotonic()
+            figures = _Figures()
+            try:
+                _sync_contact(
+                    scope=item.scope(account),
+                    port=port,
+                    contact=item.contact,
+                    hub_states=states,
+                    figures=figures,
+                )
+            finally:
+                _flush_decisions(figures)
+            done.add(contact_id)
+    except CycleAborted as exc:
+        failure = exc.__cause__ or exc
+    except (TransientCrmError, ConfigurationCrmError) as exc:
+        failure = exc
+
+    finished_events = [
+        e
+        for e in events
+        if e not in orphans and all(c.pk in done for c in by_person.get(e.person_id, []))
+    ]
+    finished_pushes = [p for p in pushes if p.contact_id in done]
+    _finish_rows(finished_events, finished_pushes, note="Read again and decided.")
+    result.contacts += len(done)
+    result.events += len(finished_events) + len(orphans)
+    result.pushes += len(finished_pushes)
+    if failure is None:
+        return not result.stopped
+    rest_events = [e for e in events if e not in finished_events and e not in orphans]
+    rest_pushes = [p for p in pushes if p not in finished_pushes]
+    if isinstance(failure, ConfigurationCrmError):
+        # As for runs: the account's CRM work waits until the admin fixes the connection
+        # or the pause ends; these attempts do not count.
+        account_crm_pause(account=account, reason=str(failure) or "Configuration error")
+        result.stopped = f"paused: {failure}"
+        return False
+    soonest = _retry_rows(rest_events, rest_pushes, failure)
+    result.stopped = f"SuperOffice failed: {failure}"
+    logger.warning("Consent pushes of account %s wait: %s", account.pk, failure)
+    if soonest is not None and soonest <= push_redispatch_seconds() * 3:
+        consent_pushes_publish(account_id=account.pk, countdown=soonest)
+    return False
+
+
+def consent_pushes_drain(*, account_id: int) -> DrainResult | None:
+    """Drain the account's due deliveries and pushes. None when the account is gone or
+    another worker drains it now (that worker picks up whatever this wake-up was for)."""
+    account = Account.objects.filter(pk=account_id).first()
+    if account is None:
+        return None
+    holder = push_lease_acquire(account_id=account_id)
+    if holder is None:
+        return None
+    result = DrainResult()
+    deadline = time.monotonic() + push_drain_seconds()
+    try:
+        while _drain_batch(account=account, holder=holder, result=result):
+            if time.monotonic() > deadline:
+                # Hand over to a fresh message rather than hold one task for ever.
+                consent_pushes_publish(account_id=account_id)
+                result.stopped = "handed over"
+                break
+    finally:
+        push_lease_release(account_id=account_id, holder=holder)
+    if not result.stopped and _has_due(account_id=account_id):
+        # A row that committed while this worker held the lease found its wake-up turned
+        # away: take it now rather than leave it to the sweeper.
+        consent_pushes_publish(account_id=account_id)
+    return result
+
+
+def _has_due(*, account_id: int) -> bool:
+    now = timezone.now()
+    return (
+        _due(SuperOfficeEvent, account_id=account_id, now=now).exists()
+        or _due(ConsentPush, account_id=account_id, now=now).exists()
+    )
+
+
+# -- the sweeper ---------------------------------------------------------------------------
+
+
+def consent_pushes_sweep() -> int:
+    """Wake the accounts with pushes due for a while and nobody draining them (a lost
+    message, a killed worker, a retry that is due). Returns how many were woken."""
+    from automations.models import AutomationSettings
+
+    now = timezone.now()
+    stale = now - timedelta(seconds=push_redispatch_seconds())
+    accounts: set[int] = set()
+    for model in (SuperOfficeEvent, ConsentPush):
+        accounts |= set(
+            model.objects.filter(status=PushStatus.PENDING, next_attempt_at__lte=stale)
+            .values_list("account_id", flat=True)
+            .distinct()[:1000]
+        )
+    if not accounts:
+        return 0
+    busy = set(
+        ConsentPushLease.objects.filter(account_id__in=accounts, expires_at__gt=now)
+        .exclude(holder="")
+        .values_list("account_id", flat=True)
+    )
+    held = set(
+        AutomationSettings.objects.filter(
+            account_id__in=accounts, crm_paused_at__isnull=False, crm_paused_until__gt=now
+        ).values_list("account_id", flat=True)
+    )
+    woken = 0
+    for account_id in sorted(accounts - busy - held):
+        woken += consent_pushes_publish(account_id=account_id)
+    return woken
