@@ -845,7 +845,8 @@ _PUSH_SQL = """
 INSERT INTO consent_consentpush
     (account_id, contact_id, change_id, status, attempts, next_attempt_at, created_at,
      finished_at, last_error)
-SELECT DISTINCT %(account)s, cur.contact_id, NULL, 'pending', 0, %(now)s, %(now)s, NULL, ''
+SELECT DISTINCT %(account)s, cur.contact_id, NULL::bigint, 'pending', 0, %(now)s, %(now)s,
+    NULL::timestamptz, ''
 FROM consent_currentconsent cur
 JOIN consent_stage s ON s.contact_id = cur.contact_id AND s.purpose = cur.purpose
 JOIN campaigns_contact c ON c.id = cur.contact_id AND c.superoffice_person_id IS NOT NULL
@@ -931,6 +932,8 @@ def consent_bulk_record(
     with transaction.atomic(), connection.cursor() as cursor:
         # The newest-per-key sort of a large import fits in memory with this much.
         cursor.execute("SET LOCAL work_mem = '256MB'")
+        # A caller's own transaction around two merges would still hold the first's table.
+        cursor.execute("DROP TABLE IF EXISTS consent_stage")
         cursor.execute(
             "CREATE TEMP TABLE consent_stage (contact_id bigint, purpose varchar(20), "
             "legal_basis varchar(40), source varchar(60), changed_at timestamptz) "

@@ -71,7 +71,15 @@ class Command(BaseCommand):
             if not no_simulator and self._simulator_available():
                 sim = self._start(
                     "simulator",
-                    [python, manage, "netserver_simulator", "--port", str(simulator_port)],
+                    [
+                        python,
+                        manage,
+                        "netserver_simulator",
+                        "--port",
+                        str(simulator_port),
+                        # Its webhook delivers consent changes to this hub on loopback.
+                        "--allow-http-webhooks",
+                    ],
                     env,
                     var_dir,
                 )

@@ -1,0 +1,209 @@
+"""The push queue's rows: what every recorder queues, what the drain makes of deliveries
+nobody or several contacts stand behind, a configuration error, and the sweeper that
+wakes an account whose wake-up was lost. The simulator over HTTP, the real client."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from automations.models import AutomationSettings
+from consent.models import (
+    WITHDRAWN,
+    ConsentDecision,
+    ConsentPush,
+    ConsentPushLease,
+    CurrentConsent,
+    Origin,
+    Purpose,
+    PushStatus,
+    SuperOfficeEvent,
+)
+from consent.push import (
+    consent_pushes_drain,
+    consent_pushes_sweep,
+    push_lease_acquire,
+)
+from consent.services import BulkChange, consent_bulk_record, consent_record
+from crm.services import client_for_account
+from crm.webhooks import BadDelivery, webhook_delivery_parse, webhook_signature_valid
+
+from .factories import ContactFactory
+
+# Seeded simulator persons 2, 5 and 8 share this address, registered in that order.
+DUPLICATE_EMAIL = "duplicate@example.com"
+
+
+def event(account, person_id, *, name="person.consented", event_id=None, **fields):
+    return SuperOfficeEvent.objects.create(
+        account=account,
+        event_id=event_id or f"ev-{person_id}-{SuperOfficeEvent.objects.count()}",
+        event=name,
+        person_id=person_id,
+        **fields,
+    )
+
+
+def test_an_import_queues_each_linked_contact_whose_state_moved_once(account, connection, sim):
+    linked = [ContactFactory(account=account, superoffice_person_id=20 + i) for i in range(3)]
+    unlinked = ContactFactory(account=account)
+    now = timezone.now()
+    changes = [BulkChange(c.pk, p, "61A", now) for c in linked for p in Purpose.values]
+    changes.append(BulkChange(unlinked.pk, Purpose.STORE, "61A", now))
+    result = consent_bulk_record(account=account, changes=changes, origin=Origin.IMPORT)
+
+    assert result.recorded == 7
+    pushes = ConsentPush.objects.filter(account=account, status=PushStatus.PENDING)
+    assert sorted(p.contact_id for p in pushes) == sorted(c.pk for c in linked)
+    # Older changes move nothing, so they queue nothing more.
+    ConsentPush.objects.all().delete()
+    consent_bulk_record(
+        account=account,
+        changes=[
+            BulkChange(c.pk, Purpose.STORE, WITHDRAWN, now - timedelta(days=1)) for c in linked
+        ],
+    )
+    assert not ConsentPush.objects.exists()
+
+
+def test_a_delivery_for_a_person_no_contact_stands_behind_is_done_with_a_note(
+    account, connection, sim
+):
+    row = event(account, 33)
+
+    result = consent_pushes_drain(account_id=account.pk)
+
+    row.refresh_from_db()
+    assert (row.status, result.events, result.contacts) == (PushStatus.DONE, 1, 0)
+    assert "No contact" in row.note
+    assert sim.operation_counts().get("Person.GetConsentInfos", 0) == 0
+
+
+def test_a_delivery_on_the_oldest_of_persons_sharing_an_email_finds_the_contact_it_counts_for(
+    account, connection, sim
+):
+    from consent.services import consent_sync_cycle
+
+    contact = ContactFactory(account=account, email=DUPLICATE_EMAIL, superoffice_person_id=8)
+    consent_sync_cycle(account=account, kind="full")
+    client_for_account(account).set_consent(
+        person_id=2, purpose_key="EMARKETING", legal_base_key="61A", source_key="USER"
+    )
+    event(account, 2)
+
+    consent_pushes_drain(account_id=account.pk)
+
+    state = CurrentConsent.objects.get(contact=contact, purpose=Purpose.EMARKETING)
+    assert state.legal_basis == "61A"
+    decision = ConsentDecision.objects.get(
+        contact=contact, purpose=Purpose.EMARKETING, action=ConsentDecision.Action.WRITE_HUB
+    )
+    assert decision.superoffice_person_id == 2
+    assert "the oldest, person 2, counts" in decision.reason
+
+
+def test_a_configuration_error_holds_the_pushes_and_pauses_the_accounts_crm_work(
+    account, connection, sim
+):
+    contact = ContactFactory(account=account, superoffice_person_id=12, email="x@example.com")
+    consent_record(account=account, contact=contact, purpose=Purpose.STORE, legal_basis="61A")
+    connection.password = "wrong"
+    connection.save()
+
+    result = consent_pushes_drain(account_id=account.pk)
+
+    assert result.stopped.startswith("paused")
+    push = ConsentPush.objects.get(contact=contact)
+    assert (push.status, push.attempts) == (PushStatus.PENDING, 0)
+    assert AutomationSettings.objects.get(account=account).is_crm_paused
+    assert consent_pushes_drain(account_id=account.pk).stopped == "paused"
+    assert sim.operation_counts().get("Person.SetConsent", 0) == 0
+
+
+def test_the_sweeper_wakes_an_account_whose_wake_up_was_lost_and_not_one_being_drained(
+    account, connection, sim, settings, monkeypatch
+):
+    settings.CONSENT_PUSH_REDISPATCH_SECONDS = 5
+    published = []
+    monkeypatch.setattr(
+        "consent.push.consent_pushes_publish",
+        lambda *, account_id, countdown=None: published.append(account_id) or True,
+    )
+    contact = ContactFactory(account=account, superoffice_person_id=13, email="y@example.com")
+    consent_record(account=account, contact=contact, purpose=Purpose.STORE, legal_basis="61A")
+    # Just queued: its own wake-up is on the way.
+    assert consent_pushes_sweep() == 0
+    ConsentPush.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=6))
+    holder = push_lease_acquire(account_id=account.pk)
+    assert consent_pushes_sweep() == 0
+    ConsentPushLease.objects.filter(account=account).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    assert consent_pushes_sweep() == 1
+    assert published == [account.pk]
+    assert holder
+
+
+def test_a_drain_that_finds_the_lease_taken_leaves_the_rows_to_the_holder(account, connection, sim):
+    contact = ContactFactory(account=account, superoffice_person_id=14, email="z@example.com")
+    consent_record(account=account, contact=contact, purpose=Purpose.STORE, legal_basis="61A")
+    push_lease_acquire(account_id=account.pk)
+
+    assert consent_pushes_drain(account_id=account.pk) is None
+    assert ConsentPush.objects.get(contact=contact).status == PushStatus.PENDING
+
+
+# -- the delivery as a receiver reads it ----------------------------------------------------
+
+
+def test_a_delivery_is_read_by_name_and_anything_else_is_refused():
+    body = json.dumps(
+        {
+            "EventId": "88f91933-edce-4c1a-8ded-ade8e2f72434",
+            "Timestamp": "2025-05-14T10:48:07.8912039Z",
+            "Changes": ["consentperson_id", "legalBase_id"],
+            "Event": "person.consented",
+            "PrimaryKey": 18,
+            "Entity": "person",
+            "ContextIdentifier": "Cust1234",
+            "ChangedByAssociateId": 5,
+            "WebhookName": "emhub",
+            "FieldValues": {"person_id": 18},
+            # A field a later SuperOffice adds is ignored.
+            "SomethingNew": [1, 2],
+        }
+    ).encode()
+    delivery = webhook_delivery_parse(body)
+    assert (delivery.event, delivery.primary_key, delivery.entity) == (
+        "person.consented",
+        18,
+        "person",
+    )
+    assert delivery.occurred_at.isoformat() == "2025-05-14T10:48:07.891203+00:00"
+    for bad in (
+        b"not json",
+        b"[]",
+        b'{"Event": "person.consented", "PrimaryKey": 1}',
+        b'{"EventId": "x", "Event": "person.consented", "PrimaryKey": "1"}',
+        b'{"EventId": "x", "Event": "person.consented", "PrimaryKey": true}',
+    ):
+        with pytest.raises(BadDelivery):
+            webhook_delivery_parse(bad)
+
+
+def test_the_signature_is_the_base64_hmac_of_the_raw_body():
+    # A vector worked out with the sample algorithm of docs/en/automation/webhook/dev/
+    # security.md: base64(HMAC-SHA256(secret, body)).
+    body = b'{"EventId":"1","Event":"test"}'
+    import base64
+    import hashlib
+    import hmac
+
+    good = base64.b64encode(hmac.new(b"k", body, hashlib.sha256).digest()).decode()
+    assert webhook_signature_valid(secret="k", body=body, signature=good)
+    assert not webhook_signature_valid(secret="k", body=body + b" ", signature=good)
+    assert not webhook_signature_valid(secret="other", body=body, signature=good)
+    assert not webhook_signature_valid(secret="k", body=body, signature=None)
+    assert not webhook_signature_valid(secret="", body=body, signature=good)
