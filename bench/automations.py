@@ -72,9 +72,18 @@ def wait_for(predicate, timeout: float, what: str) -> None:
 def start_simulator(persons: int) -> tuple[subprocess.Popen, int]:
     port = free_port()
     proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "manage.py", "netserver_simulator", "--port", str(port),
-         "--persons", str(persons)],
-        cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "manage.py",
+            "netserver_simulator",
+            "--port",
+            str(port),
+            "--persons",
+            str(persons),
+        ],
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
     def up() -> bool:
@@ -93,14 +102,33 @@ def start_workers(n: int) -> list[subprocess.Popen]:
     env = {
         **os.environ,
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:"
-                        f"{db['PORT'] or 5432}/{db['NAME']}",
+        f"{db['PORT'] or 5432}/{db['NAME']}",
     }
     return [
         subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "celery", "-A", "emhub", "worker", "--pool", "prefork",
-             "--concurrency", "1", "--loglevel", "WARNING", "-n", f"bench{i}@%h",
-             "--without-heartbeat", "--without-gossip", "--without-mingle"],
-            cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "emhub",
+                "worker",
+                "--pool",
+                "prefork",
+                "--concurrency",
+                "1",
+                "--loglevel",
+                "WARNING",
+                "-n",
+                f"bench{i}@%h",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         for i in range(n)
     ]
@@ -118,18 +146,27 @@ def purge() -> None:
 
 def events(campaign: Campaign, contacts: list[Contact], prefix: str) -> list[dict]:
     return [
-        {"event_id": f"{prefix}-{i}", "type": EventType.EMAIL_OPENED, "campaign": campaign,
-         "email": c.email}
+        {
+            "event_id": f"{prefix}-{i}",
+            "type": EventType.EMAIL_OPENED,
+            "campaign": campaign,
+            "email": c.email,
+        }
         for i, c in enumerate(contacts)
     ]
 
 
 def make_contacts(account: Account, n: int, persons: int, prefix: str) -> list[Contact]:
-    return Contact.objects.bulk_create([
-        Contact(account=account, email=f"{prefix}{i}@bench.example",
-                superoffice_person_id=1 + i % persons)
-        for i in range(n)
-    ])
+    return Contact.objects.bulk_create(
+        [
+            Contact(
+                account=account,
+                email=f"{prefix}{i}@bench.example",
+                superoffice_person_id=1 + i % persons,
+            )
+            for i in range(n)
+        ]
+    )
 
 
 def done_count(automation: Automation) -> int:
@@ -147,15 +184,16 @@ def main() -> None:
     db = settings.DATABASES["default"]
     db.setdefault("TEST", {})
     db["TEST"].update(NAME=f"test_{db['NAME']}_bench_automations", MIGRATE=False)
-    test_name = connection.creation.create_test_db(verbosity=0, autoclobber=True,
-                                                   serialize=False)
+    test_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
     sim_proc, port = start_simulator(args.persons)
     workers: list[subprocess.Popen] = []
     try:
         account = Account.objects.create(slug="bench", name="Bench")
         connection_save(
-            account=account, base_url=f"http://127.0.0.1:{port}/Remote/Services88/",
-            auth_mode="onsite", username=settings.NETSERVER_SIMULATOR["USERNAME"],
+            account=account,
+            base_url=f"http://127.0.0.1:{port}/Remote/Services88/",
+            auth_mode="onsite",
+            username=settings.NETSERVER_SIMULATOR["USERNAME"],
             password=settings.NETSERVER_SIMULATOR["PASSWORD"],
             application_token=settings.NETSERVER_SIMULATOR["APP_TOKEN"],
         )
@@ -164,20 +202,24 @@ def main() -> None:
         # 1. ingest, no worker running: what the API's transaction costs.
         ingest_campaign = Campaign.objects.create(account=account, name="Ingest")
         Automation.objects.create(
-            account=account, campaign=ingest_campaign, name="Select", is_enabled=True,
-            type=AutomationType.ADD_TO_SELECTION, trigger_event_type=EventType.EMAIL_OPENED,
+            account=account,
+            campaign=ingest_campaign,
+            name="Select",
+            is_enabled=True,
+            type=AutomationType.ADD_TO_SELECTION,
+            trigger_event_type=EventType.EMAIL_OPENED,
             settings={"selection_id": 1},
         )
         contacts = make_contacts(account, args.ingest, args.persons, "ingest")
         started = time.perf_counter()
         for start in range(0, args.ingest, 1000):
-            events_ingest(account=account,
-                          events=events(ingest_campaign, contacts[start:start + 1000],
-                                        f"in{start}"))
+            events_ingest(
+                account=account,
+                events=events(ingest_campaign, contacts[start : start + 1000], f"in{start}"),
+            )
         ingest_seconds = time.perf_counter() - started
         ingest_runs = Run.objects.filter(automation__campaign=ingest_campaign).count()
-        Run.objects.filter(automation__campaign=ingest_campaign).update(
-            status=RunStatus.CANCELLED)
+        Run.objects.filter(automation__campaign=ingest_campaign).update(status=RunStatus.CANCELLED)
         purge()
 
         # 2. end to end with two worker processes.
@@ -185,16 +227,20 @@ def main() -> None:
         time.sleep(3)  # let both workers connect
         e2e_campaign = Campaign.objects.create(account=account, name="End to end")
         task_auto = Automation.objects.create(
-            account=account, campaign=e2e_campaign, name="Task", type=AutomationType.CREATE_TASK,
+            account=account,
+            campaign=e2e_campaign,
+            name="Task",
+            type=AutomationType.CREATE_TASK,
             trigger_event_type=EventType.EMAIL_OPENED,
             settings={"activity_type_id": 1, "owner_id": 2, "description": "Call {email}"},
         )
         contacts = make_contacts(account, args.runs, args.persons, "e2e")
         started = time.perf_counter()
         for start in range(0, args.runs, 1000):
-            events_ingest(account=account,
-                          events=events(e2e_campaign, contacts[start:start + 1000],
-                                        f"e2e{start}"))
+            events_ingest(
+                account=account,
+                events=events(e2e_campaign, contacts[start : start + 1000], f"e2e{start}"),
+            )
         wait_for(lambda: done_count(task_auto) >= args.runs, 900, "end-to-end runs")
         e2e_seconds = time.perf_counter() - started
 
@@ -209,27 +255,34 @@ def main() -> None:
         # 4. paced latency, below the workers' capacity so there is no backlog.
         paced_campaign = Campaign.objects.create(account=account, name="Paced")
         sale_auto = Automation.objects.create(
-            account=account, campaign=paced_campaign, name="Sale",
-            type=AutomationType.CREATE_SALE, trigger_event_type=EventType.EMAIL_OPENED,
+            account=account,
+            campaign=paced_campaign,
+            name="Sale",
+            type=AutomationType.CREATE_SALE,
+            trigger_event_type=EventType.EMAIL_OPENED,
             settings={"source_id": 1, "rating_id": 1, "owner_id": 2, "description": "Lead"},
         )
         paced_task = Automation.objects.create(
-            account=account, campaign=paced_campaign, name="Task paced",
-            type=AutomationType.CREATE_TASK, trigger_event_type=EventType.EMAIL_OPENED,
+            account=account,
+            campaign=paced_campaign,
+            name="Task paced",
+            type=AutomationType.CREATE_TASK,
+            trigger_event_type=EventType.EMAIL_OPENED,
             settings={"activity_type_id": 1, "owner_id": 2, "description": "Call"},
         )
         contacts = make_contacts(account, args.paced, args.persons, "paced")
         started = time.perf_counter()
         for i, contact in enumerate(contacts):
-            events_ingest(account=account,
-                          events=events(paced_campaign, [contact], f"paced{i}"))
+            events_ingest(account=account, events=events(paced_campaign, [contact], f"paced{i}"))
             time.sleep(max(0.0, started + (i + 1) / PACED_RATE - time.perf_counter()))
-        wait_for(lambda: done_count(sale_auto) + done_count(paced_task) >= 2 * args.paced,
-                 300, "paced runs")
+        wait_for(
+            lambda: done_count(sale_auto) + done_count(paced_task) >= 2 * args.paced,
+            300,
+            "paced runs",
+        )
         latencies = sorted(
             (r.finished_at - r.event.received_at).total_seconds()
-            for r in Run.objects.filter(automation__campaign=paced_campaign)
-            .select_related("event")
+            for r in Run.objects.filter(automation__campaign=paced_campaign).select_related("event")
         )
         p50 = statistics.median(latencies)
         p95 = latencies[int(0.95 * (len(latencies) - 1))]
@@ -238,8 +291,10 @@ def main() -> None:
         def calls_per_run(automation: Automation) -> float:
             keys = list(Run.objects.filter(automation=automation).values_list("key", flat=True))
             counts = (
-                CrmCall.objects.filter(correlation__in=keys).exclude(agent="SoPrincipal")
-                .values("correlation").annotate(n=Count("id"))
+                CrmCall.objects.filter(correlation__in=keys)
+                .exclude(agent="SoPrincipal")
+                .values("correlation")
+                .annotate(n=Count("id"))
             )
             return statistics.mean([row["n"] for row in counts]) if counts else 0.0
 
@@ -249,19 +304,28 @@ def main() -> None:
         e2e_rate = args.runs / e2e_seconds
         floor_rate = args.runs / floor_seconds
         print("emhub automation engine — one run")
-        print(f"  batch ingest:       {args.ingest / ingest_seconds:8.0f} events/s "
-              f"({args.ingest} events in batches of 1,000, {ingest_runs} runs written; "
-              f"target >= 1,000)")
-        print(f"  end to end:         {e2e_rate:8.1f} runs/s "
-              f"({args.runs} create-task runs, 2 worker processes, simulator over HTTP)")
-        print(f"  floor:              {floor_rate:8.1f} empty tasks/s (same broker, same "
-              f"2 workers)")
+        print(
+            f"  batch ingest:       {args.ingest / ingest_seconds:8.0f} events/s "
+            f"({args.ingest} events in batches of 1,000, {ingest_runs} runs written; "
+            f"target >= 1,000)"
+        )
+        print(
+            f"  end to end:         {e2e_rate:8.1f} runs/s "
+            f"({args.runs} create-task runs, 2 worker processes, simulator over HTTP)"
+        )
+        print(
+            f"  floor:              {floor_rate:8.1f} empty tasks/s (same broker, same 2 workers)"
+        )
         print(f"  end to end / floor: {e2e_rate / floor_rate:8.2f}")
-        print(f"  latency event -> CRM object at {PACED_RATE} events/s x 2 automations "
-              f"({2 * args.paced} runs): "
-              f"p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
-        print(f"  SOAP calls per run: create sale {sale_calls:.2f}, create task "
-              f"{task_calls:.2f} (target <= 2); authentications in the whole run: {auths}")
+        print(
+            f"  latency event -> CRM object at {PACED_RATE} events/s x 2 automations "
+            f"({2 * args.paced} runs): "
+            f"p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms"
+        )
+        print(
+            f"  SOAP calls per run: create sale {sale_calls:.2f}, create task "
+            f"{task_calls:.2f} (target <= 2); authentications in the whole run: {auths}"
+        )
     finally:
         for w in workers:
             w.terminate()

@@ -55,8 +55,10 @@ from django.test import Client  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 
 RECIPIENTS = 200
-BROWSER = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-           "Chrome/131.0 Safari/537.36")
+BROWSER = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0 Safari/537.36"
+)
 STATIC = "/static-redirect/"
 
 
@@ -66,8 +68,10 @@ def pct(values: list[float], p: float) -> float:
 
 
 def line(label: str, ms: list[float], extra: str = "") -> str:
-    return (f"{label:<34} median {statistics.median(ms):6.2f}  p90 {pct(ms, 90):6.2f}  "
-            f"p99 {pct(ms, 99):6.2f}  max {max(ms):7.2f} ms{extra}")
+    return (
+        f"{label:<34} median {statistics.median(ms):6.2f}  p90 {pct(ms, 90):6.2f}  "
+        f"p99 {pct(ms, 99):6.2f}  max {max(ms):7.2f} ms{extra}"
+    )
 
 
 def setup_data(paths_wanted: int) -> list[str]:
@@ -81,21 +85,35 @@ def setup_data(paths_wanted: int) -> list[str]:
     campaign = CampaignFactory(account=account, name="Bench campaign")
     link = tracked_link_create(campaign=campaign, name="Sign up", url="https://example.com/s")
     for type_, s in (
-        (AutomationType.SET_FIELD, {"field_key": "SuperOffice:2", "field_type": "Integer",
-                                    "field_value": "1"}),
-        (AutomationType.CREATE_REQUEST, {"request_title": "Lead", "request_assign": "category",
-                                         "category_id": 1}),
+        (
+            AutomationType.SET_FIELD,
+            {"field_key": "SuperOffice:2", "field_type": "Integer", "field_value": "1"},
+        ),
+        (
+            AutomationType.CREATE_REQUEST,
+            {"request_title": "Lead", "request_assign": "category", "category_id": 1},
+        ),
         (AutomationType.RUN_SCRIPT, {"script_id": 1}),
     ):
-        Automation.objects.create(account=account, campaign=campaign, name=type_, type=type_,
-                                  trigger_event_type=EventType.LINK_CLICKED, trigger_link=link,
-                                  settings=s)
+        Automation.objects.create(
+            account=account,
+            campaign=campaign,
+            name=type_,
+            type=type_,
+            trigger_event_type=EventType.LINK_CLICKED,
+            trigger_link=link,
+            settings=s,
+        )
     contacts = Contact.objects.bulk_create(
-        [Contact(account=account, email=f"r{n}@example.com", superoffice_person_id=n + 1)
-         for n in range(RECIPIENTS)]
+        [
+            Contact(account=account, email=f"r{n}@example.com", superoffice_person_id=n + 1)
+            for n in range(RECIPIENTS)
+        ]
     )
-    paths = [tracking_url_for_link(link=link, contact=c).removeprefix(settings.EMHUB_PUBLIC_URL)
-             for c in contacts]
+    paths = [
+        tracking_url_for_link(link=link, contact=c).removeprefix(settings.EMHUB_PUBLIC_URL)
+        for c in contacts
+    ]
     return [paths[n % len(paths)] for n in range(paths_wanted)]
 
 
@@ -127,15 +145,31 @@ def start_gunicorn(*, port: int, workers: int, log: Path, db_name: str) -> subpr
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench.clicks_settings",
-        "DATABASE_URL": (f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:"
-                         f"{db['PORT'] or 5432}/{db_name}"),
+        "DATABASE_URL": (
+            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db_name}"
+        ),
     }
     proc = subprocess.Popen(  # noqa: S603
-        [str(Path(sys.executable).parent / "gunicorn"), "emhub.wsgi:application",
-         "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--pythonpath",
-         str(REPO_ROOT), "--access-logfile", str(log),
-         "--access-logformat", "%(U)s %(s)s %(D)s", "--log-level", "warning"],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "emhub.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--pythonpath",
+            str(REPO_ROOT),
+            "--access-logfile",
+            str(log),
+            "--access-logformat",
+            "%(U)s %(s)s %(D)s",
+            "--log-level",
+            "warning",
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -198,9 +232,12 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=2, help="client threads over HTTP")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
-    parser.add_argument("--conn-max-age", type=int, default=60,
-                        help="seconds a database connection is kept, 60 as in production "
-                             "(0: one per request)")
+    parser.add_argument(
+        "--conn-max-age",
+        type=int,
+        default=60,
+        help="seconds a database connection is kept, 60 as in production (0: one per request)",
+    )
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         raise SystemExit(
@@ -218,17 +255,21 @@ def main() -> None:
     proc = None
     try:
         paths = setup_data(args.clicks)
-        print(f"PostgreSQL {connection.pg_version // 10000}, CONN_MAX_AGE "
-              f"{connection.settings_dict.get('CONN_MAX_AGE')}, {os.cpu_count()} CPUs, "
-              f"load average {os.getloadavg()[0]:.1f}; each click stores 1 event + 3 runs "
-              "and publishes 1 wake-up for the 3")
+        print(
+            f"PostgreSQL {connection.pg_version // 10000}, CONN_MAX_AGE "
+            f"{connection.settings_dict.get('CONN_MAX_AGE')}, {os.cpu_count()} CPUs, "
+            f"load average {os.getloadavg()[0]:.1f}; each click stores 1 event + 3 runs "
+            "and publishes 1 wake-up for the 3"
+        )
 
         clicks, floor = in_process(paths)
         print("\n1. In process (Django test client, server time, one at a time)")
         print(line("GET /t/<token>/?c=…", clicks))
         print(line("GET /static-redirect/ (floor)", floor))
-        print(f"{'':<34} /t/ is {statistics.median(clicks) / statistics.median(floor):.1f}x "
-              "the floor's median")
+        print(
+            f"{'':<34} /t/ is {statistics.median(clicks) / statistics.median(floor):.1f}x "
+            "the floor's median"
+        )
 
         log = Path(tempfile.mkdtemp(prefix="emhub-bench-")) / "access.log"
         port = free_port()
@@ -239,10 +280,14 @@ def main() -> None:
         floor_rate, floor_rtt = over_http(port, [STATIC] * len(paths), args.concurrency)
         click_rate, click_rtt = over_http(port, paths, args.concurrency)
         time.sleep(0.5)  # let gunicorn flush its access log
-        print(f"\n2. Over HTTP: gunicorn, {args.workers} sync workers, "
-              f"{args.concurrency} client threads, loopback")
-        print(f"{'clicks per second':<34} /t/ {click_rate:7.0f}/s   "
-              f"static redirect {floor_rate:7.0f}/s   ({click_rate / floor_rate:.0%} of the floor)")
+        print(
+            f"\n2. Over HTTP: gunicorn, {args.workers} sync workers, "
+            f"{args.concurrency} client threads, loopback"
+        )
+        print(
+            f"{'clicks per second':<34} /t/ {click_rate:7.0f}/s   "
+            f"static redirect {floor_rate:7.0f}/s   ({click_rate / floor_rate:.0%} of the floor)"
+        )
         print(line("/t/ server time (gunicorn)", server_times(log, "/t/")))
         print(line("static redirect server time", server_times(log, STATIC)))
         print(line("/t/ client round trip", click_rtt))

@@ -25,6 +25,8 @@ wakes accounts whose message was lost or whose worker died.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -362,13 +364,138 @@ def _flush_decisions(figures) -> None:
         figures.pending_decisions.clear()
 
 
+# A delivery the hub's own write raised comes back within seconds; this much clock skew
+# between the hub and SuperOffice is allowed when matching the two.
+ECHO_WINDOW = timedelta(minutes=2)
+
+
+def _echoes(*, account: Account, client, events: list[SuperOfficeEvent]) -> set[int]:
+    """The deliveries that only report the hub's own writes: made by the user the hub
+    signs in as (ChangedByAssociateId), on a person the hub wrote a consent of at about
+    that time. Reading those persons again would only find what the hub wrote. (A person
+    working in SuperOffice under the hub's own user, on that person, in that minute, is
+    left to the next cycle.)"""
+    candidates = [
+        e
+        for e in events
+        if e.occurred_at is not None and e.event in ("person.consented", "person.unconsented")
+    ]
+    if not candidates:
+        return set()
+    hub_associate = client.whoami().associate_id
+    candidates = [
+        e for e in candidates if (e.payload or {}).get("ChangedByAssociateId") == hub_associate
+    ]
+    if not hub_associate or not candidates:
+        return set()
+    earliest = min(e.occurred_at for e in candidates) - ECHO_WINDOW
+    written: dict[int, list] = {}
+    for person_id, decided_at in ConsentDecision.objects.filter(
+        account=account,
+        superoffice_person_id__in={e.person_id for e in candidates},
+        action=ConsentDecision.Action.WRITE_SUPEROFFICE,
+        outcome=ConsentDecision.Outcome.DONE,
+        decided_at__gte=earliest,
+    ).values_list("superoffice_person_id", "decided_at"):
+        written.setdefault(person_id, []).append(decided_at)
+    return {
+        e.pk
+        for e in candidates
+        if any(abs(at - e.occurred_at) <= ECHO_WINDOW for at in written.get(e.person_id, ()))
+    }
+
+
+def push_threads() -> int:
+    # As many contacts at once as the account may have SuperOffice calls in flight.
+    return int(
+        _setting("CONSENT_PUSH_THREADS", _setting("CRM_MAX_CONCURRENT_CALLS_PER_ACCOUNT", 4))
+    )
+
+
+def _sync_work(
+    *, account: Account, holder: str, work: dict[int, _Work], result: DrainResult
+) -> tuple[set[int], Exception | None]:
+    """Sync each contact of the batch once; returns the contacts done and what stopped
+    the rest (SuperOffice failing, or an error of the hub's own).
+
+    The contacts are independent, so they are synced side by side, each thread with its
+    own client and database connection, up to ``push_threads()``. Inside a transaction
+    (the caller's) they are synced one after the other: another connection would not
+    see its rows."""
+    from django.db import connection, connections
+
+    from .services import CycleAborted, _Figures, _hub_states, _sync_contact
+
+    states = _hub_states(account.pk, list(work))
+    pending: queue.SimpleQueue[_Work] = queue.SimpleQueue()
+    for item in work.values():
+        pending.put(item)
+    done: set[int] = set()
+    failures: list[Exception] = []
+    lock = threading.Lock()
+
+    def run(own_connection: bool) -> None:
+        try:
+            port = ConsentPort(
+                client_for_account(account, correlation=f"consent-push-{holder[:12]}")
+            )
+            while not failures:
+                try:
+                    item = pending.get_nowait()
+                except queue.Empty:
+                    return
+                figures = _Figures()
+                try:
+                    _sync_contact(
+                        scope=item.scope(account),
+                        port=port,
+                        contact=item.contact,
+                        hub_states=states,
+                        figures=figures,
+                    )
+                finally:
+                    _flush_decisions(figures)
+                with lock:
+                    done.add(item.contact.pk)
+        except CycleAborted as exc:
+            failures.append(exc.__cause__ or exc)
+        except (TransientCrmError, ConfigurationCrmError) as exc:
+            failures.append(exc)
+        except Exception as exc:
+            logger.exception("Consent pushes of account %s failed", account.pk)
+            failures.append(exc)
+        finally:
+            if own_connection:
+                connections.close_all()
+
+    count = min(push_threads(), len(work))
+    if count <= 1 or connection.in_atomic_block:
+        run(own_connection=False)
+    else:
+        threads = [
+            threading.Thread(target=run, args=(True,), name=f"consent-push-{i}")
+            for i in range(count)
+        ]
+        for thread in threads:
+            thread.start()
+        while any(t.is_alive() for t in threads):
+            for thread in threads:
+                thread.join(push_lease_seconds() / 3)
+            if any(t.is_alive() for t in threads) and not push_lease_renew(
+                account_id=account.pk, holder=holder
+            ):
+                result.stopped = "lease lost"
+                failures.append(RuntimeError("The push lease was lost"))
+    # A configuration error outweighs a transient one: it pauses the account.
+    failure = next((f for f in failures if isinstance(f, ConfigurationCrmError)), None)
+    return done, failure or (failures[0] if failures else None)
+
+
 def _drain_batch(*, account: Account, holder: str, result: DrainResult) -> bool:
     """Decide once for every contact behind the due rows. False when there is nothing
     more to do now (drained, held, or SuperOffice failing)."""
     from automations.selectors import crm_paused_until
-    from automations.services import account_crm_pause
-
-    from .services import CycleAborted, _Figures, _hub_states, _sync_contact
+    from automations.services import account_crm_pause, account_crm_resume
 
     now = timezone.now()
     if not consent_sync_enabled(account=account):
@@ -400,6 +527,20 @@ def _drain_batch(*, account: Account, holder: str, result: DrainResult) -> bool:
         result.stopped = "lease lost"
         return False
 
+    early_failure: Exception | None = None
+    try:
+        client = client_for_account(account, correlation=f"consent-push-{holder[:12]}")
+        echoes = _echoes(account=account, client=client, events=events)
+    except (TransientCrmError, ConfigurationCrmError) as exc:
+        echoes, early_failure = set(), exc
+    _finish_rows(
+        [e for e in events if e.pk in echoes],
+        [],
+        note="The hub's own write to SuperOffice coming back: nothing new to read.",
+    )
+    events = [e for e in events if e.pk not in echoes]
+    result.events += len(echoes)
+
     by_person = _contacts_of_persons(
         account=account, person_ids=sorted({e.person_id for e in events})
     )
@@ -415,34 +556,10 @@ def _drain_batch(*, account: Account, holder: str, result: DrainResult) -> bool:
         work.setdefault(push.contact_id, _Work(push.contact)).pushes.append(push)
     _finish_rows(orphans, [], note="No contact of the hub is linked to this person.")
 
-    done: set[int] = set()
-    failure: Exception | None = None
-    try:
-        port = ConsentPort(client_for_account(account, correlation=f"consent-push-{holder[:12]}"))
-        states = _hub_states(account.pk, list(work))
-        renewed = time.monotonic()
-        for contact_id, item in work.items():
-            if time.monotonic() - renewed > push_lease_seconds() / 3:
-                if not push_lease_renew(account_id=account.pk, holder=holder):
-                    result.stopped = "lease lost"
-                    break
-                renewed = time.monotonic()
-            figures = _Figures()
-            try:
-                _sync_contact(
-                    scope=item.scope(account),
-                    port=port,
-                    contact=item.contact,
-                    hub_states=states,
-                    figures=figures,
-                )
-            finally:
-                _flush_decisions(figures)
-            done.add(contact_id)
-    except CycleAborted as exc:
-        failure = exc.__cause__ or exc
-    except (TransientCrmError, ConfigurationCrmError) as exc:
-        failure = exc
+    if early_failure is None:
+        done, failure = _sync_work(account=account, holder=holder, work=work, result=result)
+    else:
+        done, failure = set(), early_failure
 
     finished_events = [
         e
@@ -455,6 +572,10 @@ def _drain_batch(*, account: Account, holder: str, result: DrainResult) -> bool:
     result.events += len(finished_events) + len(orphans)
     result.pushes += len(finished_pushes)
     if failure is None:
+        if paused is not None and done:
+            # A pause had run out and this batch got through: SuperOffice takes the
+            # account's configuration again, so its held runs resume too.
+            account_crm_resume(account=account)
         return not result.stopped
     rest_events = [e for e in events if e not in finished_events and e not in orphans]
     rest_pushes = [p for p in pushes if p not in finished_pushes]

@@ -238,7 +238,9 @@ def set_consent(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]:
     source = p.get("Source") or "USER"
     if source not in t.consent_sources:
         raise _invalid(f"Unknown consent source {source!r}")
-    t._write_consent(person_id, purpose, legal_base, source, p.get("Comment") or "", _now())
+    t._write_consent(
+        person_id, purpose, legal_base, source, p.get("Comment") or "", _now(), associate_id=who
+    )
     return {}
 
 
@@ -249,7 +251,15 @@ def remove_consent(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]:
     # Withdrawal keeps the row with the WITHDRAWN legal base, so it carries a time.
     row = t.consents.get((person_id, purpose))
     if row is not None:
-        t._write_consent(person_id, purpose, "WITHDRAWN", row["source"], row["comment"], _now())
+        t._write_consent(
+            person_id,
+            purpose,
+            "WITHDRAWN",
+            row["source"],
+            row["comment"],
+            _now(),
+            associate_id=who,
+        )
     return {}
 
 

@@ -14,7 +14,8 @@ Routes:
 - webhooks: ``GET /_sim/state/webhooks`` (as saved), ``/_sim/state/webhook_log`` (every
   delivery attempt), ``/_sim/state/webhook_queue`` ({"idle": bool}); ``/_sim/control``
   takes ``webhook_delay``, ``webhook_duplicate``, ``webhook_reorder``, ``webhook_drop``,
-  ``webhook_retry_scale``, ``webhook_failures_to_disable``, ``webhook_sign_with``
+  ``webhook_retry_scale``, ``webhook_failures_to_disable``, ``webhook_sign_with``,
+  ``webhook_senders``
   (see ``state.Control``)
 - ``GET /_sim/state/consents?ids=1,2,3``  several persons' consents at once
 """
@@ -352,6 +353,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                 ("webhook_retry_scale", float),
                 ("webhook_failures_to_disable", int),
                 ("webhook_sign_with", str),
+                ("webhook_senders", int),
             ):
                 if name in data:
                     setattr(c, name, kind(data[name]))
@@ -359,10 +361,10 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         self._json(200, {"ok": True, "mode": c.mode})
 
     def _consent_at(self, data: dict[str, Any]) -> None:
-        """A consent change someone made in SuperOffice at a given time (tests that need
-        a change made yesterday): {"person_id", "purpose", "legal_base", "updated"}."""
+        """A consent change someone in SuperOffice made at a given time (now by default):
+        {"person_id", "purpose", "legal_base", "updated", "associate_id" (2)}."""
         t = self.sim.tenant
-        when = datetime.fromisoformat(data["updated"])
+        when = datetime.fromisoformat(data["updated"]) if data.get("updated") else datetime.now(UTC)
         with t.lock:
             if int(data["person_id"]) not in t.persons:
                 self._json(404, {"error": "unknown person"})
@@ -374,6 +376,8 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                 data.get("source", "USER"),
                 data.get("comment", ""),
                 when,
+                # Someone in SuperOffice, not the hub's own user (associate 1).
+                associate_id=int(data.get("associate_id", 2)),
             )
         self._json(200, {"ok": True})
 

@@ -111,6 +111,8 @@ class Control:
     webhook_retry_scale: float = 1.0
     webhook_failures_to_disable: int = webhooks.FAILURES_TO_DISABLE
     webhook_sign_with: str = ""
+    # How many deliveries are sent at once (1 keeps them in order; more only grow).
+    webhook_senders: int = 1
 
 
 class OrderedIds:
@@ -472,14 +474,17 @@ class Tenant:
         source: str,
         comment: str,
         when: datetime,
+        associate_id: int | None = None,
     ) -> None:
+        """Write a consent as the associate (the ticket's user; the login user when None)."""
+        who = associate_id or self.login_associate_id
         key = (person_id, purpose)
         row = self.consents.get(key)
         if row is None:
             row = {
                 "id": self.next_ids["consent"],
                 "registered": when,
-                "registered_by": self.login_associate_id,
+                "registered_by": who,
             }
             self.next_ids["consent"] += 1
             self.consents[key] = row
@@ -495,7 +500,7 @@ class Tenant:
                 "source": source,
                 "comment": comment,
                 "updated": when,
-                "updated_by": self.login_associate_id,
+                "updated_by": who,
             }
         )
         withdrawn = legal_base == "WITHDRAWN"
@@ -504,7 +509,7 @@ class Tenant:
             event="person.unconsented" if withdrawn else "person.consented",
             person_id=person_id,
             changes=() if withdrawn else webhooks.CONSENTED_CHANGES,
-            associate_id=self.login_associate_id,
+            associate_id=who,
         )
 
     def dispatcher(self) -> webhooks.Dispatcher:

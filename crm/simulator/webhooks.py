@@ -103,9 +103,27 @@ class Dispatcher:
         self._seq = itertools.count()
         self._wake = threading.Condition()
         self._generation = 0
-        self._session = requests.Session()
-        self._thread = threading.Thread(target=self._run, name="sim-webhooks", daemon=True)
-        self._thread.start()
+        self._sending = 0
+        self._local = threading.local()
+        # Senders: one keeps deliveries in the order they were queued; more send side by
+        # side, as a busy NetServer does (control webhook_senders).
+        self._threads: list[threading.Thread] = []
+        self._ensure_senders()
+
+    def _ensure_senders(self) -> None:
+        wanted = max(1, self.tenant.control.webhook_senders)
+        while len(self._threads) < wanted:
+            thread = threading.Thread(
+                target=self._run, args=(len(self._threads),), name="sim-webhooks", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
 
     # -- queueing ------------------------------------------------------------------
 
@@ -117,12 +135,13 @@ class Dispatcher:
 
     def idle(self) -> bool:
         with self._wake:
-            return not self._heap and not self._held and not getattr(self, "_sending", False)
+            return not self._heap and not self._held and not self._sending
 
     def enqueue(self, delivery: dict[str, Any]) -> None:
         control = self.tenant.control
         delivery["generation"] = self._generation
         copies = 2 if control.webhook_duplicate else 1
+        self._ensure_senders()
         with self._wake:
             for _ in range(copies):
                 item = dict(delivery)
@@ -148,7 +167,7 @@ class Dispatcher:
 
     # -- sending -----------------------------------------------------------------------
 
-    def _run(self) -> None:
+    def _run(self, index: int) -> None:
         while True:
             with self._wake:
                 while True:
@@ -156,9 +175,11 @@ class Dispatcher:
                     if self._held and now - self._held_since > 0.5:
                         # A group that never fills is sent reordered after half a second.
                         self._release_held()
-                    if self._heap and self._heap[0].at <= now:
+                    # Senders beyond the count asked for (a test asked for fewer) rest.
+                    active = index < max(1, self.tenant.control.webhook_senders)
+                    if active and self._heap and self._heap[0].at <= now:
                         due = heapq.heappop(self._heap)
-                        self._sending = True
+                        self._sending += 1
                         break
                     timeout = 0.5
                     if self._heap:
@@ -168,7 +189,7 @@ class Dispatcher:
                 self._attempt(due.delivery)
             finally:
                 with self._wake:
-                    self._sending = False
+                    self._sending -= 1
 
     def _attempt(self, delivery: dict[str, Any]) -> None:
         t = self.tenant
@@ -197,7 +218,9 @@ class Dispatcher:
         status: int | None = None
         error = ""
         try:
-            response = self._session.post(target, data=body, headers=headers, timeout=POST_TIMEOUT)
+            response = self._session().post(
+                target, data=body, headers=headers, timeout=POST_TIMEOUT
+            )
             status = response.status_code
             response.close()
         except requests.RequestException as exc:

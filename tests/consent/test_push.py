@@ -389,3 +389,22 @@ def test_without_a_public_https_address_nothing_is_registered(account, connectio
     assert hook.state == SuperOfficeWebhook.State.NOT_REGISTERED
     assert "https" in hook.error
     assert sim.webhooks() == []
+
+
+def test_the_hubs_own_write_coming_back_through_the_webhook_is_not_read_again(
+    account, registered, sim, celery_worker
+):
+    contact = linked_contact(account, sim)
+    consent_record(account=account, contact=contact, purpose=Purpose.STORE, legal_basis="61B")
+    wait_until(lambda: sim.consents(PERSON).get("STORE", {}).get("legal_base") == "61B")
+    echo = wait_until(
+        lambda: SuperOfficeEvent.objects.filter(account=account, status=PushStatus.DONE).first(),
+        message="the write's own delivery",
+    )
+    reads = sim.operation_counts()["Person.GetConsentInfos"]
+
+    assert echo.event == "person.consented" and echo.note.startswith("The hub's own write")
+    # A user's change in SuperOffice right after is read and applied as usual.
+    sim.consent_at(PERSON, "STORE", "61F", timezone.now())
+    wait_until(lambda: current_basis(contact, Purpose.STORE) == "61F")
+    assert sim.operation_counts()["Person.GetConsentInfos"] == reads + 1
