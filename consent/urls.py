@@ -4,6 +4,10 @@ from . import api, views
 
 app_name = "consent"
 
+# SuperOffice's webhook deliveries: authorised by their signature, not by a session, so not
+# account-scoped by design (tests/consent/test_push.py covers the forgeries).
+PUBLIC_URL_NAMES = {"superoffice_webhook"}
+
 urlpatterns = [
     path("consent/", views.sync_history, name="sync_history"),
     path("consent/run/", views.sync_run, name="sync_run"),

@@ -10,6 +10,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
 from campaigns.urls import PUBLIC_URL_NAMES as CAMPAIGNS_PUBLIC
+from consent.urls import PUBLIC_URL_NAMES as CONSENT_PUBLIC
 from emhub.models import Membership
 from emhub.services import api_key_issue
 from leads.urls import PANEL_URL_NAMES
@@ -25,6 +26,9 @@ PUBLIC_URL_NAMES = {f"campaigns:{name}" for name in CAMPAIGNS_PUBLIC}
 # SuperOffice web panels are authorised by a verified SuperOffice user of the account the
 # panel key names, not by a hub session; tests/leads/test_panel_security.py sweeps them.
 PUBLIC_URL_NAMES |= {f"leads:{name}" for name in PANEL_URL_NAMES}
+# SuperOffice's webhook deliveries are authorised by their signature with the account's
+# secret; tests/consent/test_push.py posts forged, unsigned and other accounts' ones.
+PUBLIC_URL_NAMES |= {f"consent:{name}" for name in CONSENT_PUBLIC}
 
 
 def _patterns_with_ids(resolver=None, namespace=""):
