@@ -661,3 +661,17 @@ def consent_pushes_sweep() -> int:
     for account_id in sorted(accounts - busy - held):
         woken += consent_pushes_publish(account_id=account_id)
     return woken
+
+
+def consent_pushes_prune(*, keep_days: int | None = None) -> int:
+    """Forget deliveries and pushes finished more than ``keep_days`` ago (the decisions
+    keep what they led to). SuperOffice repeats a delivery within seconds, so an EventId
+    need not be remembered for long to be received once. Returns how many rows went."""
+    days = keep_days if keep_days is not None else int(_setting("CONSENT_PUSH_KEEP_DAYS", 30))
+    before = timezone.now() - timedelta(days=days)
+    finished = [PushStatus.DONE, PushStatus.FAILED]
+    events, _ = SuperOfficeEvent.objects.filter(
+        status__in=finished, processed_at__lt=before
+    ).delete()
+    pushes, _ = ConsentPush.objects.filter(status__in=finished, finished_at__lt=before).delete()
+    return events + pushes

@@ -99,3 +99,11 @@ def sweep_pushes() -> None:
         ensure_webhook.delay(account_id)
     for account_id in check:
         check_webhook.delay(account_id)
+
+
+@shared_task(name="consent.prune_pushes", ignore_result=True)
+def prune_pushes() -> None:
+    """Daily: forget finished deliveries and pushes after CONSENT_PUSH_KEEP_DAYS."""
+    from .push import consent_pushes_prune
+
+    consent_pushes_prune()

@@ -270,6 +270,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 15.0,
         "options": {"expires": 14},
     },
+    "consent-prune-pushes": {
+        "task": "consent.prune_pushes",
+        "schedule": crontab(hour=3, minute=10),
+    },
     "consent-reconcile-all-accounts": {
         "task": "consent.reconcile_all_accounts",
         "schedule": crontab(hour=2, minute=40),
@@ -318,10 +322,9 @@ CRM_MAX_CONCURRENT_CALLS_PER_ACCOUNT = env.int("CRM_MAX_CONCURRENT_CALLS_PER_ACC
 CONSENT_PUSH_LEASE_SECONDS = env.float("CONSENT_PUSH_LEASE_SECONDS", default=60.0)
 CONSENT_PUSH_DRAIN_SECONDS = env.float("CONSENT_PUSH_DRAIN_SECONDS", default=50.0)
 CONSENT_PUSH_REDISPATCH_SECONDS = env.float("CONSENT_PUSH_REDISPATCH_SECONDS", default=20.0)
-CONSENT_PUSH_THREADS = env.int(
-    "CONSENT_PUSH_THREADS", default=CRM_MAX_CONCURRENT_CALLS_PER_ACCOUNT
-)
+CONSENT_PUSH_THREADS = env.int("CONSENT_PUSH_THREADS", default=CRM_MAX_CONCURRENT_CALLS_PER_ACCOUNT)
 CONSENT_WEBHOOK_CHECK_SECONDS = env.float("CONSENT_WEBHOOK_CHECK_SECONDS", default=300.0)
+CONSENT_PUSH_KEEP_DAYS = env.int("CONSENT_PUSH_KEEP_DAYS", default=30)
 AUTOMATIONS_MAX_ATTEMPTS = env.int("AUTOMATIONS_MAX_ATTEMPTS", default=8)
 AUTOMATIONS_RETRY_BASE_SECONDS = env.float("AUTOMATIONS_RETRY_BASE_SECONDS", default=10.0)
 AUTOMATIONS_RETRY_CAP_SECONDS = env.float("AUTOMATIONS_RETRY_CAP_SECONDS", default=900.0)

@@ -207,3 +207,21 @@ def test_the_signature_is_the_base64_hmac_of_the_raw_body():
     assert not webhook_signature_valid(secret="other", body=body, signature=good)
     assert not webhook_signature_valid(secret="k", body=body, signature=None)
     assert not webhook_signature_valid(secret="", body=body, signature=good)
+
+
+def test_finished_deliveries_and_pushes_are_forgotten_after_the_days_kept(account):
+    old = timezone.now() - timedelta(days=31)
+    contact = ContactFactory(account=account)
+    done = event(account, 1, status=PushStatus.DONE, processed_at=old)
+    waiting = event(account, 2, next_attempt_at=old)
+    recent = event(account, 3, status=PushStatus.DONE, processed_at=timezone.now())
+    ConsentPush.objects.create(
+        account=account, contact=contact, status=PushStatus.DONE, finished_at=old
+    )
+
+    from consent.push import consent_pushes_prune
+
+    assert consent_pushes_prune(keep_days=30) == 2
+    assert set(SuperOfficeEvent.objects.values_list("pk", flat=True)) == {waiting.pk, recent.pk}
+    assert not ConsentPush.objects.exists()
+    assert done.pk not in SuperOfficeEvent.objects.values_list("pk", flat=True)
