@@ -28,6 +28,8 @@ from crm.services import client_for_account
 from .conftest import wait_until
 from .factories import ContactFactory
 
+pytestmark = pytest.mark.both_databases
+
 PERSON = 11
 
 

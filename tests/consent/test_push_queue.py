@@ -31,6 +31,8 @@ from crm.webhooks import BadDelivery, webhook_delivery_parse, webhook_signature_
 
 from .factories import ContactFactory
 
+pytestmark = pytest.mark.both_databases
+
 # Seeded simulator persons 2, 5 and 8 share this address, registered in that order.
 DUPLICATE_EMAIL = "duplicate@example.com"
 
