@@ -10,13 +10,14 @@ membership first or are idempotent in SuperOffice.
 from __future__ import annotations
 
 import logging
-import string
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.utils import timezone
+
+from campaigns import merge_fields
 
 from .models import AutomationType, Run
 
@@ -59,39 +60,34 @@ def person_id_resolve(*, run: Run, client) -> int | None:
 # --- descriptions -------------------------------------------------------------------------
 
 
-class _SafeFacts(dict):
-    def __missing__(self, key):
-        return "{" + key + "}"
+# The event's own fields, besides the contact's (campaigns.merge_fields.CONTACT_FIELDS).
+EVENT_FIELDS: dict[str, str] = {
+    "campaign": "campaign",
+    "link": "link name",
+    "url": "link address",
+    "form": "form name",
+    "time": "time of the event",
+    "event": "kind of event",
+}
+DESCRIPTION_FIELDS: dict[str, str] = {**EVENT_FIELDS, **merge_fields.CONTACT_FIELDS}
 
 
 def description_render(*, template: str, run: Run) -> str:
-    """Fill `{campaign}`, `{link}`, `{form}`, `{time}`, `{email}`, `{name}` from the event.
-
-    Only plain names are substituted; anything else (`{0}`, `{x.y}`, `{x[0]}`, format
-    specs) stays as typed, so a template can never reach into objects.
-    """
+    """The template with its merge fields filled in from the run's event and contact, in
+    the syntax sendouts use (campaigns.merge_fields): `{campaign}`, `{link}`, `{url}`,
+    `{form}`, `{time}`, `{event}`, the contact's `{first_name}`, `{last_name}`, `{name}`,
+    `{company}`, `{email}`, and a fallback after `|`. Anything else stays as typed."""
     event = run.event
-    facts = _SafeFacts(
-        campaign=event.campaign.name if event.campaign_id else "",
-        link=(event.link.name if event.link_id else "") or "",
-        url=(event.link.url if event.link_id else "") or "",
-        form=(event.form.name if event.form_id else "") or "",
-        time=timezone.localtime(event.occurred_at).strftime("%Y-%m-%d %H:%M"),
-        email=run.contact.email,
-        name=run.contact.full_name,
-        event=event.get_type_display(),
-    )
-    out: list[str] = []
-    for literal, field, spec, conversion in string.Formatter().parse(template or ""):
-        out.append(literal)
-        if field is None:
-            continue
-        if field.isidentifier() and not spec and not conversion:
-            out.append(str(facts[field]))
-        else:
-            out.append("{" + field + (f"!{conversion}" if conversion else "")
-                       + (f":{spec}" if spec else "") + "}")
-    return "".join(out)
+    facts = {
+        "campaign": event.campaign.name if event.campaign_id else "",
+        "link": (event.link.name if event.link_id else "") or "",
+        "url": (event.link.url if event.link_id else "") or "",
+        "form": (event.form.name if event.form_id else "") or "",
+        "time": timezone.localtime(event.occurred_at).strftime("%Y-%m-%d %H:%M"),
+        "event": event.get_type_display(),
+        **merge_fields.contact_facts(run.contact),
+    }
+    return merge_fields.render(template, facts=facts)
 
 
 def _text_with_marker(text: str, run: Run) -> str:
@@ -155,11 +151,19 @@ def _create_sale(*, run: Run, client, person_id: int) -> ActionResult:
         )
     company_id = person.company_id if person is not None else None
     if s.get("extra_selection_id"):
-        _add_to_selection(client=client, selection_id=int(s["extra_selection_id"]),
-                          person_id=person_id, company_id=company_id)
+        _add_to_selection(
+            client=client,
+            selection_id=int(s["extra_selection_id"]),
+            person_id=person_id,
+            company_id=company_id,
+        )
     if s.get("extra_project_id"):
-        _add_to_project(client=client, project_id=int(s["extra_project_id"]),
-                        person_id=person_id, company_id=company_id)
+        _add_to_project(
+            client=client,
+            project_id=int(s["extra_project_id"]),
+            person_id=person_id,
+            company_id=company_id,
+        )
     return ActionResult("sale", sale_id)
 
 
@@ -222,8 +226,9 @@ def _add_to_project(*, client, project_id: int, person_id: int, company_id=None)
 def _add_to_selection(*, client, selection_id: int, person_id: int, company_id=None) -> None:
     if client.selection_has_person(selection_id=selection_id, person_id=person_id):
         return
-    client.selection_add_person(selection_id=selection_id, person_id=person_id,
-                                company_id=company_id)
+    client.selection_add_person(
+        selection_id=selection_id, person_id=person_id, company_id=company_id
+    )
 
 
 def _add_to_project_action(*, run: Run, client, person_id: int) -> ActionResult:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django import forms
 
+from campaigns import merge_fields
 from campaigns.models import EventType, Form, TrackedLink
 
+from .actions import DESCRIPTION_FIELDS
 from .models import Automation, AutomationType
 
 T = AutomationType
@@ -41,8 +43,10 @@ INT_SETTINGS = {"source_id", "rating_id", "activity_type_id", "project_id", "sel
 FIELD_VALUE_HELP = ("Text as is; a number for number and list fields (the list item's id); "
                     "a date as YYYY-MM-DD; 1 or 0 for a checkbox.")
 
-DESCRIPTION_HELP = ("You can use {campaign}, {link}, {form}, {time}, {email} and {name}: "
-                    "they are filled in from the event.")
+DESCRIPTION_HELP = merge_fields.fields_help(DESCRIPTION_FIELDS)
+# Texts filled in per run: the marketer learns of a misspelt field on save, not from a
+# sales rep reading "{frist_name}" in SuperOffice.
+TEMPLATE_SETTINGS = ("description", "request_title")
 
 
 def _types_using(field: str) -> str:
@@ -195,6 +199,12 @@ class AutomationForm(forms.Form):
             if value in (None, "", []):
                 continue
             settings[name] = value
+        for name in TEMPLATE_SETTINGS:
+            unknown = merge_fields.fields_unknown(settings.get(name, ""), known=DESCRIPTION_FIELDS)
+            if unknown:
+                self.add_error(
+                    name, merge_fields.unknown_fields_message(unknown, known=DESCRIPTION_FIELDS)
+                )
         if type_ == T.SET_FIELD and data.get("field_key"):
             self._clean_field_value(data, settings)
         data["settings"] = settings

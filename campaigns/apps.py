@@ -144,9 +144,14 @@ class CampaignsConfig(AppConfig):
         from django.db import transaction
         from django.utils import timezone
 
-        from .models import Campaign
+        from .models import Campaign, EmailSender
         from .services import campaign_create, events_ingest, form_create, tracked_link_create
 
+        # The demo's e-mail goes to the file folder of the embedded default, from this sender.
+        EmailSender.objects.get_or_create(
+            account=account,
+            defaults={"from_name": account.name, "from_email": "news@demo.example"},
+        )
         if Campaign.objects.filter(account=account).exists():
             return
         rng = random.Random(4)  # the same demo every time

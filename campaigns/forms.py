@@ -3,9 +3,11 @@
 from django import forms
 from django.utils import timezone
 
+from . import merge_fields
 from .models import (
     Campaign,
     Channel,
+    EmailSender,
     EventType,
     Form,
     RecipientList,
@@ -139,7 +141,9 @@ class SendoutForm(forms.Form):
         label="Message",
         widget=forms.Textarea(attrs={"rows": 10}),
         help_text="Email: HTML. Every link becomes one of the campaign's tracked links and "
-        "the hub adds its open pixel. SMS: plain text; its links are tracked too.",
+        "the hub adds its open pixel; without {unsubscribe} in a link of yours, the hub adds "
+        "an unsubscribe line at the end. SMS: plain text; its links are tracked too. "
+        + merge_fields.fields_help(merge_fields.SENDOUT_FIELDS),
     )
 
     def __init__(self, *args, account, **kwargs):
@@ -153,7 +157,8 @@ class SendoutConfirmForm(forms.Form):
         label="When",
         choices=[("now", "Send now"), ("later", "Send at a time")],
         initial="now",
-        widget=forms.RadioSelect,
+        # static/js/app.js shows "Send at" only while "Send at a time" is chosen.
+        widget=forms.RadioSelect(attrs={"data-controls": "scheduled-at"}),
     )
     scheduled_at = forms.DateTimeField(
         label="Send at",
@@ -178,3 +183,29 @@ class MessageFilterForm(forms.Form):
     status = forms.ChoiceField(
         label="Status", required=False, choices=[("", "All"), *SendoutMessage.Status.choices]
     )
+
+
+class EmailSenderForm(forms.Form):
+    from_name = forms.CharField(
+        label="Sender name",
+        max_length=EmailSender._meta.get_field("from_name").max_length,
+        help_text="What recipients see as who the e-mail is from, for example 'Acme Events'.",
+    )
+    from_email = forms.EmailField(
+        label="Sender address",
+        max_length=254,
+        help_text="The From address. Your mail server must be allowed to send for its domain "
+        "(SPF and DKIM), or recipients' mail servers file the e-mail as spam.",
+    )
+    reply_to = forms.EmailField(
+        label="Replies go to",
+        max_length=254,
+        required=False,
+        help_text="Left empty, replies go to the sender address.",
+    )
+
+
+class PreviewRecipientForm(forms.Form):
+    q = forms.CharField(label="Find a recipient", required=False, max_length=200)
+    contact = forms.IntegerField(required=False, widget=forms.HiddenInput)
+

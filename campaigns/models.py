@@ -125,6 +125,7 @@ class Form(models.Model):
     # Where `/f/<token>/` sends the visitor after a submission; blank shows the hub's
     # thank-you page.
     success_url = models.URLField(max_length=2000, blank=True)
+    # The page the hub serves at `/f/<token>/` (besides the snippet for the customer's own
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -376,6 +377,12 @@ class Sendout(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # The sender, taken from the account's EmailSender when the sendout is confirmed.
+    from_name = models.CharField(max_length=100, blank=True)
+    from_email = models.EmailField(max_length=254, blank=True)
+    reply_to = models.EmailField(max_length=254, blank=True)
+    # Why a confirmed sendout was not sent after all (checked again at the send time).
+    not_sent_reason = models.TextField(blank=True)
     created_by = models.ForeignKey(
         "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -422,6 +429,8 @@ class SendoutMessage(models.Model):
     claimed_by = models.CharField(max_length=64, blank=True)
     last_error = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # When the recipient unsubscribed through this message's link (the first time).
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -432,6 +441,20 @@ class SendoutMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sendout_id} → {self.contact_id}: {self.status}"
+
+
+class EmailSender(models.Model):
+    """Whom an account's marketing e-mail comes from: the From name and address, and
+    where replies go. Sendouts take it when they are confirmed."""
+
+    account = models.OneToOneField(Account, on_delete=models.CASCADE, related_name="email_sender")
+    from_name = models.CharField(max_length=100)
+    from_email = models.EmailField(max_length=254)
+    reply_to = models.EmailField(max_length=254, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.from_name} <{self.from_email}>"
 
 
 class StoredSms(models.Model):

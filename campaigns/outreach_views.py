@@ -6,31 +6,42 @@ Account-scoped like every page: objects are read through the selectors with
 
 from urllib.parse import urlencode
 
+from csp.constants import NONE
+from csp.decorators import csp_replace
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST
 
 from crm.errors import CrmError
 from crm.services import crm_list_items
 from emhub.tenancy import account_required
 
-from . import imports, selectors, sendouts
+from . import imports, selectors, sendout_selectors, sendouts
 from .forms import (
+    EmailSenderForm,
     ImportForm,
     MessageFilterForm,
+    PreviewRecipientForm,
     RecipientListNameForm,
     SendoutConfirmForm,
     SendoutForm,
     SourceSearchForm,
 )
-from .models import ContactImport, Sendout
+from .models import Channel, ContactImport, EmailSender, Sendout
+from .sendout_mail import Mode, links_by_url, mail_parts, sender_of
 from .views import PER_PAGE, _apply_errors
 
 MESSAGES_PER_PAGE = 50
 EXCLUDED_SHOWN = 20
+PREVIEW_CHOICES = 20
+RUNS_SHOWN = 10
 
 
 # --- Imports -------------------------------------------------------------------------------
@@ -178,7 +189,62 @@ def sendout_create(request):
             _apply_errors(form, exc)
         else:
             return redirect("campaigns:sendout_checklist", sendout_id=sendout.pk)
-    return render(request, "campaigns/sendout_form.html", {"form": form})
+    return render(request, "campaigns/sendout_form.html", {"form": form, "sendout": None})
+
+
+@account_required
+def sendout_edit(request, sendout_id: int):
+    """Change a draft's message or recipients; the checklist runs again after it."""
+    sendout = selectors.sendout_get(account=request.account, sendout_id=sendout_id)
+    if sendout.status != Sendout.Status.DRAFT:
+        messages.error(request, "Only a draft can be changed.")
+        return redirect("campaigns:sendout_detail", sendout_id=sendout.pk)
+    initial = {
+        "campaign": sendout.campaign_id,
+        "recipient_list": sendout.recipient_list_id,
+        "channel": sendout.channel,
+        "subject": sendout.subject,
+        "body": sendout.body,
+    }
+    form = SendoutForm(request.POST or None, account=request.account, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            sendouts.sendout_update(sendout=sendout, **form.cleaned_data)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            return redirect("campaigns:sendout_checklist", sendout_id=sendout.pk)
+    return render(request, "campaigns/sendout_form.html", {"form": form, "sendout": sendout})
+
+
+@account_required
+def email_sender(request):
+    """The name and address the account's marketing e-mail comes from."""
+    current = EmailSender.objects.filter(account=request.account).first()
+    initial = (
+        {
+            "from_name": current.from_name,
+            "from_email": current.from_email,
+            "reply_to": current.reply_to,
+        }
+        if current
+        else {"from_name": request.account.name}
+    )
+    form = EmailSenderForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            sendouts.email_sender_save(account=request.account, **form.cleaned_data)
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, "Sender saved. Sendouts confirmed from now on use it.")
+            back = request.GET.get("next", "")
+            if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+                back = reverse("campaigns:email_sender")
+            return redirect(back)
+    return render(
+        request, "campaigns/email_sender.html", {"form": form, "sender": current, "tab": "sender"}
+    )
 
 
 @account_required
@@ -206,39 +272,178 @@ def sendout_checklist(request, sendout_id: int):
                     )
                 return redirect("campaigns:sendout_detail", sendout_id=sendout.pk)
         figures = sendout.checklist
+        if not figures:
+            figures = sendouts.sendout_checklist_run(sendout=sendout)
     else:
         figures = sendouts.sendout_checklist_run(sendout=sendout)
     excluded = {
         kind: selectors.sendout_checklist_contacts(sendout=sendout, kind=kind)[:EXCLUDED_SHOWN]
         for kind in ("no_legal_basis", "no_address")
     }
+    problems = sendouts.sendout_problems(sendout=sendout)
+    will_send = figures.get("will_send", 0)
     return render(
         request,
         "campaigns/sendout_checklist.html",
-        {"sendout": sendout, "figures": figures, "excluded": excluded, "form": form},
+        {
+            "sendout": sendout,
+            "figures": figures,
+            "excluded_total": figures.get("recipients", 0) - will_send,
+            "excluded": excluded,
+            "form": form,
+            "problems": problems,
+            "sender": sender_of(sendout) if sendout.channel == Channel.EMAIL else None,
+            "can_confirm": bool(will_send) and not problems,
+        },
     )
 
 
-@account_required
-def sendout_detail(request, sendout_id: int):
-    sendout = selectors.sendout_get(account=request.account, sendout_id=sendout_id)
+def _sendout_page_context(request, sendout: Sendout) -> dict:
     filter_form = MessageFilterForm(request.GET or None)
     status = filter_form.cleaned_data["status"] if filter_form.is_valid() else ""
     page = Paginator(
         selectors.sendout_messages(sendout=sendout, status=status), MESSAGES_PER_PAGE
     ).get_page(request.GET.get("page"))
+    now = timezone.now()
+    working = sendout.status == Sendout.Status.SENDING or (
+        sendout.status == Sendout.Status.SCHEDULED and sendout.scheduled_at <= now
+    )
+    poll = (
+        "every 2s"
+        if working
+        else ("every 30s" if sendout.status == Sendout.Status.SCHEDULED else "")
+    )
+    context = {
+        "sendout": sendout,
+        "counts": selectors.sendout_message_counts(sendout=sendout),
+        "filter_form": filter_form,
+        "page": page,
+        "query": urlencode({"status": status}) if status else "",
+        "now": now,
+        "poll": poll,
+        "live_url": reverse("campaigns:sendout_live", kwargs={"sendout_id": sendout.pk})
+        + (f"?{request.GET.urlencode()}" if request.GET else ""),
+    }
+    if sendout.prepared_at is not None:
+        timeline = sendout_selectors.sendout_timeline(sendout=sendout, now=now)
+        figures = sendout_selectors.sendout_figures(sendout=sendout)
+        context.update(
+            {
+                "figures": figures,
+                "links": sendout_selectors.sendout_link_figures(
+                    sendout=sendout, delivered=figures.delivered
+                ),
+                "timeline": timeline,
+                "chart": timeline.chart(),
+                "run_counts": sendout_selectors.sendout_run_counts(sendout=sendout),
+                "runs": sendout_selectors.sendout_runs(sendout=sendout)[:RUNS_SHOWN],
+            }
+        )
+    return context
+
+
+@account_required
+def sendout_detail(request, sendout_id: int):
+    sendout = selectors.sendout_get(account=request.account, sendout_id=sendout_id)
+    return render(request, "campaigns/sendout_detail.html", _sendout_page_context(request, sendout))
+
+
+@account_required
+def sendout_live(request, sendout_id: int):
+    """The sendout page's content alone, polled by the page while the send runs."""
+    sendout = selectors.sendout_get(account=request.account, sendout_id=sendout_id)
+    return render(request, "campaigns/_sendout_live.html", _sendout_page_context(request, sendout))
+
+
+def _preview_contact(request, sendout: Sendout):
+    contact = selectors.sendout_preview_contact(
+        sendout=sendout, contact_id=request.GET.get("contact") or request.POST.get("contact")
+    )
+    if contact is None and (request.GET.get("contact") or request.POST.get("contact")):
+        raise Http404("No such recipient")
+    return contact or selectors.sendout_preview_contacts(sendout=sendout).first()
+
+
+@account_required
+def sendout_preview(request, sendout_id: int):
+    """The message as one recipient of the list gets it (chosen on the page), with a
+    button that sends that message to the marketer's own address as a test."""
+    sendout = selectors.sendout_get(account=request.account, sendout_id=sendout_id)
+    search = PreviewRecipientForm(request.GET or None)
+    query = search.cleaned_data["q"] if search.is_valid() else ""
+    contact = _preview_contact(request, sendout)
+    choices = list(
+        selectors.sendout_preview_contacts(sendout=sendout, query=query)[:PREVIEW_CHOICES]
+    )
+    parts = None
+    if contact is not None:
+        parts = mail_parts(
+            sendout=sendout, contact=contact, links=links_by_url(sendout=sendout), mode=Mode.PREVIEW
+        )
     return render(
         request,
-        "campaigns/sendout_detail.html",
+        "campaigns/sendout_preview.html",
         {
             "sendout": sendout,
-            "counts": selectors.sendout_message_counts(sendout=sendout),
-            "filter_form": filter_form,
-            "page": page,
-            "query": urlencode({"status": status}) if status else "",
-            "now": timezone.now(),
+            "contact": contact,
+            "choices": choices,
+            "search": search,
+            "q": query,
+            "parts": parts,
+            "problems": sendouts.sendout_problems(sendout=sendout),
+            "test_to": request.user.email,
         },
     )
+
+
+# The message's own HTML, shown in a sandboxed frame of the preview page: it may carry the
+# inline styles e-mail needs and pictures from anywhere, and runs no script at all.
+PREVIEW_POLICY = {
+    "default-src": [NONE],
+    "script-src": None,
+    "connect-src": None,
+    "style-src": ["'unsafe-inline'"],
+    "img-src": ["https:", "http:", "data:"],
+    "font-src": ["https:"],
+    "form-action": [NONE],
+    "sandbox": True,
+}
+
+
+@account_required
+@xframe_options_sameorigin
+@csp_replace(PREVIEW_POLICY)
+def sendout_preview_body(request, sendout_id: int):
+    sendout = selectors.sendout_get(account=request.account, sendout_id=sendout_id)
+    contact = _preview_contact(request, sendout)
+    if contact is None or sendout.channel != Channel.EMAIL:
+        raise Http404("Nothing to preview")
+    parts = mail_parts(
+        sendout=sendout, contact=contact, links=links_by_url(sendout=sendout), mode=Mode.PREVIEW
+    )
+    response = HttpResponse(parts.html, content_type="text/html; charset=utf-8")
+    response.frame_ancestors = ["'self'"]
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@account_required
+@require_POST
+def sendout_test_send(request, sendout_id: int):
+    sendout = selectors.sendout_get(account=request.account, sendout_id=sendout_id)
+    contact = _preview_contact(request, sendout)
+    if contact is None:
+        raise Http404("No recipient")
+    try:
+        sendouts.sendout_test_send(sendout=sendout, contact=contact, to=request.user.email)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(
+            request, f"Test sent to {request.user.email}, as {contact.email} would get it."
+        )
+    url = reverse("campaigns:sendout_preview", kwargs={"sendout_id": sendout.pk})
+    return redirect(f"{url}?{urlencode({'contact': contact.pk})}")
 
 
 @account_required

@@ -223,8 +223,10 @@ def _has_address(channel: str) -> Q:
 
 
 def sendout_recipient_figures(*, sendout: Sendout) -> dict:
-    """Recipients, those without legal basis, without an address, and who would receive
-    the message: one aggregate query over the list."""
+    """Who on the list would receive the message, and why each of the others would not:
+    one aggregate query over the list. Each recipient counts under one reason only, in
+    the order the send applies them (sendouts._prepare): no legal basis, then no address.
+    """
     address = _has_address(sendout.channel)
     figures = (
         recipient_list_contacts(recipient_list=sendout.recipient_list)
@@ -232,7 +234,7 @@ def sendout_recipient_figures(*, sendout: Sendout) -> dict:
         .aggregate(
             recipients=Count("pk"),
             no_legal_basis=Count("pk", filter=Q(basis=False)),
-            no_address=Count("pk", filter=~address),
+            no_address=Count("pk", filter=Q(basis=True) & ~address),
             will_send=Count("pk", filter=Q(basis=True) & address),
         )
     )
@@ -240,13 +242,39 @@ def sendout_recipient_figures(*, sendout: Sendout) -> dict:
 
 
 def sendout_checklist_contacts(*, sendout: Sendout, kind: str) -> QuerySet[Contact]:
-    """The list's contacts without legal basis ("no_legal_basis") or address ("no_address")."""
+    """The list's contacts excluded for `kind`: "no_legal_basis", or "no_address" (those
+    with a legal basis but no address), as sendout_recipient_figures counts them."""
     contacts = recipient_list_contacts(recipient_list=sendout.recipient_list).annotate(
         basis=_marketing_basis()
     )
     if kind == "no_legal_basis":
         return contacts.filter(basis=False)
-    return contacts.exclude(_has_address(sendout.channel))
+    return contacts.filter(basis=True).exclude(_has_address(sendout.channel))
+
+
+def sendout_preview_contacts(*, sendout: Sendout, query: str = "") -> QuerySet[Contact]:
+    """Recipients to preview the message as: the list's contacts, narrowed by `query`."""
+    contacts = recipient_list_contacts(recipient_list=sendout.recipient_list)
+    query = query.strip()
+    if query:
+        contacts = contacts.filter(
+            Q(email__icontains=query)
+            | Q(first_name__icontains=query)
+            | Q(last_name__icontains=query)
+            | Q(company_name__icontains=query)
+        )
+    return contacts.order_by("email")
+
+
+def sendout_preview_contact(*, sendout: Sendout, contact_id) -> Contact | None:
+    """One recipient of the sendout's list (None when the id names no recipient)."""
+    if not str(contact_id or "").isdigit():
+        return None
+    return (
+        recipient_list_contacts(recipient_list=sendout.recipient_list)
+        .filter(pk=int(contact_id))
+        .first()
+    )
 
 
 def sendouts_of(*, account: Account) -> QuerySet[Sendout]:

@@ -18,7 +18,6 @@ server cannot tell us whether it went), and its event is still stored once.
 
 from __future__ import annotations
 
-import html
 import logging
 import os
 import re
@@ -29,20 +28,20 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import get_connection
 from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.html import strip_tags
 
 from emhub.models import Account
 
-from . import selectors
+from . import merge_fields, selectors
 from .models import (
     Campaign,
     Channel,
     Contact,
+    EmailSender,
     Event,
     EventType,
     RecipientList,
@@ -50,20 +49,17 @@ from .models import (
     SendoutMessage,
     TrackedLink,
 )
+from .sendout_mail import Mode, email_message, links_by_url, mail_parts, sender_of, urls_in
 from .services import (
+    email_validate,
     events_ingest,
     link_public_url,
-    open_pixel_url,
     tracked_link_create,
-    tracking_url_for_link,
 )
 from .sms import SmsDeliveryError, sms_backend
 
 logger = logging.getLogger(__name__)
 
-_HREF = re.compile(r"""(<a\b[^>]*?\bhref\s*=\s*)(["'])(.*?)\2""", re.IGNORECASE | re.DOTALL)
-_BARE_URL = re.compile(r"""https?://[^\s<>"']+""")
-_ANCHOR = re.compile(r"""<a\b[^>]*?\bhref\s*=\s*(["'])(.*?)\1[^>]*>(.*?)</a>""", re.I | re.S)
 SMS_MAX = 1600
 BATCH = 100
 PREPARE_CHUNK = 2000
@@ -97,18 +93,6 @@ def backoff_seconds(*, attempt: int) -> float:
 # --- Links in the message ----------------------------------------------------------------
 
 
-def _urls_in(*, body: str, channel: str) -> list[str]:
-    if channel == Channel.EMAIL:
-        found = [html.unescape(m.group(3)).strip() for m in _HREF.finditer(body)]
-    else:
-        found = [m.group(0).rstrip(".,;:!?)") for m in _BARE_URL.finditer(body)]
-    seen: dict[str, None] = {}
-    for url in found:
-        if url.lower().startswith(("http://", "https://")):
-            seen.setdefault(url, None)
-    return list(seen)
-
-
 def _link_name(url: str) -> str:
     short = re.sub(r"^https?://(www\.)?", "", url).rstrip("/")
     return short[:200] or url[:200]
@@ -122,7 +106,12 @@ def sendout_links_prepare(*, campaign: Campaign, body: str, channel: str) -> lis
     by_url = {link.url: link for link in links}
     by_public = {link_public_url(link=link): link for link in links}
     result = []
-    for url in _urls_in(body=body, channel=channel):
+    for url in urls_in(body=body, channel=channel):
+        if merge_fields.fields_used(url):
+            # One tracked link serves every recipient: its address cannot differ per person.
+            raise ValidationError(
+                {"body": [f"A link's address cannot hold merge fields: {url[:200]}"]}
+            )
         link = by_url.get(url) or by_public.get(url.split("?", 1)[0])
         if link is None:
             if len(url) > TrackedLink._meta.get_field("url").max_length:
@@ -136,46 +125,26 @@ def sendout_links_prepare(*, campaign: Campaign, body: str, channel: str) -> lis
     return result
 
 
-def _personalise(*, body: str, channel: str, links: dict[str, TrackedLink], contact) -> str:
-    """The body for one recipient: every known link becomes its tracking URL for them."""
-
-    def tracked(url: str) -> str | None:
-        link = links.get(url) or links.get(url.split("?", 1)[0])
-        return None if link is None else tracking_url_for_link(link=link, contact=contact)
-
-    if channel == Channel.EMAIL:
-
-        def swap(match: re.Match) -> str:
-            url = tracked(html.unescape(match.group(3)).strip())
-            if url is None:
-                return match.group(0)
-            return f"{match.group(1)}{match.group(2)}{html.escape(url)}{match.group(2)}"
-
-        return _HREF.sub(swap, body)
-
-    def swap_bare(match: re.Match) -> str:
-        raw = match.group(0)
-        url = raw.rstrip(".,;:!?)")
-        new = tracked(url)
-        return raw if new is None else new + raw[len(url) :]
-
-    return _BARE_URL.sub(swap_bare, body)
-
-
-def _with_pixel(*, body: str, pixel_url: str) -> str:
-    pixel = f'<img src="{html.escape(pixel_url)}" width="1" height="1" alt="" style="border:0">'
-    index = body.lower().rfind("</body>")
-    return body[:index] + pixel + body[index:] if index >= 0 else body + pixel
-
-
-def _plain_text(body: str) -> str:
-    """The text part of an email: links kept as "text (url)", tags dropped."""
-    text = _ANCHOR.sub(lambda m: f"{strip_tags(m.group(3))} ({html.unescape(m.group(2))})", body)
-    text = re.sub(r"<(br|/p|/div|/h\d|/li)\b[^>]*>", "\n", text, flags=re.I)
-    return html.unescape(strip_tags(text)).strip()
-
-
 # --- Drafts ------------------------------------------------------------------------------
+
+
+def _draft_errors(*, channel: str, subject: str, body: str) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if channel not in Channel.values:
+        errors["channel"] = ["Choose email or SMS."]
+    if channel == Channel.EMAIL and not subject:
+        errors["subject"] = ["An email needs a subject."]
+    if not body:
+        errors["body"] = ["Write the message."]
+    elif channel == Channel.SMS and len(body) > SMS_MAX:
+        errors["body"] = [f"An SMS may have at most {SMS_MAX} characters."]
+    for name, text in (("subject", subject), ("body", body)):
+        unknown = merge_fields.fields_unknown(text, known=merge_fields.SENDOUT_FIELDS)
+        if unknown:
+            errors.setdefault(name, []).append(
+                merge_fields.unknown_fields_message(unknown, known=merge_fields.SENDOUT_FIELDS)
+            )
+    return errors
 
 
 def sendout_create(
@@ -190,17 +159,9 @@ def sendout_create(
 ) -> Sendout:
     if campaign.account_id != account.pk or recipient_list.account_id != account.pk:
         raise ValidationError("The campaign and the list must belong to this account.")
-    errors: dict[str, list[str]] = {}
-    if channel not in Channel.values:
-        errors["channel"] = ["Choose email or SMS."]
     subject = subject.strip()
     body = body.strip()
-    if channel == Channel.EMAIL and not subject:
-        errors["subject"] = ["An email needs a subject."]
-    if not body:
-        errors["body"] = ["Write the message."]
-    elif channel == Channel.SMS and len(body) > SMS_MAX:
-        errors["body"] = [f"An SMS may have at most {SMS_MAX} characters."]
+    errors = _draft_errors(channel=channel, subject=subject, body=body)
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
@@ -214,6 +175,78 @@ def sendout_create(
             body=body,
             created_by=user if getattr(user, "is_authenticated", False) else None,
         )
+
+
+def sendout_update(
+    *,
+    sendout: Sendout,
+    campaign: Campaign,
+    recipient_list: RecipientList,
+    channel: str,
+    subject: str = "",
+    body: str,
+) -> Sendout:
+    """Change a draft; its checklist has to run again before it can be confirmed."""
+    if sendout.status != Sendout.Status.DRAFT:
+        raise ValidationError("Only a draft can be changed.")
+    if campaign.account_id != sendout.account_id or recipient_list.account_id != sendout.account_id:
+        raise ValidationError("The campaign and the list must belong to this account.")
+    subject = subject.strip()
+    body = body.strip()
+    errors = _draft_errors(channel=channel, subject=subject, body=body)
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        sendout_links_prepare(campaign=campaign, body=body, channel=channel)
+        changed = Sendout.objects.filter(pk=sendout.pk, status=Sendout.Status.DRAFT).update(
+            campaign=campaign,
+            recipient_list=recipient_list,
+            channel=channel,
+            subject=subject[:300],
+            body=body,
+            checklist={},
+            checklist_at=None,
+        )
+    if not changed:
+        raise ValidationError("Only a draft can be changed.")
+    sendout.refresh_from_db()
+    return sendout
+
+
+# --- The sender --------------------------------------------------------------------------
+
+
+def email_sender_save(
+    *, account: Account, from_name: str, from_email: str, reply_to: str = ""
+) -> EmailSender:
+    """The account's sender of marketing e-mail. Sendouts confirmed from now on use it."""
+    errors: dict[str, list[str]] = {}
+    from_name = " ".join(from_name.split())
+    if not from_name:
+        errors["from_name"] = ["Give the name recipients see as the sender."]
+    elif len(from_name) > EmailSender._meta.get_field("from_name").max_length:
+        errors["from_name"] = ["At most 100 characters."]
+    addresses = {}
+    for name, value, required in (("from_email", from_email, True), ("reply_to", reply_to, False)):
+        if not value.strip() and not required:
+            addresses[name] = ""
+            continue
+        try:
+            addresses[name] = email_validate(value)
+        except ValidationError as exc:
+            errors[name] = exc.messages
+    if errors:
+        raise ValidationError(errors)
+    sender, _ = EmailSender.objects.update_or_create(
+        account=account,
+        defaults={
+            "from_name": from_name,
+            "from_email": addresses["from_email"],
+            "reply_to": addresses["reply_to"],
+            "updated_at": timezone.now(),
+        },
+    )
+    return sender
 
 
 # --- The checklist -----------------------------------------------------------------------
@@ -266,6 +299,25 @@ def sendout_checklist_run(*, sendout: Sendout) -> dict:
     return figures
 
 
+def sendout_problems(*, sendout: Sendout) -> list[str]:
+    """What stops the sendout from going out, in the marketer's words; empty when
+    nothing does. Checked on the checklist, at Confirm and again at the send time."""
+    problems = []
+    if sendout.channel == Channel.EMAIL and sender_of(sendout) is None:
+        problems.append(
+            "The account has no sender yet: set the name and address recipients see on "
+            "the Sender page."
+        )
+    for name, text in (("subject", sendout.subject), ("message", sendout.body)):
+        unknown = merge_fields.fields_unknown(text, known=merge_fields.SENDOUT_FIELDS)
+        if unknown:
+            message = merge_fields.unknown_fields_message(
+                unknown, known=merge_fields.SENDOUT_FIELDS
+            )
+            problems.append(f"The {name}: {message}")
+    return problems
+
+
 # --- Confirming, cancelling ----------------------------------------------------------------
 
 
@@ -278,8 +330,18 @@ def sendout_confirm(*, sendout: Sendout, scheduled_at: datetime | None = None) -
         raise ValidationError({"scheduled_at": ["Give a time with its time zone."]})
     if sendout.checklist_at is None:
         raise ValidationError("Run the checklist before sending.")
+    problems = sendout_problems(sendout=sendout)
+    if problems:
+        raise ValidationError(problems)
+    if not sendout.checklist.get("will_send"):
+        raise ValidationError("Nobody on the list would receive it: there is nothing to send.")
+    sender = sender_of(sendout) if sendout.channel == Channel.EMAIL else None
     confirmed = Sendout.objects.filter(pk=sendout.pk, status=Sendout.Status.DRAFT).update(
-        status=Sendout.Status.SCHEDULED, scheduled_at=max(when, now)
+        status=Sendout.Status.SCHEDULED,
+        scheduled_at=max(when, now),
+        from_name=sender.name if sender else "",
+        from_email=sender.email if sender else "",
+        reply_to=sender.reply_to if sender else "",
     )
     if not confirmed:
         return False
@@ -298,6 +360,34 @@ def sendout_cancel(*, sendout: Sendout) -> bool:
             pk=sendout.pk, status__in=[Sendout.Status.DRAFT, Sendout.Status.SCHEDULED]
         ).update(status=Sendout.Status.CANCELLED, finished_at=timezone.now())
     )
+
+
+# --- A test message ---------------------------------------------------------------------
+
+
+def sendout_test_send(*, sendout: Sendout, contact: Contact, to: str) -> None:
+    """The message as `contact` would get it, sent to `to` (the marketer's own address),
+    marked as a test; it records nothing (sendout_mail.Mode.TEST)."""
+    if sendout.channel != Channel.EMAIL:
+        raise ValidationError("Test messages are for e-mail sendouts.")
+    if contact.account_id != sendout.account_id:
+        raise ValidationError("This contact belongs to another account.")
+    try:
+        to = email_validate(to)
+    except ValidationError as exc:
+        raise ValidationError(
+            "Your user has no valid e-mail address to send the test to; add one to your user."
+        ) from exc
+    problems = sendout_problems(sendout=sendout)
+    if problems:
+        raise ValidationError(problems)
+    parts = mail_parts(
+        sendout=sendout, contact=contact, links=links_by_url(sendout=sendout), mode=Mode.TEST, to=to
+    )
+    try:
+        email_message(parts).send(fail_silently=False)
+    except OSError as exc:
+        raise ValidationError(f"The mail server did not take the test message: {exc}") from exc
 
 
 # --- Sending -----------------------------------------------------------------------------------
@@ -403,28 +493,13 @@ def _messages_claim(*, sendout: Sendout, worker: str, due_by: datetime) -> list[
 
 
 def _deliver_email(*, sendout, message, links, mail) -> None:
-    contact = message.contact
-    body = _personalise(body=sendout.body, channel=Channel.EMAIL, links=links, contact=contact)
-    html_body = _with_pixel(
-        body=body, pixel_url=open_pixel_url(campaign=sendout.campaign, contact=contact)
-    )
-    email = EmailMultiAlternatives(
-        subject=sendout.subject,
-        body=_plain_text(body),
-        from_email=None,
-        to=[message.address],
-        connection=mail,
-        headers={"X-Emhub-Sendout": str(sendout.pk)},
-    )
-    email.attach_alternative(html_body, "text/html")
-    email.send(fail_silently=False)
+    parts = mail_parts(sendout=sendout, contact=message.contact, links=links, to=message.address)
+    email_message(parts, connection=mail).send(fail_silently=False)
 
 
 def _deliver_sms(*, sendout, message, links, sms) -> None:
-    body = _personalise(
-        body=sendout.body, channel=Channel.SMS, links=links, contact=message.contact
-    )
-    sms.send(account_id=sendout.account_id, to=message.address, body=body)
+    parts = mail_parts(sendout=sendout, contact=message.contact, links=links, to=message.address)
+    sms.send(account_id=sendout.account_id, to=message.address, body=parts.text)
 
 
 def _deliver_batch(*, sendout: Sendout, batch: list[SendoutMessage], links, mail, sms) -> None:
@@ -502,14 +577,19 @@ def sendout_send(*, sendout_id: int) -> Sendout | None:
     worker = _worker_name()
     try:
         if sendout.prepared_at is None:
+            problems = sendout_problems(sendout=sendout)
+            if problems:
+                # Something changed since Confirm (the sender was removed): nothing goes out.
+                Sendout.objects.filter(pk=sendout.pk, status=Sendout.Status.SENDING).update(
+                    status=Sendout.Status.CANCELLED,
+                    finished_at=timezone.now(),
+                    lease_expires_at=None,
+                    not_sent_reason=" ".join(problems),
+                )
+                sendout.refresh_from_db()
+                return sendout
             _prepare(sendout)
-        links = {
-            link.url: link
-            for link in TrackedLink.objects.filter(
-                account=sendout.account, campaign=sendout.campaign
-            )
-        }
-        links.update({link_public_url(link=link): link for link in list(links.values())})
+        links = links_by_url(sendout=sendout)
         mail = get_connection() if sendout.channel == Channel.EMAIL else None
         sms = sms_backend() if sendout.channel == Channel.SMS else None
         began = timezone.now()

@@ -764,9 +764,11 @@ def tracking_url_for_link(*, link: TrackedLink, contact: Contact) -> str:
     return f"{link_public_url(link=link)}?{urlencode({'c': contact_ref_make(contact=contact)})}"
 
 
-def open_pixel_url(*, campaign: Campaign, contact: Contact) -> str:
-    """The absolute URL of the 1x1 image that records `contact` opening `campaign`'s email."""
-    ref = signing.Signer(salt=OPEN_REF_SALT).sign(f"{campaign.pk}.{contact.pk}")
+def open_pixel_url(*, campaign: Campaign, contact: Contact, sendout=None) -> str:
+    """The absolute URL of the 1x1 image that records `contact` opening `campaign`'s email
+    (and which sendout's, for its statistics)."""
+    value = f"{campaign.pk}.{contact.pk}" + (f".{sendout.pk}" if sendout is not None else "")
+    ref = signing.Signer(salt=OPEN_REF_SALT).sign(value)
     return _public_url(reverse("campaigns:open_pixel", kwargs={"ref": ref}))
 
 
@@ -909,11 +911,17 @@ def email_open_record(*, ref: str, user_agent: str = "") -> Event:
     """Record `email_opened` for the campaign and contact the pixel reference names."""
     try:
         value = signing.Signer(salt=OPEN_REF_SALT).unsign(ref)
-        campaign_id, contact_id = (int(part) for part in value.split("."))
+        # campaign.contact, and .sendout in the pixels of sendouts.
+        campaign_id, contact_id, *sendout_id = (int(part) for part in value.split("."))
+        if len(sendout_id) > 1:
+            raise ValueError("Not an open reference")
         contact = Contact.objects.select_related("account").get(pk=contact_id)
         campaign = Campaign.objects.get(pk=campaign_id, account_id=contact.account_id)
     except (signing.BadSignature, ValueError, Contact.DoesNotExist, Campaign.DoesNotExist) as exc:
         raise TrackingRefInvalid(str(exc)) from exc
+    data = _meta_data(user_agent=user_agent)
+    if sendout_id:
+        data["sendout"] = sendout_id[0]
     result = events_ingest(
         account=contact.account,
         events=[
@@ -921,7 +929,7 @@ def email_open_record(*, ref: str, user_agent: str = "") -> Event:
                 "type": EventType.EMAIL_OPENED,
                 "campaign": campaign,
                 "contact": contact,
-                "data": _meta_data(user_agent=user_agent),
+                "data": data,
             }
         ],
         source=Event.Source.PIXEL,
@@ -997,3 +1005,4 @@ def form_submission_record(
         event["email"] = email if isinstance(email, str) else ""
     result = events_ingest(account=form.account, events=[event], source=Event.Source.FORM)
     return FormSubmission(form=form, event=result.stored[0])
+

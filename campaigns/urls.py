@@ -35,7 +35,25 @@ urlpatterns = [
     path("lists/<int:list_id>/", outreach_views.list_detail, name="list_detail"),
     path("sendouts/", outreach_views.sendout_list, name="sendout_list"),
     path("sendouts/new/", outreach_views.sendout_create, name="sendout_create"),
+    path("sendouts/sender/", outreach_views.email_sender, name="email_sender"),
     path("sendouts/<int:sendout_id>/", outreach_views.sendout_detail, name="sendout_detail"),
+    path("sendouts/<int:sendout_id>/live/", outreach_views.sendout_live, name="sendout_live"),
+    path("sendouts/<int:sendout_id>/edit/", outreach_views.sendout_edit, name="sendout_edit"),
+    path(
+        "sendouts/<int:sendout_id>/preview/",
+        outreach_views.sendout_preview,
+        name="sendout_preview",
+    ),
+    path(
+        "sendouts/<int:sendout_id>/preview/body/",
+        outreach_views.sendout_preview_body,
+        name="sendout_preview_body",
+    ),
+    path(
+        "sendouts/<int:sendout_id>/test/",
+        outreach_views.sendout_test_send,
+        name="sendout_test_send",
+    ),
     path(
         "sendouts/<int:sendout_id>/checklist/",
         outreach_views.sendout_checklist,
@@ -51,8 +69,9 @@ urlpatterns = [
     path("t/<str:token>/", views.link_click, name="link_click"),
     path("o/<str:ref>.gif", views.open_pixel, name="open_pixel"),
     path("f/<str:form_token>/", views.form_submit, name="form_submit"),
+    path("u/<str:token>/", views.unsubscribe, name="unsubscribe"),
 ]
 
 # Reached by anyone on the internet, authorised by a signed reference or the form's
 # publication rather than by a signed-in account (see tests/test_account_isolation.py).
-PUBLIC_URL_NAMES = ("link_click", "open_pixel", "form_submit")
+PUBLIC_URL_NAMES = ("link_click", "open_pixel", "form_submit", "unsubscribe")

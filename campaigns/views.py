@@ -20,13 +20,14 @@ from django.http import (
 )
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_http_methods, require_safe
 from django_ratelimit.core import is_ratelimited
 from django_ratelimit.decorators import ALL
 
 from emhub.tenancy import account_required
 
 from . import selectors, services
+from . import unsubscribe as unsubscribe_service
 from .forms import (
     CampaignEditForm,
     CampaignForm,
@@ -36,6 +37,7 @@ from .forms import (
     TrackedLinkForm,
 )
 from .models import Form, LinkResponse, TrackedLink
+from .sendout_selectors import campaign_sendout_figures
 
 PER_PAGE = 25
 EVENTS_PER_PAGE = 50
@@ -114,6 +116,7 @@ def campaign_detail(request, campaign_id: int):
             "chart": chart,
             "chart_total": sum(n for _, n in per_day),
             "recent_events": selectors.events_of_campaign(campaign=campaign)[:10],
+            "sendouts": campaign_sendout_figures(campaign=campaign),
         },
     )
 
@@ -403,3 +406,29 @@ def form_submit(request, form_token: str):
     if submission.form.success_url:
         return HttpResponseRedirect(submission.form.success_url, status=303)
     return render(request, "campaigns/form_thanks.html", {"form": submission.form})
+
+
+# --- Unsubscribing ---------------------------------------------------------------------------
+
+
+@csrf_exempt  # mail programs POST the one-click unsubscribe (RFC 8058) without a token
+@require_http_methods(["GET", "HEAD", "POST"])
+def unsubscribe(request, token: str):
+    """`/u/<signed token>/`: GET shows a page with a button and changes nothing (mail
+    scanners open every link); POST (the button, or the mail program's one-click
+    `List-Unsubscribe=One-Click`) withdraws the contact's marketing consent."""
+    try:
+        target = unsubscribe_service.unsubscribe_target(token=token)
+    except services.TrackingRefInvalid:
+        return _no_store(render(request, "campaigns/unsubscribe_invalid.html", status=400))
+    context = {"target": target, "sender_name": target.sender_name}
+    if request.method == "POST":
+        one_click = request.POST.get("List-Unsubscribe") == "One-Click"
+        result = unsubscribe_service.unsubscribe_record(target=target, one_click=one_click)
+        context.update({"done": True, "already": result.already})
+    else:
+        context["already"] = unsubscribe_service.contact_is_unsubscribed(contact=target.contact)
+    response = render(request, "campaigns/unsubscribe.html", context)
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Robots-Tag"] = "noindex"
+    return _no_store(response)

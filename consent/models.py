@@ -31,6 +31,9 @@ class Origin(models.TextChoices):
     API = "api", "API"
     FORM = "form", "Form"
     IMPORT = "import", "Import"
+    # The recipient of a sendout, through the unsubscribe link or the mail client's
+    # one-click unsubscribe (campaigns.unsubscribe).
+    UNSUBSCRIBE = "unsubscribe", "Unsubscribe link"
 
 
 class ConsentChange(models.Model):

@@ -18,13 +18,15 @@ from .rules import ConsentState
 # The consent-source keys SuperOffice documents ("e.g. 'USER', 'WEBFORM' or 'API'",
 # SuperOfficeDocs Services88/Person/SetConsent.md). A hub source that is one of these is
 # passed on; any other is mapped from where it came from. The "Import" source's key is
-# not documented, so an import's consent goes as API ("Other integration").
+# not documented, so an import's consent goes as API ("Other integration"); so does an
+# unsubscribe, whose "E-mail" source has no documented key either.
 KNOWN_SOURCES = {"USER", "WEBFORM", "API"}
 SOURCE_BY_ORIGIN = {
     Origin.HUB: "USER",
     Origin.API: "API",
     Origin.FORM: "WEBFORM",
     Origin.IMPORT: "API",
+    Origin.UNSUBSCRIBE: "API",
     Origin.SUPEROFFICE: "USER",
 }
 

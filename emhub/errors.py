@@ -1,5 +1,5 @@
 """Error pages for the people who are not the hub's users: recipients of a campaign
-(tracked links, the open pixel, public forms) and sales reps in the SuperOffice panels.
+(tracked links, the open pixel, public forms, unsubscribe links) and sales reps in the SuperOffice panels.
 
 They get the plain branded page of their status, in every run mode: never Django's
 debug page (which shows settings, code and the request), even where DEBUG is on for the
@@ -17,7 +17,7 @@ logger = logging.getLogger("django.request")
 
 # Paths whose visitors are not signed in to the hub (campaigns.urls PUBLIC_URL_NAMES,
 # leads.urls PANEL_URL_NAMES).
-PUBLIC_PREFIXES = ("/t/", "/o/", "/f/", "/panels/")
+PUBLIC_PREFIXES = ("/t/", "/o/", "/f/", "/u/", "/panels/")
 PANEL_PREFIX = "/panels/"
 
 

@@ -4,6 +4,8 @@
 //   <form data-confirm="Delete this?">     asks before sending
 //   <span data-width="40">                  a bar filled to 40 %
 //   <canvas data-chart-data="ID" ...>       a Chart.js chart of the JSON in #ID
+//   <input type=radio data-controls="ID">   #ID shows only while the chosen value is
+//                                           its data-shown-when
 // Content htmx swaps in gets the same treatment.
 (function () {
   "use strict";
@@ -42,12 +44,21 @@
     });
   }
 
+  function showControlled(input) {
+    var target = document.getElementById(input.dataset.controls);
+    if (!target || !input.form) { return; }
+    var chosen = input.form.querySelector("input[name='" + input.name + "']:checked");
+    target.hidden = !chosen || chosen.value !== target.dataset.shownWhen;
+  }
+
   function apply(root) {
     each(root, "[data-width]", function (el) { el.style.width = el.dataset.width + "%"; });
     each(root, "canvas[data-chart-data]", drawChart);
+    each(root, "input[data-controls]", showControlled);
   }
 
   document.addEventListener("change", function (event) {
+    if (event.target.dataset && event.target.dataset.controls) { showControlled(event.target); }
     var select = event.target.closest && event.target.closest("[data-submit-on-change]");
     if (select && select.form) { select.form.requestSubmit(); }
   });

@@ -2,7 +2,7 @@
 
 import factory
 
-from campaigns.models import Campaign, Contact, Event, EventType, Form, TrackedLink
+from campaigns.models import Campaign, Contact, EmailSender, Event, EventType, Form, TrackedLink
 from tests.factories import AccountFactory
 
 
@@ -53,3 +53,13 @@ class EventFactory(factory.django.DjangoModelFactory):
     contact = factory.SubFactory(ContactFactory, account=factory.SelfAttribute("..account"))
     type = EventType.EMAIL_OPENED
     external_id = factory.Sequence(lambda n: f"factory-event-{n}")
+
+
+class EmailSenderFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = EmailSender
+        django_get_or_create = ("account",)
+
+    account = factory.SubFactory(AccountFactory)
+    from_name = factory.LazyAttribute(lambda o: f"{o.account.name} News")
+    from_email = factory.LazyAttribute(lambda o: f"news@{o.account.slug}.example")

@@ -1,17 +1,25 @@
 """The import, recipient list and sendout pages as a marketer uses them."""
 
+import re
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from campaigns import imports, sendouts
-from campaigns.models import ContactImport, RecipientList, Sendout, SendoutMessage
+from campaigns.models import (
+    ContactImport,
+    EmailSender,
+    RecipientList,
+    RecipientListMember,
+    Sendout,
+    SendoutMessage,
+)
 from consent.models import Origin, Purpose
 from consent.services import consent_record
 from crm.models import SuperOfficeConnection
 from emhub.models import Membership
-from tests.campaigns.factories import CampaignFactory, ContactFactory
+from tests.campaigns.factories import CampaignFactory, ContactFactory, EmailSenderFactory
 from tests.factories import MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -132,6 +140,7 @@ def test_running_an_import_again_starts_a_new_one_with_the_same_source(crm_clien
 
 @pytest.fixture
 def recipients(account):
+    EmailSenderFactory(account=account)
     rl = imports.recipient_list_create(account=account, name="Readers")
     contacts = [ContactFactory(account=account) for _ in range(3)]
     for contact in contacts[:2]:
@@ -276,3 +285,158 @@ def test_the_lists_paginate(marketer_client, account):
     page = marketer_client.get("/lists/").content.decode()
 
     assert "Page 1 of 2" in page
+
+
+# --- The checklist, the sender, the preview and the page that follows the send ------------
+
+
+def test_the_checklist_leads_with_who_will_receive_it_and_counts_each_left_out_once(
+    marketer_client, account
+):
+    def contact(*, basis: bool, mobile: str):
+        made = ContactFactory(account=account, mobile=mobile)
+        if basis:
+            consent_record(account=account, contact=made, purpose=Purpose.EMARKETING,
+                           legal_basis="61A", origin=Origin.API)
+        return made
+
+    people = [
+        contact(basis=True, mobile="+4790000001"),
+        contact(basis=True, mobile=""),  # no address
+        contact(basis=False, mobile=""),  # neither: counted as no legal basis only
+        contact(basis=False, mobile="+4790000002"),
+    ]
+    texted = imports.recipient_list_create(account=account, name="Texted")
+    imports.recipient_list_add_contacts(recipient_list=texted, contact_ids=[p.pk for p in people])
+    sendout = sendouts.sendout_create(
+        account=account, campaign=CampaignFactory(account=account), recipient_list=texted,
+        channel="sms", body="Hi {first_name}",
+    )
+
+    page = marketer_client.get(f"/sendouts/{sendout.pk}/checklist/").content.decode()
+
+    headline = page.split('class="headline"')[1].split("</p>")[0]
+    assert 'data-testid="will-send">1<' in headline and "will receive it" in headline
+    assert 'data-testid="recipients">4<' in page and 'data-testid="excluded-total">3<' in page
+    assert 'data-testid="no-legal-basis">2<' in page and 'data-testid="no-address">1<' in page
+    assert re.search(r'data-testid="confirm"(?! disabled)>', page)
+    # "Send at" shows only once "Send at a time" is chosen (static/js/app.js).
+    assert '<div id="scheduled-at" data-shown-when="later" hidden>' in page
+    assert 'data-controls="scheduled-at"' in page
+
+
+def test_confirm_is_disabled_when_nobody_would_receive_it(marketer_client, account):
+    EmailSenderFactory(account=account)
+    nobody = imports.recipient_list_create(account=account, name="Nobody")
+    imports.recipient_list_add_contacts(
+        recipient_list=nobody, contact_ids=[ContactFactory(account=account).pk]
+    )
+    sendout = _checked_email_sendout(account, nobody, subject="s", body="<p>b</p>")
+
+    page = marketer_client.get(f"/sendouts/{sendout.pk}/checklist/").content.decode()
+    refused = marketer_client.post(f"/sendouts/{sendout.pk}/checklist/", {"when": "now"})
+
+    assert 'data-testid="confirm" disabled>' in page
+    assert "Nobody would receive it" in page
+    assert refused.status_code == 200 and "Nobody on the list" in refused.content.decode()
+    sendout.refresh_from_db()
+    assert sendout.status == Sendout.Status.DRAFT
+
+
+def test_without_a_sender_the_checklist_says_so_and_the_sender_page_sets_it(
+    marketer_client, account, recipients
+):
+    EmailSender.objects.filter(account=account).delete()
+    sendout = _checked_email_sendout(account, recipients, subject="s", body="<p>b</p>")
+    checklist = f"/sendouts/{sendout.pk}/checklist/"
+
+    page = marketer_client.get(checklist).content.decode()
+    saved = marketer_client.post(
+        f"/sendouts/sender/?next={checklist}",
+        {"from_name": "Acme Events", "from_email": "Events@Acme.example", "reply_to": ""},
+    )
+    sender_shown = marketer_client.get(checklist).content.decode()
+    bad = marketer_client.post("/sendouts/sender/", {"from_name": "", "from_email": "nope"})
+    evil = marketer_client.post(
+        "/sendouts/sender/?next=https://evil.example/",
+        {"from_name": "A", "from_email": "a@acme.example"},
+    )
+
+    assert "no sender" in page and 'data-testid="confirm" disabled>' in page
+    assert saved["Location"] == checklist
+    assert "Acme Events &lt;events@acme.example&gt;" in sender_shown
+    assert str(EmailSender.objects.get(account=account)) == "A <a@acme.example>"
+    assert bad.status_code == 200 and "Enter a valid email address." in bad.content.decode()
+    assert evil["Location"] == "/sendouts/sender/"
+
+
+def test_the_preview_shows_the_message_as_the_chosen_recipient_gets_it(
+    marketer_client, account, recipients, other_account
+):
+    reader = RecipientListMember.objects.filter(recipient_list=recipients).first().contact
+    type(reader).objects.filter(pk=reader.pk).update(first_name="Vera")
+    sendout = _checked_email_sendout(
+        account, recipients, subject="Hi {first_name}", body="<p>Dear {first_name|reader}</p>"
+    )
+    url = f"/sendouts/{sendout.pk}/preview/"
+
+    page = marketer_client.get(url, {"contact": reader.pk}).content.decode()
+    body = marketer_client.get(f"{url}body/", {"contact": reader.pk})
+    stranger = ContactFactory(account=other_account)
+
+    assert 'data-testid="preview-subject">Hi Vera<' in page
+    assert f"{url}body/?contact={reader.pk}" in page and "sandbox" in page
+    assert "Dear Vera" in body.content.decode() and "/o/" not in body.content.decode()
+    # Its own policy: the e-mail's inline styles, pictures from anywhere, no script.
+    policy = body["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "'unsafe-inline'" in policy.split("style-src")[1]
+    assert "script-src" not in policy and "frame-ancestors 'self'" in policy
+    assert body["X-Frame-Options"] == "SAMEORIGIN"
+    assert marketer_client.get(url, {"contact": stranger.pk}).status_code == 404
+
+
+def test_a_test_message_goes_to_the_marketers_own_address(
+    marketer_client, marketer, account, recipients
+):
+    from django.core import mail
+
+    marketer.email = "mia@acme.example"
+    marketer.save()
+    reader = RecipientListMember.objects.filter(recipient_list=recipients).first().contact
+    sendout = _checked_email_sendout(
+        account, recipients, subject="Hi {first_name}", body="<p>x</p>"
+    )
+
+    response = marketer_client.post(f"/sendouts/{sendout.pk}/test/", {"contact": reader.pk})
+
+    assert response["Location"] == f"/sendouts/{sendout.pk}/preview/?contact={reader.pk}"
+    (test,) = mail.outbox
+    assert test.to == ["mia@acme.example"] and test.subject == f"[Test] Hi {reader.first_name}"
+
+
+def test_the_sendout_page_follows_the_send_until_it_is_done(marketer_client, account, recipients):
+    sendout = _checked_email_sendout(account, recipients, subject="Hi", body="<p>Hello</p>")
+    sendouts.sendout_confirm(sendout=sendout)
+
+    while_due = marketer_client.get(f"/sendouts/{sendout.pk}/").content.decode()
+    sendouts.sendout_send(sendout_id=sendout.pk)
+    after = marketer_client.get(f"/sendouts/{sendout.pk}/live/").content.decode()
+
+    assert f'hx-get="/sendouts/{sendout.pk}/live/" hx-trigger="every 2s"' in while_due
+    assert after.startswith('<div id="sendout-live" data-status="sent">')
+    assert 'data-testid="sendout-figures"' in after
+
+
+def test_a_draft_can_be_changed_and_its_checklist_runs_again(
+    marketer_client, account, recipients
+):
+    sendout = _checked_email_sendout(account, recipients, subject="Hi", body="<p>Hello</p>")
+
+    response = marketer_client.post(f"/sendouts/{sendout.pk}/edit/", {
+        "campaign": sendout.campaign_id, "recipient_list": recipients.pk, "channel": "email",
+        "subject": "Hi {first_name}", "body": "<p>Hello again</p>",
+    })
+
+    sendout.refresh_from_db()
+    assert response["Location"] == f"/sendouts/{sendout.pk}/checklist/"
+    assert (sendout.subject, sendout.checklist_at) == ("Hi {first_name}", None)

@@ -28,7 +28,7 @@ from consent.models import ConsentSyncCycle, Origin, Purpose
 from consent.services import consent_record
 from crm.models import SuperOfficeConnection
 from crm.services import client_for_account
-from tests.campaigns.factories import CampaignFactory, ContactFactory
+from tests.campaigns.factories import CampaignFactory, ContactFactory, EmailSenderFactory
 from tests.campaigns.mail_backends import FlakyEmailBackend
 
 OFFER = "https://www.example.com/offer?utm=mail"
@@ -38,6 +38,7 @@ BODY = f'<html><body><p>Hello!</p><p><a href="{OFFER}">See the offer</a></p></bo
 @pytest.fixture
 def synced_account(crm_account):
     SuperOfficeConnection.objects.filter(account=crm_account).update(legal_basis_sync_enabled=True)
+    EmailSenderFactory(account=crm_account)
     return crm_account
 
 
@@ -216,6 +217,7 @@ def test_an_sms_sendout_stores_each_message_with_its_tracked_link_and_event(acco
 
 @pytest.fixture
 def one_recipient_sendout(account):
+    EmailSenderFactory(account=account)
     campaign = CampaignFactory(account=account)
     reader = ContactFactory(account=account, email="reader@example.com")
     consent_record(
