@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from . import merge_fields
 from .models import (
+    FORM_FIELDS,
     Campaign,
     Channel,
     EmailSender,
@@ -209,3 +210,94 @@ class PreviewRecipientForm(forms.Form):
     q = forms.CharField(label="Find a recipient", required=False, max_length=200)
     contact = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
+
+class HostedFormForm(forms.Form):
+    """What the page the hub serves for a form asks and says."""
+
+    intro = forms.CharField(
+        label="Text above the fields",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    field_names = forms.MultipleChoiceField(
+        label="Fields",
+        required=False,
+        choices=[(name, label) for name, label in FORM_FIELDS.items() if name != "email"],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The e-mail address is always asked for: it names the contact.",
+    )
+    consent_emarketing = forms.BooleanField(
+        label="Ask for consent to marketing e-mail (“Marketing sendouts”)", required=False
+    )
+    consent_emarketing_text = forms.CharField(
+        label="Text beside that box",
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="What the visitor agrees to, for example 'Yes, send me news and offers by "
+        "e-mail. I can unsubscribe at any time.' It is kept with the consent.",
+    )
+    consent_store = forms.BooleanField(
+        label="Ask for consent to store and process their details (“Store and process”)",
+        required=False,
+    )
+    consent_store_text = forms.CharField(
+        label="Text beside that box",
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    button_label = forms.CharField(
+        label="Button", required=False, max_length=60, help_text="Left empty: 'Send'."
+    )
+    thanks_message = forms.CharField(
+        label="Thank-you message",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Shown after sending, unless the form goes to your own page (above).",
+    )
+
+    PURPOSES = (("EMARKETING", "consent_emarketing"), ("STORE", "consent_store"))
+
+    def __init__(self, *args, consent_legal_basis: str = "61A", **kwargs):
+        super().__init__(*args, **kwargs)
+        # The account's legal-base key for consent, which a ticked box records.
+        self.consent_legal_basis = consent_legal_basis
+
+    @classmethod
+    def initial_from(cls, form: Form) -> dict:
+        data = {
+            "intro": form.intro,
+            "field_names": [n for n in form.field_names if n != "email"],
+            "button_label": form.button_label,
+            "thanks_message": form.thanks_message,
+        }
+        for purpose, name in cls.PURPOSES:
+            box = form.consent_boxes.get(purpose)
+            data[name] = box is not None
+            data[f"{name}_text"] = box["text"] if box else ""
+        return data
+
+    def clean(self):
+        data = super().clean()
+        boxes = {}
+        for purpose, name in self.PURPOSES:
+            if not data.get(name):
+                continue
+            text = (data.get(f"{name}_text") or "").strip()
+            if not text:
+                self.add_error(f"{name}_text", "Write what the visitor agrees to.")
+                continue
+            boxes[purpose] = {"text": text, "legal_basis": self.consent_legal_basis}
+        data["consent_boxes"] = boxes
+        return data
+
+    def service_kwargs(self) -> dict:
+        d = self.cleaned_data
+        return {
+            "intro": d["intro"],
+            "field_names": ["email", *d["field_names"]],
+            "consent_boxes": d["consent_boxes"],
+            "button_label": d["button_label"],
+            "thanks_message": d["thanks_message"],
+        }

@@ -113,6 +113,23 @@ def new_form_token() -> str:
     return secrets.token_urlsafe(18)
 
 
+# The contact fields a hosted form can ask for, in the order it shows them, with their
+# labels; `email` names the contact and is always asked for.
+FORM_FIELDS = {
+    "email": "E-mail",
+    "first_name": "First name",
+    "last_name": "Last name",
+    "company_name": "Company",
+    "title": "Job title",
+    "phone": "Phone",
+    "mobile": "Mobile",
+}
+
+
+def default_form_fields() -> list[str]:
+    return ["email", "first_name", "last_name"]
+
+
 class Form(models.Model):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="forms")
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="forms")
@@ -123,9 +140,18 @@ class Form(models.Model):
     # Only a published form takes submissions: a draft or a retired form answers 404.
     published = models.BooleanField(default=False)
     # Where `/f/<token>/` sends the visitor after a submission; blank shows the hub's
-    # thank-you page.
+    # thank-you page with `thanks_message`.
     success_url = models.URLField(max_length=2000, blank=True)
     # The page the hub serves at `/f/<token>/` (besides the snippet for the customer's own
+    # pages): a text above the fields, the contact fields asked for (FORM_FIELDS, the
+    # e-mail address always first), the consent boxes and the button.
+    intro = models.TextField(blank=True)
+    field_names = models.JSONField(default=default_form_fields, blank=True)
+    # {purpose: {"text": what the box says, "legal_basis": the key a ticked box records}};
+    # a purpose that is not here has no box.
+    consent_boxes = models.JSONField(default=dict, blank=True)
+    button_label = models.CharField(max_length=60, blank=True)
+    thanks_message = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -100,13 +100,16 @@ def forms_of_campaign(*, campaign: Campaign) -> QuerySet[Form]:
     )
 
 
-def form_is_published(*, form_token: str) -> bool:
-    """Whether a public form address names a form that takes submissions (any account)."""
-    return Form.objects.filter(token=form_token, published=True).exists()
-
-
 def form_get(*, account: Account, campaign: Campaign, form_id: int) -> Form:
     return get_object_or_404(Form, account=account, campaign=campaign, pk=form_id)
+
+
+def form_published_get(*, token: str) -> Form:
+    """A published form by its public token (Form.DoesNotExist otherwise): the hosted
+    page is for anyone on the internet, so no account scopes it; the token does."""
+    return Form.objects.select_related("account", "campaign").get(
+        token=token[:32], published=True
+    )
 
 
 def events_of_campaign(*, campaign: Campaign, event_type: str = "") -> QuerySet[Event]:

@@ -263,6 +263,46 @@ def form_update(
     return form
 
 
+def form_page_update(
+    *,
+    form: Form,
+    intro: str = "",
+    field_names: list[str],
+    consent_boxes: dict[str, dict[str, str]],
+    button_label: str = "",
+    thanks_message: str = "",
+) -> Form:
+    """What the page the hub serves for the form asks and says."""
+    from consent.models import Purpose
+
+    from .models import FORM_FIELDS
+
+    errors: dict[str, list[str]] = {}
+    unknown = [name for name in field_names if name not in FORM_FIELDS]
+    if unknown:
+        errors["field_names"] = [f"Not a contact field: {', '.join(unknown)}."]
+    boxes = {}
+    for purpose, box in consent_boxes.items():
+        text = str(box.get("text", "")).strip()
+        basis = str(box.get("legal_basis", "")).strip().upper()
+        if purpose not in Purpose.values or not text or not basis or basis == "WITHDRAWN":
+            errors["consent_boxes"] = ["Each consent box needs its purpose, text and basis."]
+            continue
+        boxes[purpose] = {"text": text[:500], "legal_basis": basis[:40]}
+    if errors:
+        raise ValidationError(errors)
+    # The e-mail address names the contact: always asked, always first.
+    form.field_names = ["email", *[n for n in FORM_FIELDS if n in field_names and n != "email"]]
+    form.consent_boxes = boxes
+    form.intro = intro.strip()
+    form.button_label = button_label.strip()[:60]
+    form.thanks_message = thanks_message.strip()
+    return _clean_and_save(
+        form,
+        update_fields=["field_names", "consent_boxes", "intro", "button_label", "thanks_message"],
+    )
+
+
 # --- Events ------------------------------------------------------------------------------
 
 
@@ -1003,6 +1043,38 @@ def form_submission_record(
     else:
         email = values.get("email")
         event["email"] = email if isinstance(email, str) else ""
-    result = events_ingest(account=form.account, events=[event], source=Event.Source.FORM)
-    return FormSubmission(form=form, event=result.stored[0])
+    with transaction.atomic():
+        result = events_ingest(account=form.account, events=[event], source=Event.Source.FORM)
+        stored = result.stored[0]
+        _form_consents_record(form=form, values=values, event=stored)
+    return FormSubmission(form=form, event=stored)
 
+
+def form_consent_field(purpose: str) -> str:
+    """The name of a hosted form's consent box for `purpose`."""
+    return f"consent_{purpose.lower()}"
+
+
+def _form_consents_record(*, form: Form, values: dict[str, Any], event: Event) -> None:
+    """A ticked consent box is the visitor's consent: recorded for the contact with the
+    form as its origin and the text the box showed, in the submission's transaction, and
+    taken to SuperOffice by the consent sync. An unticked box records nothing."""
+    from consent.models import Origin
+    from consent.services import consent_record
+
+    for purpose, box in (form.consent_boxes or {}).items():
+        ticked = values.get(form_consent_field(purpose))
+        if not (isinstance(ticked, str) and ticked.strip()):
+            continue
+        consent_record(
+            account=form.account,
+            contact=event.contact,
+            purpose=purpose,
+            legal_basis=box["legal_basis"],
+            # The documented consent-source key for a web form (SuperOfficeDocs
+            # Services88/Person/SetConsent.md: "e.g. 'USER', 'WEBFORM' or 'API'").
+            source="WEBFORM",
+            changed_at=event.occurred_at,
+            origin=Origin.FORM,
+            reason=f"Ticked on the form “{form.name}” (submission {event.pk}): “{box['text']}”",
+        )

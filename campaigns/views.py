@@ -34,9 +34,10 @@ from .forms import (
     CampaignFormForm,
     ContactSearchForm,
     EventFilterForm,
+    HostedFormForm,
     TrackedLinkForm,
 )
-from .models import Form, LinkResponse, TrackedLink
+from .models import FORM_FIELDS, Form, LinkResponse, TrackedLink
 from .sendout_selectors import campaign_sendout_figures
 
 PER_PAGE = 25
@@ -203,14 +204,34 @@ def campaign_forms(request, campaign_id: int):
 
 @account_required
 def form_detail(request, campaign_id: int, form_id: int):
-    """One form: its settings, the HTML to embed, and its latest submissions."""
+    """One form: its settings, the page the hub serves for it, the HTML to embed
+    elsewhere, and its latest submissions."""
+    from consent.selectors import consent_legal_basis_key
+
     campaign = selectors.campaign_get(account=request.account, campaign_id=campaign_id)
     obj = selectors.form_get(account=request.account, campaign=campaign, form_id=form_id)
+    posted = request.POST if request.method == "POST" else None
+    part = posted.get("part") if posted else None
     form = CampaignFormForm(
-        request.POST or None,
+        posted if part != "page" else None,
         initial={"name": obj.name, "success_url": obj.success_url, "published": obj.published},
     )
-    if request.method == "POST" and form.is_valid():
+    page_form = HostedFormForm(
+        posted if part == "page" else None,
+        initial=HostedFormForm.initial_from(obj),
+        consent_legal_basis=consent_legal_basis_key(account=request.account)
+        if part == "page"
+        else "61A",
+    )
+    if part == "page" and page_form.is_valid():
+        try:
+            services.form_page_update(form=obj, **page_form.service_kwargs())
+        except ValidationError as exc:
+            _apply_errors(page_form, exc)
+        else:
+            messages.success(request, f"The page of “{obj.name}” is saved.")
+            return redirect("campaigns:form_detail", campaign_id=campaign.pk, form_id=obj.pk)
+    elif posted is not None and part != "page" and form.is_valid():
         try:
             services.form_update(form=obj, **form.cleaned_data)
         except ValidationError as exc:
@@ -227,8 +248,10 @@ def form_detail(request, campaign_id: int, form_id: int):
             "tab": "forms",
             "obj": obj,
             "form": form,
+            "page_form": page_form,
             "page": page,
             "action_url": services.form_action_url(form=obj),
+            "honeypot": services.FORM_HONEYPOT_FIELD,
         },
     )
 
@@ -354,17 +377,84 @@ def _form_rate_key(group, request) -> str:
     return client_ip(request)
 
 
+def _hosted_form_fields(form: Form, values=None, errors=None, known_contact=False) -> list[dict]:
+    """The inputs of a form's hosted page, with what the visitor typed and the messages
+    about it (after an error). A visitor the link names (`c`) need not give an address."""
+    values = values or {}
+    errors = errors or {}
+    inputs = []
+    for name in form.field_names or ["email"]:
+        if name not in FORM_FIELDS:
+            continue
+        inputs.append(
+            {
+                "name": name,
+                "label": FORM_FIELDS[name],
+                "type": {"email": "email", "phone": "tel", "mobile": "tel"}.get(name, "text"),
+                "autocomplete": FORM_AUTOCOMPLETE.get(name, "on"),
+                "required": name == "email" and not known_contact,
+                "value": values.get(name, ""),
+                "errors": errors.get(name, []),
+            }
+        )
+    return inputs
+
+
+# The browser's autofill names of the contact fields (HTML's autocomplete tokens).
+FORM_AUTOCOMPLETE = {
+    "email": "email",
+    "first_name": "given-name",
+    "last_name": "family-name",
+    "company_name": "organization",
+    "title": "organization-title",
+    "phone": "tel",
+    "mobile": "tel",
+}
+
+
+def _hosted_form_page(request, form: Form, *, errors=None, status: int = 200):
+    values = request.POST if request.method == "POST" else {}
+    contact_ref = (request.POST.get("c") or request.GET.get("c") or "")[:200]
+    boxes = [
+        {
+            "name": services.form_consent_field(purpose),
+            "text": box["text"],
+            "checked": bool(values.get(services.form_consent_field(purpose))),
+        }
+        for purpose, box in (form.consent_boxes or {}).items()
+    ]
+    response = render(
+        request,
+        "campaigns/form_page.html",
+        {
+            "form": form,
+            "inputs": _hosted_form_fields(form, values, errors, known_contact=bool(contact_ref)),
+            "boxes": boxes,
+            "errors": errors or {},
+            "honeypot": services.FORM_HONEYPOT_FIELD,
+            "contact_ref": contact_ref,
+        },
+        status=status,
+    )
+    return _no_store(response)
+
+
 @csrf_exempt  # a public form posted from the customer's own pages; it changes nothing of theirs
 def form_submit(request, form_token: str):
-    """`POST /f/<form token>/`: record the submission for the contact named by `c` or `email`.
+    """`/f/<form token>/`: GET is the form's page the hub serves (published forms only);
+    POST records the submission for the contact named by `c` or `email`.
 
     At most FORMS_SUBMISSIONS_RATE per address (all forms together), so nobody can flood
     the account's contacts and automations from one place."""
     if request.method != "POST":
         # An unknown form is a 404 whatever the method, so a stray link shows the plain page.
-        if not selectors.form_is_published(form_token=form_token):
-            raise Http404("No such form")
-        return HttpResponseNotAllowed(["POST"])
+        try:
+            form = selectors.form_published_get(token=form_token)
+        except Form.DoesNotExist as exc:
+            raise Http404("No such form") from exc
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponseNotAllowed(["GET", "HEAD", "POST"])
+        return _hosted_form_page(request, form)
     wants_json = "application/json" in request.headers.get("Accept", "")
     if is_ratelimited(
         request,
@@ -395,6 +485,10 @@ def form_submit(request, form_token: str):
         errors = exc.errors.get(0, {}) if isinstance(exc, services.EventsInvalid) else {}
         if wants_json:
             return JsonResponse(errors or {"c": ["This link is not valid."]}, status=400)
+        if request.POST.get("hosted") and errors:
+            # Sent from the hub's own page of the form: show it again with the messages.
+            form = selectors.form_published_get(token=form_token)
+            return _hosted_form_page(request, form, errors=errors, status=400)
         return render(
             request, "campaigns/form_thanks.html", {"errors": errors, "failed": True}, status=400
         )

@@ -48,6 +48,31 @@ def legal_basis_keys(*, account: Account) -> frozenset[str]:
     return frozenset(keys | {"WITHDRAWN"}) if keys else DOCUMENTED_LEGAL_BASES
 
 
+# The legal base a ticked consent box stands for: SuperOffice's list names it "Consent"
+# (SuperOfficeDocs docs/netserver/mdo-providers/reference/legalbase.md, item 1); its key
+# is 61A in the documented examples (GDPR Art. 6(1)(a)).
+CONSENT_LEGAL_BASE_NAME = "consent"
+CONSENT_LEGAL_BASE_KEY = "61A"
+
+
+def consent_legal_basis_key(*, account: Account) -> str:
+    """The account's key for the legal base "Consent": from the tenant's list where it has
+    one and SuperOffice can be asked, else 61A."""
+    from crm.errors import CrmError
+    from crm.models import SuperOfficeConnection
+    from crm.services import crm_list_items
+
+    if SuperOfficeConnection.objects.filter(account=account).exists():
+        try:
+            items = crm_list_items(account=account, list_name="legal_bases")
+        except CrmError:
+            items = []
+        for item in items:
+            if item.key and (item.name or "").strip().casefold() == CONSENT_LEGAL_BASE_NAME:
+                return item.key.upper()
+    return CONSENT_LEGAL_BASE_KEY
+
+
 def consent_sync_enabled(*, account: Account) -> bool:
     """The admin's legal-basis-sync switch on the account's SuperOffice connection.
     Read on every cycle, so turning it off or on takes effect at the next one."""

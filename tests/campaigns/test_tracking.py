@@ -368,7 +368,10 @@ def test_submissions_are_rate_limited_per_address(visitor, form, settings):
     assert Event.objects.count() == 4
 
 
-def test_an_unknown_form_is_404_and_get_is_not_allowed(visitor, form):
+def test_an_unknown_form_is_404_and_get_shows_the_page_without_recording(visitor, form):
     assert visitor.post("/f/no-such-form/", {"email": "a@example.com"}).status_code == 404
-    assert visitor.get(f"/f/{form.token}/").status_code == 405
+    assert visitor.get("/f/no-such-form/").status_code == 404
+    assert visitor.get(f"/f/{form.token}/").status_code == 200
+    assert visitor.put(f"/f/{form.token}/").status_code == 405
+    assert visitor.put("/f/no-such-form/").status_code == 404
     assert not Event.objects.exists()
