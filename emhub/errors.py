@@ -1,5 +1,6 @@
 """Error pages for the people who are not the hub's users: recipients of a campaign
-(tracked links, the open pixel, public forms, unsubscribe links) and sales reps in the SuperOffice panels.
+(tracked links, the open pixel, public forms, unsubscribe links) and sales reps in the
+SuperOffice panels.
 
 They get the plain branded page of their status, in every run mode: never Django's
 debug page (which shows settings, code and the request), even where DEBUG is on for the

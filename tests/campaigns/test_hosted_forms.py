@@ -11,7 +11,7 @@ from consent.services import consent_sync_for_contacts
 from crm.models import SuperOfficeConnection
 from tests.campaigns.factories import CampaignFactory, ContactFactory, FormFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.both_databases]
 
 NEWS = "Yes, send me news by e-mail. I can unsubscribe at any time."
 

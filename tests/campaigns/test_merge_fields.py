@@ -12,7 +12,7 @@ from campaigns.models import Channel, EventType, Sendout
 from tests.automations.factories import AutomationFactory
 from tests.campaigns.factories import CampaignFactory, ContactFactory, EventFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.both_databases]
 
 FACTS = {"first_name": "Åse", "last_name": "", "name": "Åse", "company": "Berg & Søn <AS>"}
 

@@ -16,7 +16,7 @@ from consent.models import ConsentChange, Origin, Purpose
 from consent.services import consent_record
 from tests.campaigns.factories import CampaignFactory, ContactFactory, EmailSenderFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.both_databases]
 
 BODY = (
     "<html><body><p>Hi {first_name|there},</p><p>News for {company|your team}.</p>"

@@ -17,7 +17,7 @@ from consent.services import consent_record
 from tests.automations.factories import AutomationFactory
 from tests.campaigns.factories import CampaignFactory, ContactFactory, EmailSenderFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.both_databases]
 
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0"
 BODY = (

@@ -16,7 +16,7 @@ from consent.services import consent_record, consent_sync_for_contacts
 from crm.models import SuperOfficeConnection
 from tests.campaigns.factories import CampaignFactory, ContactFactory, EmailSenderFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.both_databases]
 
 
 def _granted(account, contact):
