@@ -152,6 +152,7 @@ def test_the_sendout_page_shows_the_statistics(engaged, marketer_client):
     figures = page.split('data-testid="sendout-figures"')[1]
     assert re.search(r'data-figure="opens"><div class="stat">2</div>', figures)
     assert "66.7%" in figures and "3 opens" in figures and "3 clicks" in figures
+    assert "1 open<" not in figures
     assert 'id="sendout-timeline"' in page and 'data-testid="link-figures"' in page
     assert "1 click by mail scanners and link previews are not counted" in page
     # Done: the page no longer polls.
