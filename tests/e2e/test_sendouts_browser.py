@@ -7,8 +7,8 @@ SuperOffice with the consent sync. A visitor signs up on a form's own page with 
 consent box ticked.
 
 A real Celery worker, the real client over HTTP to the simulator. With E2E_SCREENSHOTS
-set to a folder, the checklist, the preview and the statistics are saved there as PNG
-files.
+set to a folder, the checklist, the preview, the statistics and the recipients' pages
+are saved there as PNG files.
 """
 
 import html
@@ -211,6 +211,7 @@ def test_a_personalised_sendout_is_previewed_tested_sent_and_unsubscribed_from(
     # …and unsubscribes with the link: the page asks first, the button withdraws.
     recipient_page.goto(unsubscribe)
     expect(recipient_page.locator("h1")).to_have_text("Unsubscribe?")
+    _screenshot(recipient_page, "unsubscribe.png")
     assert CurrentConsent.objects.get(contact=reader, purpose=Purpose.EMARKETING).legal_basis != (
         WITHDRAWN
     )
@@ -284,6 +285,7 @@ def test_a_visitor_signs_up_on_a_forms_own_page_with_its_consent_box(
     visitor.fill("input[name=email]", known.email)
     visitor.fill("input[name=first_name]", "Someone else")
     visitor.check("input[name=consent_emarketing]")
+    _screenshot(visitor, "hosted-form.png")
     visitor.click("button:has-text('Send')")
     expect(visitor.locator("[data-testid=thanks-message]")).to_have_text("See you at the summit!")
     visitor.close()
