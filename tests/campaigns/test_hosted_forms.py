@@ -6,8 +6,8 @@ import pytest
 from django.test import Client
 
 from campaigns.models import Contact, Event, Form
-from consent.models import ConsentChange, CurrentConsent, Origin, Purpose
-from consent.services import consent_sync_for_contacts
+from consent.models import ConsentChange, ConsentPush, CurrentConsent, Origin, Purpose
+from consent.push import consent_pushes_drain
 from crm.models import SuperOfficeConnection
 from tests.campaigns.factories import CampaignFactory, ContactFactory, FormFactory
 
@@ -142,17 +142,22 @@ def test_the_marketer_chooses_the_fields_and_the_consent_box(marketer_client, fo
     assert f"/f/{form.token}/" in detail and "consent_store" in detail
 
 
-def test_a_form_consent_reaches_superoffice_with_the_sync(crm_account, simulator, visitor):
+def test_a_form_consent_goes_to_superoffice_through_the_consent_outbox(
+    crm_account, simulator, visitor
+):
     SuperOfficeConnection.objects.filter(account=crm_account).update(legal_basis_sync_enabled=True)
     person = simulator.state("persons/3")
     email = person["Emails"][0]
-    ContactFactory(account=crm_account, email=email, superoffice_person_id=person["PersonId"])
+    contact = ContactFactory(
+        account=crm_account, email=email.lower(), superoffice_person_id=person["PersonId"]
+    )
     form = FormFactory(campaign=CampaignFactory(account=crm_account),
                        consent_boxes={"STORE": {"text": "Keep my details", "legal_basis": "61A"}})
 
     visitor.post(_url(form), {"hosted": "1", "email": email, "consent_store": "yes"})
-    contact = Contact.objects.get(account=crm_account, email=email.lower())
-    consent_sync_for_contacts(account=crm_account, contact_ids=[contact.pk])
+    (queued,) = ConsentPush.objects.filter(contact=contact)
+    consent_pushes_drain(account_id=crm_account.pk)
 
+    assert queued.change.origin == Origin.FORM
     store = simulator.state(f"consents/{person['PersonId']}")["STORE"]
     assert (store["legal_base"], store["source"]) == ("61A", "WEBFORM")

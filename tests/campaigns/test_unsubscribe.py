@@ -10,7 +10,8 @@ from campaigns import imports, sendouts
 from campaigns.models import Channel, SendoutMessage
 from campaigns.selectors import sendout_recipient_figures
 from campaigns.unsubscribe import unsubscribe_token_make
-from consent.models import ConsentChange, CurrentConsent, Origin, Purpose
+from consent.models import ConsentChange, ConsentPush, CurrentConsent, Origin, Purpose
+from consent.push import consent_pushes_drain
 from consent.rules import WITHDRAWN
 from consent.services import consent_record, consent_sync_for_contacts
 from crm.models import SuperOfficeConnection
@@ -138,18 +139,41 @@ def test_messages_still_waiting_in_another_sendout_are_not_sent(account, sendout
     assert waiting.status == SendoutMessage.Status.EXCLUDED
 
 
-def test_the_withdrawal_reaches_superoffice_with_the_consent_sync(crm_account, simulator):
+@pytest.fixture
+def linked_reader(crm_account, simulator):
     SuperOfficeConnection.objects.filter(account=crm_account).update(legal_basis_sync_enabled=True)
     person = simulator.state("persons/1")
     reader = ContactFactory(account=crm_account, email=person["Emails"][0],
                             superoffice_person_id=person["PersonId"])
     _granted(crm_account, reader)
-    sendout = _sent_sendout(crm_account, [reader])
+    return reader
 
-    Client().post(_url(sendout, reader))
-    consent_sync_for_contacts(account=crm_account, contact_ids=[reader.pk])
 
-    emarketing = simulator.state(f"consents/{person['PersonId']}")["EMARKETING"]
+def test_the_withdrawal_goes_to_superoffice_through_the_consent_outbox(
+    crm_account, simulator, linked_reader
+):
+    sendout = _sent_sendout(crm_account, [linked_reader])
+    ConsentPush.objects.all().delete()  # the grant's own push, not this test's concern
+
+    Client().post(_url(sendout, linked_reader))
+    (queued,) = ConsentPush.objects.filter(contact=linked_reader)
+    consent_pushes_drain(account_id=crm_account.pk)
+
+    assert queued.change.origin == Origin.UNSUBSCRIBE
+    emarketing = simulator.state(f"consents/{linked_reader.superoffice_person_id}")["EMARKETING"]
     assert emarketing["legal_base"] == WITHDRAWN
     # The "E-mail" consent source has no documented key: it goes as "Other integration".
     assert emarketing["source"] == "API"
+
+
+def test_the_cycle_takes_the_withdrawal_to_superoffice_where_a_push_was_lost(
+    crm_account, simulator, linked_reader
+):
+    sendout = _sent_sendout(crm_account, [linked_reader])
+
+    Client().post(_url(sendout, linked_reader))
+    ConsentPush.objects.all().delete()  # lost
+    consent_sync_for_contacts(account=crm_account, contact_ids=[linked_reader.pk])
+
+    emarketing = simulator.state(f"consents/{linked_reader.superoffice_person_id}")["EMARKETING"]
+    assert emarketing["legal_base"] == WITHDRAWN

@@ -3,8 +3,8 @@ sendout with merge fields, reads the checklist, previews it as one recipient, se
 test to herself and sends it; the sendout page follows the send to "sent" by itself. A
 recipient reads the mail (Django's locmem backend), opens it, clicks, and unsubscribes
 with its link; another with the mail program's one-click POST; the withdrawals reach
-SuperOffice with the consent sync. A visitor signs up on a form's own page with its
-consent box ticked.
+SuperOffice within seconds, through the consent outbox. A visitor signs up on a form's
+own page with its consent box ticked, and that consent reaches SuperOffice too.
 
 A real Celery worker, the real client over HTTP to the simulator. With E2E_SCREENSHOTS
 set to a folder, the checklist, the preview, the statistics and the recipients' pages
@@ -14,6 +14,7 @@ are saved there as PNG files.
 import html
 import os
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -21,13 +22,12 @@ from celery.contrib.testing.worker import start_worker
 from django.core import mail
 from playwright.sync_api import expect
 
-from automations.models import AutomationType
+from automations.models import AutomationType, Run, RunStatus
 from campaigns import imports
 from campaigns.models import Contact, EventType, Sendout, TrackedLink
 from campaigns.selectors import recipient_list_contacts
 from consent.models import ConsentChange, CurrentConsent, Origin, Purpose
 from consent.rules import WITHDRAWN
-from consent.services import consent_sync_for_contacts
 from crm.models import SuperOfficeConnection
 from crm.services import client_for_account
 from emhub.celery import app
@@ -64,6 +64,28 @@ def purged_queue():
 
 
 @pytest.fixture
+def worker():
+    """worker.start() runs a Celery worker (threads) until the test ends."""
+    stack = ExitStack()
+
+    class Worker:
+        @staticmethod
+        def start():
+            stack.enter_context(start_worker(app, pool="threads", concurrency=2,
+                                             perform_ping_check=False, loglevel="WARNING"))
+
+    yield Worker
+    stack.close()
+
+
+def _wait(predicate, *, message: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, message
+        time.sleep(0.5)
+
+
+@pytest.fixture
 def synced_account(crm_account):
     SuperOfficeConnection.objects.filter(account=crm_account).update(legal_basis_sync_enabled=True)
     return crm_account
@@ -96,7 +118,8 @@ def _html(message) -> str:
 
 
 def test_a_personalised_sendout_is_previewed_tested_sent_and_unsubscribed_from(
-    page, browser, live_server, settings, synced_account, simulator, invitees, purged_queue
+    page, browser, live_server, settings, synced_account, simulator, invitees, purged_queue,
+    worker,
 ):
     settings.EMHUB_PUBLIC_URL = live_server.url
     settings.LINK_SCANNER_SECONDS = 1
@@ -104,10 +127,11 @@ def test_a_personalised_sendout_is_previewed_tested_sent_and_unsubscribed_from(
     link = TrackedLink.objects.create(
         account=synced_account, campaign=campaign, name="Programme", url=OFFER
     )
-    # Runs wait for a worker; the statistics count them all the same.
-    AutomationFactory(account=synced_account, campaign=campaign, name="Call about the summit",
-                      type=AutomationType.CREATE_TASK, trigger_event_type=EventType.LINK_CLICKED,
-                      trigger_link=link)
+    # A click puts the reader into SuperOffice's selection 1.
+    AutomationFactory(account=synced_account, campaign=campaign, name="Follow up the summit",
+                      type=AutomationType.ADD_TO_SELECTION,
+                      trigger_event_type=EventType.LINK_CLICKED, trigger_link=link,
+                      settings={"selection_id": 1})
     recipients = list(recipient_list_contacts(recipient_list=invitees).order_by("email"))
     # One invitee withdraws in SuperOffice; the checklist's sync brings that in.
     withdrawn = recipients.pop()
@@ -172,9 +196,8 @@ def test_a_personalised_sendout_is_previewed_tested_sent_and_unsubscribed_from(
     sendout = Sendout.objects.get(account=synced_account)
     expect(page.locator("[data-testid=sendout-status]")).to_have_text("scheduled")
     page.evaluate("() => { window.stayedOnThePage = true; }")
-    with start_worker(app, pool="threads", concurrency=2, perform_ping_check=False,
-                      loglevel="WARNING"):
-        expect(page.locator("[data-testid=sendout-status]")).to_have_text("sent", timeout=60_000)
+    worker.start()
+    expect(page.locator("[data-testid=sendout-status]")).to_have_text("sent", timeout=60_000)
     assert page.evaluate("() => window.stayedOnThePage === true"), "the page was reloaded"
     expect(page.locator("[data-figure=delivered] .stat")).to_have_text(str(len(recipients)))
 
@@ -230,11 +253,16 @@ def test_a_personalised_sendout_is_previewed_tested_sent_and_unsubscribed_from(
         WITHDRAWN
     )
 
-    # The consent sync takes both withdrawals to SuperOffice.
-    consent_sync_for_contacts(account=synced_account, contact_ids=[reader.pk, other.pk])
-    for contact in (reader, other):
+    # Both withdrawals reach SuperOffice within seconds, through the consent outbox.
+    def withdrawn_in_superoffice(contact) -> bool:
         consent = simulator.state(f"consents/{contact.superoffice_person_id}")["EMARKETING"]
-        assert consent["legal_base"] == WITHDRAWN, contact.email
+        return consent["legal_base"] == WITHDRAWN
+
+    _wait(lambda: all(withdrawn_in_superoffice(c) for c in (reader, other)),
+          message="the withdrawals did not reach SuperOffice")
+    # The clicks' runs are done by the same worker.
+    done = Run.objects.filter(automation__name="Follow up the summit", status=RunStatus.DONE)
+    _wait(lambda: done.count() == 2, message="the clicks' runs were not done")
 
     # The statistics: the opens, the people's clicks and their run, the two unsubscribes.
     page.goto(f"{live_server.url}/sendouts/{sendout.pk}/")
@@ -244,13 +272,13 @@ def test_a_personalised_sendout_is_previewed_tested_sent_and_unsubscribed_from(
     link_row = page.locator("[data-testid=link-figures] tr[data-link] td")
     expect(link_row.nth(1)).to_have_text("2")
     expect(link_row.nth(4)).to_have_text("2")  # the automation's runs, one per click
-    expect(page.locator("[data-testid=sendout-runs]")).to_contain_text("Call about the summit")
+    expect(page.locator("[data-testid=sendout-runs]")).to_contain_text("Done: 2")
     page.wait_for_function("() => document.querySelector('#sendout-timeline').dataset.drawn")
     _screenshot(page, "sendout-statistics.png")
 
 
 def test_a_visitor_signs_up_on_a_forms_own_page_with_its_consent_box(
-    page, browser, live_server, settings, synced_account, simulator
+    page, browser, live_server, settings, synced_account, simulator, purged_queue, worker
 ):
     settings.EMHUB_PUBLIC_URL = live_server.url
     campaign = CampaignFactory(account=synced_account, name="Spring summit")
@@ -259,6 +287,8 @@ def test_a_visitor_signs_up_on_a_forms_own_page_with_its_consent_box(
         account=synced_account, email=person["Emails"][0].lower(),
         superoffice_person_id=person["PersonId"],
     )
+    before = simulator.state(f"consents/{person['PersonId']}").get("EMARKETING") or {}
+    assert before.get("source") != "WEBFORM"
     _sign_in(page, live_server, synced_account)
 
     # The marketer makes the form and chooses what its page asks.
@@ -296,6 +326,11 @@ def test_a_visitor_signs_up_on_a_forms_own_page_with_its_consent_box(
     known.refresh_from_db()
     assert known.first_name == ""  # a public form never rewrites a contact's details
 
-    consent_sync_for_contacts(account=synced_account, contact_ids=[known.pk])
-    consent = simulator.state(f"consents/{person['PersonId']}")["EMARKETING"]
-    assert (consent["legal_base"], consent["source"]) == ("61A", "WEBFORM")
+    worker.start()
+
+    def in_superoffice():
+        return simulator.state(f"consents/{person['PersonId']}").get("EMARKETING", {})
+
+    _wait(lambda: in_superoffice().get("legal_base") == "61A",
+          message="the form's consent did not reach SuperOffice")
+    assert in_superoffice()["source"] == "WEBFORM"
