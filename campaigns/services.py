@@ -1058,7 +1058,8 @@ def form_consent_field(purpose: str) -> str:
 def _form_consents_record(*, form: Form, values: dict[str, Any], event: Event) -> None:
     """A ticked consent box is the visitor's consent: recorded for the contact with the
     form as its origin and the text the box showed, in the submission's transaction, and
-    taken to SuperOffice by the consent sync. An unticked box records nothing."""
+    queued for SuperOffice by consent_record (consent.push). An unticked box records
+    nothing."""
     from consent.models import Origin
     from consent.services import consent_record
 

@@ -8,8 +8,8 @@ follow every link in a message, and a GET must not unsubscribe anyone. The butto
 or a mail client's one-click unsubscribe (RFC 8058: a POST of
 `List-Unsubscribe=One-Click` to the header's address), records an EMARKETING
 withdrawal in the consent history at once: the next send excludes the contact, the
-contact's messages still waiting in other sendouts are dropped, and the consent sync
-takes the withdrawal to SuperOffice.
+contact's messages still waiting in other sendouts are dropped, and consent_record
+queues the withdrawal for SuperOffice (consent.push; the sync cycle is the backstop).
 """
 
 from __future__ import annotations
