@@ -161,6 +161,10 @@ def panel_view(panel: str):
             # Panel URLs may carry <usec>: no Referer for them, no cached copy.
             response["Referrer-Policy"] = "no-referrer"
             response["Cache-Control"] = "no-store"
+            # A panel opened on its own (not framed) is the sign-in pop-up's opener: the
+            # default same-origin opener policy would cut the pop-up off from it, so the
+            # token could never come back. Pop-ups keep their opener; other pages do not.
+            response["Cross-Origin-Opener-Policy"] = "same-origin-allow-popups"
             return response
 
         return csrf_exempt(allow_framing_by(_ancestors)(private))

@@ -278,6 +278,56 @@ def test_a_rep_reads_a_persons_timeline_on_the_person_card(
     expect(frame.locator("#timeline-count")).to_have_text("1 interaction")
 
 
+def _timeline_with_events(panel):
+    account = panel.account
+    campaign = CampaignFactory(account=account, name="Newsletter")
+    contact = ContactFactory(account=account, superoffice_person_id=5)
+    for _ in range(3):
+        EventFactory(account=account, campaign=campaign, contact=contact)
+
+
+def _chart_drawn(target) -> bool:
+    # Chart.js keeps the chart it drew on a canvas; an undrawn canvas has none.
+    return target.locator("#timeline-chart").evaluate(
+        "c => !!(window.Chart && window.Chart.getChart(c))"
+        " && c.width > 0 && c.toDataURL() !== document.createElement('canvas').toDataURL()"
+    )
+
+
+def test_a_panel_opened_on_its_own_signs_in_after_the_pop_up_closes(page, live_server, panel):
+    _timeline_with_events(panel)
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    url = live_server.url + reverse("leads:timeline", kwargs={"panel_key": panel.panel_key})
+    page.goto(url + "?" + urlencode({"atid": 5, "usid": SAM}))
+    with page.expect_popup() as popup_info:
+        page.get_by_role("button", name="Sign in with SuperOffice").click()
+    popup = popup_info.value
+    with popup.expect_event("close"):
+        popup.get_by_role("button", name=re.compile("Sam Seller")).click()
+    expect(page.locator(f'[data-associate="{SAM}"]')).to_be_visible()
+    expect(page.locator("#timeline-count")).to_have_text("3 interactions")
+    # The Timeline chart is drawn on this first load, with no script error.
+    _wait_until(lambda: _chart_drawn(page), message="the chart was not drawn")
+    assert errors == []
+
+
+def test_the_timeline_chart_draws_on_the_first_load_in_a_frame(
+    page, live_server, superoffice_host, panel
+):
+    _timeline_with_events(panel)
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    frame = _open_in_superoffice(
+        page, superoffice_host, live_server, panel, "leads:timeline", atid=5
+    )
+    _sign_in(page, frame)
+    expect(frame.locator("#timeline-count")).to_have_text("3 interactions")
+    panel_frame = next(f for f in page.frames if "/timeline" in f.url)
+    _wait_until(lambda: _chart_drawn(panel_frame), message="the chart was not drawn")
+    assert errors == []
+
+
 @pytest.mark.csp_violation_expected  # frame-ancestors refuses the frame, as it must
 def test_the_panel_refuses_to_show_in_a_frame_of_another_site(
     page, live_server, superoffice_host, panel
