@@ -95,6 +95,8 @@ class PanelSettingsForm(forms.Form):
 
 class MatchForm(forms.Form):
     person_id = forms.IntegerField(min_value=1, max_value=2**31 - 1)
+    # Ticked by the rep when the person's name or e-mail differ from the contact's.
+    confirmed = forms.BooleanField(required=False)
 
 
 class ReasonForm(forms.Form):

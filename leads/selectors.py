@@ -107,6 +107,15 @@ def queue_page(*, account: Account, page: str | int | None = 1, search: str = ""
     return result
 
 
+def waiting_runs_for(*, account: Account, contact: Contact) -> list[Run]:
+    """The contact's runs waiting for a SuperOffice person, oldest first."""
+    return list(
+        Run.objects.filter(account=account, contact=contact, status=RunStatus.WAITING_FOR_MATCH)
+        .select_related("automation", "automation__campaign", "event", "event__link", "event__form")
+        .order_by("waiting_since", "id")
+    )
+
+
 def queue_contact(*, account: Account, contact_id: int) -> Contact | None:
     return Contact.objects.filter(account=account, pk=contact_id).first()
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from automations import services as automation_services
 from campaigns.models import Contact
-from crm.types import NewCompany, PersonMatch
+from crm.types import NewCompany, Person, PersonMatch
 from emhub.models import Account
 
 from .models import LeadDecision, Panel, PanelSession, PanelSettings
@@ -182,6 +182,41 @@ def candidates_for(*, account: Account, contact: Contact, search: str = "") -> l
 
 
 # -- queue ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MatchPreview:
+    """The SuperOffice person a rep is about to match, and how it differs from the contact."""
+
+    person: Person
+    differences: tuple[str, ...]
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return bool(self.differences)
+
+
+def _same_text(a: str, b: str) -> bool:
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+
+
+def match_preview(*, account: Account, contact: Contact, person_id: int) -> MatchPreview:
+    """Read the person from SuperOffice before a match (raises NotFoundCrmError when there
+    is none), and say where its name or e-mail differ from the contact's."""
+    from crm.services import client_for_account
+
+    client = client_for_account(account, correlation=f"panel:match-preview:{contact.pk}")
+    person = client.get_person(person_id=person_id)
+    differences = []
+    contact_name = f"{contact.first_name} {contact.last_name}"
+    person_name = f"{person.first_name} {person.last_name}"
+    if contact_name.strip() and not _same_text(contact_name, person_name):
+        differences.append(f"The name differs: “{person_name.strip()}” in SuperOffice.")
+    emails = [e for e in (person.emails or (person.email,)) if e]
+    if not any(_same_text(contact.email, e) for e in emails):
+        shown = ", ".join(emails) or "no e-mail"
+        differences.append(f"The e-mail differs: {shown} in SuperOffice.")
+    return MatchPreview(person=person, differences=tuple(differences))
 
 
 def contact_match(

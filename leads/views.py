@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from campaigns.models import EventType
-from crm.errors import CrmError
+from crm.errors import CrmError, NotFoundCrmError
 from crm.types import NewCompany
 from emhub.tenancy import admin_required
 
@@ -220,10 +220,58 @@ def queue_candidates(request, panel_key: str, contact_id: int):
     return _candidates_fragment(request, _queue_contact(request, contact_id))
 
 
+def _match_preview_or_error(request, contact, person_id: int):
+    """(preview, "") when SuperOffice has the person, else (None, what to tell the rep)."""
+    try:
+        return services.match_preview(
+            account=request.account, contact=contact, person_id=person_id
+        ), ""
+    except NotFoundCrmError:
+        return None, f"SuperOffice has no person {person_id}."
+    except CrmError as exc:
+        return None, _crm_message(exc)
+
+
+@panel_view(Panel.QUEUE)
+@require_GET
+def queue_match_preview(request, panel_key: str, contact_id: int):
+    """Who the rep is about to match: the person as SuperOffice has it, what differs from
+    the contact, and the waiting runs that resume."""
+    contact = _queue_contact(request, contact_id)
+    form = MatchForm(request.GET)
+    if not form.is_valid():
+        preview, error = None, "Enter a SuperOffice person number."
+    else:
+        preview, error = _match_preview_or_error(request, contact, form.cleaned_data["person_id"])
+    return _fragment(
+        request,
+        "leads/_match_preview.html",
+        contact=contact,
+        preview=preview,
+        error=error,
+        runs=selectors.waiting_runs_for(account=request.account, contact=contact),
+    )
+
+
 @panel_view(Panel.QUEUE)
 @require_POST
 def queue_match(request, panel_key: str, contact_id: int):
-    return _match_fragment(request, _queue_contact(request, contact_id), done="Matched to")
+    contact = _queue_contact(request, contact_id)
+    form = MatchForm(request.POST)
+    if form.is_valid():
+        # Checked again here: a match never goes to a person SuperOffice does not have,
+        # nor to a differing one without the rep's confirmation.
+        preview, error = _match_preview_or_error(request, contact, form.cleaned_data["person_id"])
+        if preview is None:
+            return _fragment(request, "leads/_done.html", contact=contact, error=error)
+        if preview.needs_confirmation and not form.cleaned_data["confirmed"]:
+            return _fragment(
+                request,
+                "leads/_done.html",
+                contact=contact,
+                error="The name or e-mail differ: confirm it is the same person.",
+            )
+    return _match_fragment(request, contact, done="Matched to")
 
 
 @panel_view(Panel.QUEUE)

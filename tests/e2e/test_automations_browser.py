@@ -23,11 +23,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 T = AutomationType
 # type -> (name, {select name: option label}, description or None)
 SETUPS = {
-    T.CREATE_SALE: ("Sale for openers", {"source_id": "E-marketing", "rating_id": "Warm",
-                                          "extra_selection_id": "Webinar leads"},
-                    "Opened {campaign} at {time}"),
-    T.CREATE_TASK: ("Call openers", {"activity_type_id": "Phone call",
-                                     "owner_id": "Sam Seller"}, "Call {email}"),
+    T.CREATE_SALE: (
+        "Sale for openers",
+        {"source_id": "E-marketing", "rating_id": "Warm", "extra_selection_id": "Webinar leads"},
+        "Opened {campaign} at {time}",
+    ),
+    T.CREATE_TASK: (
+        "Call openers",
+        {"activity_type_id": "Phone call", "owner_id": "Sam Seller"},
+        "Call {email}",
+    ),
     T.NOTIFY_SALES_REP: ("Tell the rep", {"activity_type_id": "Email"}, "{email} opened"),
     T.SET_INTEREST: ("Likes newsletters", {"interest_ids": "Newsletter"}, None),
     T.UNSET_INTEREST: ("No more events", {"interest_ids": "Events"}, None),
@@ -39,7 +44,11 @@ SETUPS = {
 
 
 def test_a_marketer_creates_each_automation_type_and_sees_its_runs(
-    page, live_server, marketer, connected_account, celery_worker_threads  # noqa: F811
+    page,
+    live_server,
+    marketer,
+    connected_account,
+    celery_worker_threads,  # noqa: F811
 ):
     campaign = CampaignFactory(account=connected_account, name="Winter webinar")
     page.goto(f"{live_server.url}/sign-in/")
@@ -55,8 +64,7 @@ def test_a_marketer_creates_each_automation_type_and_sees_its_runs(
         page.select_option("select[name=type]", value=type_)
         page.select_option("select[name=trigger_event_type]", label="Email opened")
         # Only the settings this type uses are shown.
-        assert page.locator("select[name=project_id]").is_visible() == (
-            "project_id" in picks)
+        assert page.locator("select[name=project_id]").is_visible() == ("project_id" in picks)
         for select, label in picks.items():
             page.select_option(f"select[name={select}]", label=label)
         if description:
@@ -66,17 +74,29 @@ def test_a_marketer_creates_each_automation_type_and_sees_its_runs(
     assert Automation.objects.filter(campaign=campaign).count() == 9
 
     # A contact already matched to SuperOffice person 12 opens the campaign's email.
-    Contact.objects.create(account=connected_account, email="reader@example.com",
-                           superoffice_person_id=12)
+    Contact.objects.create(
+        account=connected_account, email="reader@example.com", superoffice_person_id=12
+    )
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION="Bearer "
-                    + api_key_issue(account=connected_account, name="shop").raw_key)
-    response = api.post("/api/v1/events/", {"event_id": "open-1", "type": "email_opened",
-                                            "campaign": campaign.id,
-                                            "email": "reader@example.com"}, format="json")
+    api.credentials(
+        HTTP_AUTHORIZATION="Bearer " + api_key_issue(account=connected_account, name="shop").raw_key
+    )
+    response = api.post(
+        "/api/v1/events/",
+        {
+            "event_id": "open-1",
+            "type": "email_opened",
+            "campaign": campaign.id,
+            "email": "reader@example.com",
+        },
+        format="json",
+    )
     assert response.json()["runs"] == 9
-    wait_until(lambda: Run.objects.filter(status=RunStatus.DONE).count() == 9, timeout=60,
-               message=str(list(Run.objects.values_list("status", "last_error"))))
+    wait_until(
+        lambda: Run.objects.filter(status=RunStatus.DONE).count() == 9,
+        timeout=60,
+        message=str(list(Run.objects.values_list("status", "last_error"))),
+    )
 
     page.click("nav.tabs >> text=Runs")
     rows = page.locator("table[data-testid=runs] tbody tr")

@@ -45,9 +45,12 @@ def test_a_marketer_makes_a_campaign_with_a_link_and_sees_a_recipients_click(
     # A recipient, signed in to nothing, clicks the link in their email.
     contact = Contact.objects.create(account=link.account, email="reader@example.com")
     # A person's browser: headless Chromium's own user agent is a mail scanner's to the hub.
-    recipient = page.context.browser.new_page(user_agent=(
-        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-        "Chrome/131.0.0.0 Safari/537.36"))
+    recipient = page.context.browser.new_page(
+        user_agent=(
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/131.0.0.0 Safari/537.36"
+        )
+    )
     recipient.goto(tracking_url_for_link(link=link, contact=contact))
     assert recipient.url == landing
     recipient.close()

@@ -24,12 +24,20 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PERSON = 12
 # A person's browser; headless Chromium's own user agent is a scanner's to the hub.
-DESKTOP = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-           "Chrome/131.0.0.0 Safari/537.36")
+DESKTOP = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
 
 
 def test_a_marketer_sets_up_a_link_with_three_actions_and_a_click_carries_them_out(
-    browser, page, live_server, marketer, connected_account, sim, celery_worker_threads  # noqa: F811
+    browser,
+    page,
+    live_server,
+    marketer,
+    connected_account,
+    sim,
+    celery_worker_threads,  # noqa: F811
 ):
     campaign = CampaignFactory(account=connected_account, name="Winter webinar")
     page.goto(f"{live_server.url}/sign-in/")
@@ -46,8 +54,10 @@ def test_a_marketer_sets_up_a_link_with_three_actions_and_a_click_carries_them_o
     # What the recipient sees: a text page.
     page.check("input[name=response_kind][value=text]")
     page.fill("input[name=response_title]", "You are signed up")
-    page.fill("textarea[name=response_html]",
-              "<p>See you on <b>Thursday</b>.</p><script>alert(1)</script>")
+    page.fill(
+        "textarea[name=response_html]",
+        "<p>See you on <b>Thursday</b>.</p><script>alert(1)</script>",
+    )
     page.click("button:has-text('Save response')")
     page.wait_for_selector("text=What the recipient sees after a click is saved.")
 
@@ -86,8 +96,9 @@ def test_a_marketer_sets_up_a_link_with_three_actions_and_a_click_carries_them_o
     assert Automation.objects.filter(trigger_link=link, once_per_contact=True).count() == 3
 
     # The recipient follows the link in their own browser.
-    reader = Contact.objects.create(account=connected_account, email="reader@example.com",
-                                    superoffice_person_id=PERSON)
+    reader = Contact.objects.create(
+        account=connected_account, email="reader@example.com", superoffice_person_id=PERSON
+    )
     parts = urlsplit(tracking_url_for_link(link=link, contact=reader))
     recipient = browser.new_context(user_agent=DESKTOP)
     try:
@@ -99,8 +110,11 @@ def test_a_marketer_sets_up_a_link_with_three_actions_and_a_click_carries_them_o
     finally:
         recipient.close()
 
-    wait_until(lambda: Run.objects.filter(status=RunStatus.DONE).count() == 3, timeout=60,
-               message=str(list(Run.objects.values_list("status", "last_error"))))
+    wait_until(
+        lambda: Run.objects.filter(status=RunStatus.DONE).count() == 3,
+        timeout=60,
+        message=str(list(Run.objects.values_list("status", "last_error"))),
+    )
     assert sim.state("persons", PERSON)["CustomFields"]["SuperOffice:2"] == "[I:42]"
     (ticket,) = sim.state("tickets")
     assert (ticket["OwnerId"], ticket["PriorityId"]) == (2, 3)  # category 1 routes to 2

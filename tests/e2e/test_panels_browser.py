@@ -128,6 +128,13 @@ def _open_in_superoffice(page, host, live_server, panel, name, **params):
     return page.frame_locator("#panel")
 
 
+def _screenshot(page, name: str) -> None:
+    folder = os.environ.get("E2E_SCREENSHOTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / name), full_page=True)
+
+
 def _sign_in(page, frame, who="Sam Seller"):
     with page.expect_popup() as popup_info:
         frame.get_by_role("button", name="Sign in with SuperOffice").click()
@@ -170,7 +177,13 @@ def test_a_rep_signs_in_and_matches_a_queued_contact_whose_run_then_makes_a_sale
     entry.get_by_role("button", name="Find in SuperOffice").click()
     candidate = entry.locator('tr[data-person="5"]')
     expect(candidate).to_contain_text("Same email")
-    candidate.get_by_role("button", name="Match").click()
+    candidate.get_by_role("button", name="Match…").click()
+    # Before the match: the person as SuperOffice has it, and the run that resumes.
+    preview = entry.locator(".match-preview")
+    expect(preview).to_contain_text(f"{person['Firstname']} {person['Lastname']}")
+    expect(preview).to_contain_text("Sale on demo request")
+    _screenshot(page, "queue-match-preview.png")
+    preview.get_by_role("button", name=re.compile("^Match to")).click()
     expect(entry).to_contain_text("1 waiting run(s) resumed")
 
     _wait_until(lambda: Run.objects.get(id=run.id).status == RunStatus.DONE, message="run executed")
@@ -192,6 +205,57 @@ def test_a_rep_signs_in_and_matches_a_queued_contact_whose_run_then_makes_a_sale
     expect(details).to_contain_text("Autumn webinar")
     expect(details).to_contain_text("Form submitted")
     expect(details).to_contain_text(contact.email)
+
+
+def test_a_match_by_a_number_superoffice_does_not_have_is_refused_in_plain_words(
+    page, live_server, superoffice_host, panel
+):
+    contact = ContactFactory(account=panel.account, email="kari@example.com")
+    waiting_runs(panel.account, contact)
+    frame = _open_in_superoffice(page, superoffice_host, live_server, panel, "leads:queue")
+    _sign_in(page, frame)
+
+    entry = frame.locator(f'[data-contact="{contact.id}"]')
+    entry.get_by_role("button", name="Find in SuperOffice").click()
+    entry.get_by_label("SuperOffice person number").fill("9999")
+    entry.get_by_role("button", name="Look up by number").click()
+
+    expect(entry.locator(".match-preview")).to_have_text("SuperOffice has no person 9999.")
+    expect(entry.get_by_role("button", name=re.compile("^Match to"))).to_have_count(0)
+    contact.refresh_from_db()
+    assert contact.superoffice_person_id is None
+
+
+def test_a_match_to_a_person_with_another_name_needs_a_confirmation(
+    page, live_server, superoffice_host, panel, simulator
+):
+    person = simulator.state("persons/5")
+    contact = ContactFactory(
+        account=panel.account, email="kari@example.com", first_name="Kari", last_name="Nordmann"
+    )
+    waiting_runs(panel.account, contact)
+    frame = _open_in_superoffice(page, superoffice_host, live_server, panel, "leads:queue")
+    _sign_in(page, frame)
+
+    entry = frame.locator(f'[data-contact="{contact.id}"]')
+    entry.get_by_role("button", name="Find in SuperOffice").click()
+    entry.get_by_label("SuperOffice person number").fill("5")
+    entry.get_by_role("button", name="Look up by number").click()
+    preview = entry.locator(".match-preview")
+    expect(preview).to_contain_text("The name differs")
+    expect(preview).to_contain_text("The e-mail differs")
+    match = preview.get_by_role("button", name=re.compile("^Match to"))
+    match.click()
+    # The browser holds the form back until the box is ticked.
+    expect(preview).to_be_visible()
+    contact.refresh_from_db()
+    assert contact.superoffice_person_id is None
+    preview.get_by_label("This is the same person").check()
+    match.click()
+    expect(entry).to_contain_text("1 waiting run(s) resumed")
+    contact.refresh_from_db()
+    assert contact.superoffice_person_id == 5
+    assert person["Lastname"] != "Nordmann"
 
 
 def test_a_rep_approves_a_lead_and_the_person_and_company_appear_in_superoffice(

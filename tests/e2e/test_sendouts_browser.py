@@ -71,8 +71,11 @@ def worker():
     class Worker:
         @staticmethod
         def start():
-            stack.enter_context(start_worker(app, pool="threads", concurrency=2,
-                                             perform_ping_check=False, loglevel="WARNING"))
+            stack.enter_context(
+                start_worker(
+                    app, pool="threads", concurrency=2, perform_ping_check=False, loglevel="WARNING"
+                )
+            )
 
     yield Worker
     stack.close()
@@ -95,7 +98,10 @@ def synced_account(crm_account):
 def invitees(synced_account, simulator):
     """Project 1's persons with the e-marketing switch on, imported and saved as a list."""
     started = imports.contact_import_create(
-        account=synced_account, source_type="project", source_id=1, only_emarketing=True,
+        account=synced_account,
+        source_type="project",
+        source_id=1,
+        only_emarketing=True,
         enqueue=False,
     )
     done = imports.contact_import_run(import_id=started.pk)
@@ -118,7 +124,14 @@ def _html(message) -> str:
 
 
 def test_a_personalised_sendout_is_previewed_tested_sent_and_unsubscribed_from(
-    page, browser, live_server, settings, synced_account, simulator, invitees, purged_queue,
+    page,
+    browser,
+    live_server,
+    settings,
+    synced_account,
+    simulator,
+    invitees,
+    purged_queue,
     worker,
 ):
     settings.EMHUB_PUBLIC_URL = live_server.url
@@ -128,10 +141,15 @@ def test_a_personalised_sendout_is_previewed_tested_sent_and_unsubscribed_from(
         account=synced_account, campaign=campaign, name="Programme", url=OFFER
     )
     # A click puts the reader into SuperOffice's selection 1.
-    AutomationFactory(account=synced_account, campaign=campaign, name="Follow up the summit",
-                      type=AutomationType.ADD_TO_SELECTION,
-                      trigger_event_type=EventType.LINK_CLICKED, trigger_link=link,
-                      settings={"selection_id": 1})
+    AutomationFactory(
+        account=synced_account,
+        campaign=campaign,
+        name="Follow up the summit",
+        type=AutomationType.ADD_TO_SELECTION,
+        trigger_event_type=EventType.LINK_CLICKED,
+        trigger_link=link,
+        settings={"selection_id": 1},
+    )
     recipients = list(recipient_list_contacts(recipient_list=invitees).order_by("email"))
     # One invitee withdraws in SuperOffice; the checklist's sync brings that in.
     withdrawn = recipients.pop()
@@ -258,8 +276,10 @@ def test_a_personalised_sendout_is_previewed_tested_sent_and_unsubscribed_from(
         consent = simulator.state(f"consents/{contact.superoffice_person_id}")["EMARKETING"]
         return consent["legal_base"] == WITHDRAWN
 
-    _wait(lambda: all(withdrawn_in_superoffice(c) for c in (reader, other)),
-          message="the withdrawals did not reach SuperOffice")
+    _wait(
+        lambda: all(withdrawn_in_superoffice(c) for c in (reader, other)),
+        message="the withdrawals did not reach SuperOffice",
+    )
     # The clicks' runs are done by the same worker.
     done = Run.objects.filter(automation__name="Follow up the summit", status=RunStatus.DONE)
     _wait(lambda: done.count() == 2, message="the clicks' runs were not done")
@@ -284,7 +304,8 @@ def test_a_visitor_signs_up_on_a_forms_own_page_with_its_consent_box(
     campaign = CampaignFactory(account=synced_account, name="Spring summit")
     person = simulator.state("persons/4")
     known = Contact.objects.create(
-        account=synced_account, email=person["Emails"][0].lower(),
+        account=synced_account,
+        email=person["Emails"][0].lower(),
         superoffice_person_id=person["PersonId"],
     )
     before = simulator.state(f"consents/{person['PersonId']}").get("EMARKETING") or {}
@@ -331,6 +352,8 @@ def test_a_visitor_signs_up_on_a_forms_own_page_with_its_consent_box(
     def in_superoffice():
         return simulator.state(f"consents/{person['PersonId']}").get("EMARKETING", {})
 
-    _wait(lambda: in_superoffice().get("legal_base") == "61A",
-          message="the form's consent did not reach SuperOffice")
+    _wait(
+        lambda: in_superoffice().get("legal_base") == "61A",
+        message="the form's consent did not reach SuperOffice",
+    )
     assert in_superoffice()["source"] == "WEBFORM"

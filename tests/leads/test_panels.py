@@ -98,23 +98,99 @@ def test_the_queue_page_needs_the_same_few_queries_for_many_contacts(
     assert response.content.count(b'class="card entry"') == 20
 
 
-def test_matching_a_contact_sets_the_person_and_resumes_all_its_runs(client, local_panel):
-    account = local_panel.account
-    contact = ContactFactory(account=account)
+def _contact_like(account, person):
+    return ContactFactory(
+        account=account,
+        email=person["Emails"][0],
+        first_name=person["Firstname"],
+        last_name=person["Lastname"],
+    )
+
+
+def test_matching_a_contact_sets_the_person_and_resumes_all_its_runs(client, panel, simulator):
+    account = panel.account
+    contact = _contact_like(account, simulator.state("persons/5"))
     runs = waiting_runs(account, contact, 3)
 
-    response = _post(
-        client, local_panel, "leads:queue_match", {"person_id": 42}, contact_id=contact.id
-    )
+    response = _post(client, panel, "leads:queue_match", {"person_id": 5}, contact_id=contact.id)
 
     assert response.status_code == 200
     assert b"3 waiting run(s) resumed" in response.content
     contact.refresh_from_db()
-    assert contact.superoffice_person_id == 42
+    assert contact.superoffice_person_id == 5
     statuses = set(Run.objects.filter(id__in=[r.id for r in runs]).values_list("status", flat=True))
     assert statuses == {RunStatus.PENDING}
     decision = LeadDecision.objects.get(contact=contact)
     assert (decision.outcome, decision.associate_id) == ("matched", 2)
+
+
+def test_the_match_preview_shows_the_person_and_the_runs_that_resume(client, panel, simulator):
+    account = panel.account
+    person = simulator.state("persons/5")
+    contact = _contact_like(account, person)
+    automation = AutomationFactory(
+        account=account, campaign=CampaignFactory(account=account), name="Sale on demo request"
+    )
+    waiting_runs(account, contact, automation=automation)
+
+    response = _get(
+        client, panel, "leads:queue_match_preview", {"person_id": 5}, contact_id=contact.id
+    )
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert f"{person['Firstname']} {person['Lastname']}" in body
+    assert person["Emails"][0] in body
+    assert "Sale on demo request" in body
+    assert 'name="confirmed"' not in body  # same name and e-mail: nothing to confirm
+    contact.refresh_from_db()
+    assert contact.superoffice_person_id is None  # a preview changes nothing
+
+
+def test_a_person_superoffice_does_not_have_is_refused_in_plain_words(client, panel, simulator):
+    contact = ContactFactory(account=panel.account)
+    runs = waiting_runs(panel.account, contact)
+
+    preview = _get(
+        client, panel, "leads:queue_match_preview", {"person_id": 9999}, contact_id=contact.id
+    )
+    match = _post(client, panel, "leads:queue_match", {"person_id": 9999}, contact_id=contact.id)
+
+    for response in (preview, match):
+        assert response.status_code == 200
+        assert b"SuperOffice has no person 9999." in response.content
+        assert b"NotFound" not in response.content and b"GetPerson" not in response.content
+    contact.refresh_from_db()
+    assert contact.superoffice_person_id is None
+    assert Run.objects.get(id=runs[0].id).status == RunStatus.WAITING_FOR_MATCH
+
+
+def test_a_person_whose_name_differs_is_matched_only_once_confirmed(client, panel, simulator):
+    person = simulator.state("persons/5")
+    contact = ContactFactory(
+        account=panel.account, email=person["Emails"][0], first_name="Other", last_name="Name"
+    )
+    waiting_runs(panel.account, contact)
+
+    preview = _get(
+        client, panel, "leads:queue_match_preview", {"person_id": 5}, contact_id=contact.id
+    )
+    unconfirmed = _post(client, panel, "leads:queue_match", {"person_id": 5}, contact_id=contact.id)
+    contact.refresh_from_db()
+    assert contact.superoffice_person_id is None
+    confirmed = _post(
+        client,
+        panel,
+        "leads:queue_match",
+        {"person_id": 5, "confirmed": "1"},
+        contact_id=contact.id,
+    )
+
+    assert b"The name differs" in preview.content and b'name="confirmed"' in preview.content
+    assert b"confirm it is the same person" in unconfirmed.content
+    assert b"1 waiting run(s) resumed" in confirmed.content
+    contact.refresh_from_db()
+    assert contact.superoffice_person_id == 5
 
 
 def test_a_bad_person_id_is_a_message_not_an_error(client, local_panel):
