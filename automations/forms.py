@@ -14,8 +14,10 @@ T = AutomationType
 
 # Which settings each type uses; the first tuple is required, the second optional.
 TYPE_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    T.CREATE_SALE: (("source_id", "rating_id", "description"),
-                    ("owner_id", "extra_selection_id", "extra_project_id")),
+    T.CREATE_SALE: (
+        ("source_id", "rating_id", "description"),
+        ("owner_id", "extra_selection_id", "extra_project_id"),
+    ),
     T.CREATE_TASK: (("activity_type_id", "description"), ("owner_id",)),
     T.NOTIFY_SALES_REP: (("activity_type_id", "description"), ("owner_id",)),
     T.SET_INTEREST: (("interest_ids",), ()),
@@ -26,22 +28,55 @@ TYPE_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     T.REMOVE_FROM_SELECTION: (("selection_id",), ()),
     # Link actions (automations.link_actions).
     T.SET_FIELD: (("field_key",), ("field_value",)),
-    T.FOLLOW_UP: (("follow_up_kind", "activity_type_id"),
-                  ("description", "project_id", "owner_id", "duration_minutes", "due_in_days")),
-    T.CREATE_REQUEST: (("request_title", "request_assign"),
-                       ("priority_id", "category_id", "owner_id")),
+    T.FOLLOW_UP: (
+        ("follow_up_kind", "activity_type_id"),
+        ("description", "project_id", "owner_id", "duration_minutes", "due_in_days"),
+    ),
+    T.CREATE_REQUEST: (
+        ("request_title", "request_assign"),
+        ("priority_id", "category_id", "owner_id"),
+    ),
     T.RUN_SCRIPT: (("script_id",), ()),
 }
-SETTING_FIELDS = ("source_id", "rating_id", "activity_type_id", "description", "interest_ids",
-                  "project_id", "selection_id", "owner_id", "extra_selection_id",
-                  "extra_project_id", "field_key", "field_value", "follow_up_kind",
-                  "duration_minutes", "due_in_days", "request_title", "request_assign",
-                  "priority_id", "category_id", "script_id")
-INT_SETTINGS = {"source_id", "rating_id", "activity_type_id", "project_id", "selection_id",
-                "owner_id", "extra_selection_id", "extra_project_id", "priority_id",
-                "category_id", "script_id"}
-FIELD_VALUE_HELP = ("Text as is; a number for number and list fields (the list item's id); "
-                    "a date as YYYY-MM-DD; 1 or 0 for a checkbox.")
+SETTING_FIELDS = (
+    "source_id",
+    "rating_id",
+    "activity_type_id",
+    "description",
+    "interest_ids",
+    "project_id",
+    "selection_id",
+    "owner_id",
+    "extra_selection_id",
+    "extra_project_id",
+    "field_key",
+    "field_value",
+    "follow_up_kind",
+    "duration_minutes",
+    "due_in_days",
+    "request_title",
+    "request_assign",
+    "priority_id",
+    "category_id",
+    "script_id",
+)
+INT_SETTINGS = {
+    "source_id",
+    "rating_id",
+    "activity_type_id",
+    "project_id",
+    "selection_id",
+    "owner_id",
+    "extra_selection_id",
+    "extra_project_id",
+    "priority_id",
+    "category_id",
+    "script_id",
+}
+FIELD_VALUE_HELP = (
+    "Text as is; a number for number and list fields (the list item's id); "
+    "a date as YYYY-MM-DD; 1 or 0 for a checkbox."
+)
 
 DESCRIPTION_HELP = merge_fields.fields_help(DESCRIPTION_FIELDS)
 # Texts filled in per run: the marketer learns of a misspelt field on save, not from a
@@ -62,28 +97,39 @@ class AutomationForm(forms.Form):
     )
     trigger_event_type = forms.ChoiceField(label="When the contact", choices=EventType.choices)
     trigger_link = forms.ModelChoiceField(
-        label="Only this link", queryset=TrackedLink.objects.none(), required=False,
+        label="Only this link",
+        queryset=TrackedLink.objects.none(),
+        required=False,
         empty_label="Any link",
     )
     trigger_form = forms.ModelChoiceField(
-        label="Only this form", queryset=Form.objects.none(), required=False,
+        label="Only this form",
+        queryset=Form.objects.none(),
+        required=False,
         empty_label="Any form",
     )
     source_id = forms.TypedChoiceField(label="Source", coerce=int, required=False)
     rating_id = forms.TypedChoiceField(label="Rating", coerce=int, required=False)
     activity_type_id = forms.TypedChoiceField(label="Activity type", coerce=int, required=False)
     description = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        max_length=2000,
         help_text=DESCRIPTION_HELP,
     )
     interest_ids = forms.TypedMultipleChoiceField(
-        label="Interests", coerce=int, required=False,
+        label="Interests",
+        coerce=int,
+        required=False,
         widget=forms.SelectMultiple(attrs={"size": 6}),
     )
     project_id = forms.TypedChoiceField(label="Project", coerce=int, required=False)
     selection_id = forms.TypedChoiceField(label="Selection", coerce=int, required=False)
     owner_id = forms.TypedChoiceField(
-        label="Owner", coerce=int, required=False, empty_value=None,
+        label="Owner",
+        coerce=int,
+        required=False,
+        empty_value=None,
         help_text="Leave empty to give it to the owner of the person's company.",
     )
     extra_selection_id = forms.TypedChoiceField(
@@ -93,39 +139,71 @@ class AutomationForm(forms.Form):
         label="Also add the person to project", coerce=int, required=False, empty_value=None
     )
     field_key = forms.ChoiceField(label="Person field", required=False)
-    field_value = forms.CharField(label="Value", required=False, max_length=2000,
-                                  help_text=FIELD_VALUE_HELP)
+    field_value = forms.CharField(
+        label="Value", required=False, max_length=2000, help_text=FIELD_VALUE_HELP
+    )
     follow_up_kind = forms.ChoiceField(
-        label="Follow-up", required=False,
-        choices=[("", "Choose…"), ("meeting", "Meeting (in the diary)"),
-                 ("task", "Task (in the checklist)")],
+        label="Follow-up",
+        required=False,
+        choices=[
+            ("", "Choose…"),
+            ("meeting", "Meeting (in the diary)"),
+            ("task", "Task (in the checklist)"),
+        ],
     )
     duration_minutes = forms.TypedChoiceField(
-        label="Meeting length", coerce=int, required=False, empty_value=None,
-        choices=[("", "30 minutes"), (15, "15 minutes"), (45, "45 minutes"), (60, "1 hour"),
-                 (90, "1½ hours"), (120, "2 hours"), (240, "Half a day")],
+        label="Meeting length",
+        coerce=int,
+        required=False,
+        empty_value=None,
+        choices=[
+            ("", "30 minutes"),
+            (15, "15 minutes"),
+            (45, "45 minutes"),
+            (60, "1 hour"),
+            (90, "1½ hours"),
+            (120, "2 hours"),
+            (240, "Half a day"),
+        ],
     )
     due_in_days = forms.TypedChoiceField(
-        label="When", coerce=int, required=False, empty_value=None,
-        choices=[("", "Within the hour after the click"), (1, "Tomorrow"),
-                 (2, "In 2 days"), (3, "In 3 days"), (7, "In a week"), (14, "In 2 weeks"),
-                 (30, "In a month")],
+        label="When",
+        coerce=int,
+        required=False,
+        empty_value=None,
+        choices=[
+            ("", "Within the hour after the click"),
+            (1, "Tomorrow"),
+            (2, "In 2 days"),
+            (3, "In 3 days"),
+            (7, "In a week"),
+            (14, "In 2 weeks"),
+            (30, "In a month"),
+        ],
     )
-    request_title = forms.CharField(label="Request title", required=False, max_length=180,
-                                    help_text=DESCRIPTION_HELP)
+    request_title = forms.CharField(
+        label="Request title", required=False, max_length=180, help_text=DESCRIPTION_HELP
+    )
     request_assign = forms.ChoiceField(
-        label="Assign the request", required=False,
-        choices=[("", "Choose…"), ("unassigned", "Leave it unassigned"),
-                 ("category", "By the category's rules"),
-                 ("owner", "To the owner below (empty: the company's owner)")],
+        label="Assign the request",
+        required=False,
+        choices=[
+            ("", "Choose…"),
+            ("unassigned", "Leave it unassigned"),
+            ("category", "By the category's rules"),
+            ("owner", "To the owner below (empty: the company's owner)"),
+        ],
     )
-    priority_id = forms.TypedChoiceField(label="Priority", coerce=int, required=False,
-                                         empty_value=None)
-    category_id = forms.TypedChoiceField(label="Category", coerce=int, required=False,
-                                         empty_value=None)
+    priority_id = forms.TypedChoiceField(
+        label="Priority", coerce=int, required=False, empty_value=None
+    )
+    category_id = forms.TypedChoiceField(
+        label="Category", coerce=int, required=False, empty_value=None
+    )
     script_id = forms.TypedChoiceField(label="CRMScript", coerce=int, required=False)
     once_per_contact = forms.BooleanField(
-        required=False, label="Only once per contact",
+        required=False,
+        label="Only once per contact",
         help_text="Otherwise it runs every time a contact triggers it.",
     )
     is_enabled = forms.BooleanField(required=False, initial=True, label="Enabled")
@@ -146,8 +224,10 @@ class AutomationForm(forms.Form):
         self.fields["interest_ids"].choices = list(lists.get("interests", []))
         self.fields["project_id"].choices = [("", pick), *lists.get("projects", [])]
         self.fields["selection_id"].choices = [("", pick), *lists.get("selections", [])]
-        self.fields["owner_id"].choices = [("", "The company's owner"),
-                                           *lists.get("associates", [])]
+        self.fields["owner_id"].choices = [
+            ("", "The company's owner"),
+            *lists.get("associates", []),
+        ]
         self.fields["extra_selection_id"].choices = [("", "None"), *lists.get("selections", [])]
         self.fields["extra_project_id"].choices = [("", "None"), *lists.get("projects", [])]
         self.field_types = dict(lists.get("person_field_types", []))
@@ -186,8 +266,12 @@ class AutomationForm(forms.Form):
         for name in required:
             value = data.get(name)
             if value in (None, "", []):
-                self.add_error(name, "Choose one." if name != "description"
-                               else "Write what the sales rep should read.")
+                self.add_error(
+                    name,
+                    "Choose one."
+                    if name != "description"
+                    else "Write what the sales rep should read.",
+                )
         event_type = data.get("trigger_event_type")
         if data.get("trigger_link") and event_type not in ("link_clicked", "sms_link_clicked"):
             self.add_error("trigger_link", "A link can only narrow a 'link clicked' trigger.")
@@ -258,5 +342,5 @@ class AutomationSettingsForm(forms.Form):
         required=False,
         label="Match contacts automatically when exactly one SuperOffice person has their email",
         help_text="Off: every contact without a SuperOffice person waits in the queue for a "
-                  "sales rep. On: the hub matches it when the email is unambiguous.",
+        "sales rep. On: the hub matches it when the email is unambiguous.",
     )

@@ -32,7 +32,10 @@ def link_actions(*, account, link: TrackedLink) -> QuerySet[Automation]:
 def link_action_get(*, account, link: TrackedLink, automation_id: int) -> Automation:
     return get_object_or_404(
         Automation.objects.select_related("campaign"),
-        account=account, trigger_link=link, deleted_at__isnull=True, pk=automation_id,
+        account=account,
+        trigger_link=link,
+        deleted_at__isnull=True,
+        pk=automation_id,
     )
 
 

@@ -16,6 +16,8 @@ def link_actions_once_set(*, account, link: TrackedLink, once: bool) -> int:
     Runs already written stay as they are: "once" counts from the first run stored
     with it on (its once key), so a recipient who clicked before may act once more.
     """
-    return Automation.objects.filter(
-        account=account, trigger_link=link, deleted_at__isnull=True
-    ).exclude(once_per_contact=once).update(once_per_contact=once, updated_at=timezone.now())
+    return (
+        Automation.objects.filter(account=account, trigger_link=link, deleted_at__isnull=True)
+        .exclude(once_per_contact=once)
+        .update(once_per_contact=once, updated_at=timezone.now())
+    )

@@ -60,19 +60,23 @@ def link_detail(request, link_id: int):
     runs = Paginator(
         link_selectors.link_runs(account=request.account, link=link), PER_PAGE
     ).get_page(request.GET.get("page"))
-    return render(request, "automations/link_detail.html", {
-        "campaign": link.campaign,
-        "tab": "links",
-        "link": link,
-        "public_url": campaign_services.link_public_url(link=link),
-        "form": form,
-        "actions": actions,
-        "once": bool(actions) and all(a.once_per_contact for a in actions),
-        "summary": summary,
-        "clicks": clicks,
-        "page": runs,
-        "reasons": REASONS,
-    })
+    return render(
+        request,
+        "automations/link_detail.html",
+        {
+            "campaign": link.campaign,
+            "tab": "links",
+            "link": link,
+            "public_url": campaign_services.link_public_url(link=link),
+            "form": form,
+            "actions": actions,
+            "once": bool(actions) and all(a.once_per_contact for a in actions),
+            "summary": summary,
+            "clicks": clicks,
+            "page": runs,
+            "reasons": REASONS,
+        },
+    )
 
 
 @account_required
@@ -81,8 +85,9 @@ def link_once(request, link_id: int):
     link = link_selectors.link_get(account=request.account, link_id=link_id)
     once = request.POST.get("once") == "1"
     link_services.link_actions_once_set(account=request.account, link=link, once=once)
-    messages.success(request, "The link acts once per recipient." if once
-                     else "The link acts on every click.")
+    messages.success(
+        request, "The link acts once per recipient." if once else "The link acts on every click."
+    )
     return redirect("automations:link_detail", link_id=link.id)
 
 
@@ -124,10 +129,18 @@ def _action_form_page(request, *, link, automation=None):
             initial["interest_ids"] = request.POST.getlist("interest_ids")
         initial.update({"trigger_event_type": EventType.LINK_CLICKED, "trigger_link": link.pk})
         form = AutomationForm(initial=initial, campaign=campaign, lists=lists)
-    return render(request, "automations/link_action_form.html", {
-        "campaign": campaign, "tab": "links", "link": link, "automation": automation,
-        "form": form, "lists_error": lists_error,
-    })
+    return render(
+        request,
+        "automations/link_action_form.html",
+        {
+            "campaign": campaign,
+            "tab": "links",
+            "link": link,
+            "automation": automation,
+            "form": form,
+            "lists_error": lists_error,
+        },
+    )
 
 
 @account_required

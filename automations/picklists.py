@@ -37,8 +37,7 @@ def picklists_load(*, account, refresh: bool = False) -> tuple[Choices, str]:
     lists: Choices = {name: [] for name in LISTS}
     try:
         for ours, theirs in LISTS.items():
-            items = crm_services.crm_list_items(account=account, list_name=theirs,
-                                                 refresh=refresh)
+            items = crm_services.crm_list_items(account=account, list_name=theirs, refresh=refresh)
             if ours == "person_fields":
                 # Picked by key ("SuperOffice:3", "x_score"); the type decides the value.
                 lists[ours] = [(i.key, f"{i.name} ({i.type})") for i in items]

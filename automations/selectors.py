@@ -34,8 +34,9 @@ def automation_get(*, account, automation_id: int, include_deleted: bool = False
     return get_object_or_404(qs, pk=automation_id)
 
 
-def runs_list(*, account, status: str | None = None, campaign=None, automation=None,
-              contact=None) -> QuerySet[Run]:
+def runs_list(
+    *, account, status: str | None = None, campaign=None, automation=None, contact=None
+) -> QuerySet[Run]:
     qs = Run.objects.filter(account=account).select_related(
         "automation", "automation__campaign", "event", "event__link", "event__form", "contact"
     )
@@ -53,8 +54,13 @@ def runs_list(*, account, status: str | None = None, campaign=None, automation=N
 def run_get(*, account, run_id: int) -> Run:
     return get_object_or_404(
         Run.objects.select_related(
-            "automation", "automation__campaign", "event", "event__campaign", "event__link",
-            "event__form", "contact",
+            "automation",
+            "automation__campaign",
+            "event",
+            "event__campaign",
+            "event__link",
+            "event__form",
+            "contact",
         ),
         account=account,
         pk=run_id,
@@ -88,9 +94,7 @@ def crm_calls_for_runs(*, account, runs) -> dict[str, list]:
 def queue_contacts(*, account) -> QuerySet[Contact]:
     """Contacts with runs waiting for a SuperOffice person, the longest waiting first."""
     return (
-        Contact.objects.filter(
-            account=account, automation_runs__status=RunStatus.WAITING_FOR_MATCH
-        )
+        Contact.objects.filter(account=account, automation_runs__status=RunStatus.WAITING_FOR_MATCH)
         .annotate(
             waiting_runs=Count("automation_runs"),
             waiting_since=Min("automation_runs__waiting_since"),
@@ -103,8 +107,7 @@ def waiting_runs_of_contacts(*, account, contacts) -> dict[int, list[Run]]:
     ids = [c.id for c in contacts]
     out: dict[int, list[Run]] = {}
     for run in (
-        Run.objects.filter(account=account, contact_id__in=ids,
-                           status=RunStatus.WAITING_FOR_MATCH)
+        Run.objects.filter(account=account, contact_id__in=ids, status=RunStatus.WAITING_FOR_MATCH)
         .select_related("automation", "event")
         .order_by("waiting_since", "id")
     ):

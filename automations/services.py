@@ -57,9 +57,7 @@ def retry_cap_seconds() -> float:
 
 def lease_seconds() -> float:
     # Longer than the task's hard time limit: a live worker never loses its lease.
-    return _setting(
-        "AUTOMATIONS_LEASE_SECONDS", _setting("CELERY_TASK_TIME_LIMIT", 300) + 60
-    )
+    return _setting("AUTOMATIONS_LEASE_SECONDS", _setting("CELERY_TASK_TIME_LIMIT", 300) + 60)
 
 
 def redispatch_after_seconds() -> float:
@@ -145,9 +143,19 @@ def _paused_until(*, account_id: int):
 # --- automations ---------------------------------------------------------------------
 
 
-def automation_create(*, account, campaign, name: str, type: str, trigger_event_type: str,
-                      trigger_link=None, trigger_form=None, settings: dict | None = None,
-                      once_per_contact: bool = False, is_enabled: bool = True) -> Automation:
+def automation_create(
+    *,
+    account,
+    campaign,
+    name: str,
+    type: str,
+    trigger_event_type: str,
+    trigger_link=None,
+    trigger_form=None,
+    settings: dict | None = None,
+    once_per_contact: bool = False,
+    is_enabled: bool = True,
+) -> Automation:
     if campaign.account_id != account.pk:
         raise ValueError("The campaign belongs to another account.")
     for obj in (trigger_link, trigger_form):
@@ -168,8 +176,16 @@ def automation_create(*, account, campaign, name: str, type: str, trigger_event_
 
 
 def automation_update(*, automation: Automation, **fields) -> Automation:
-    allowed = {"name", "type", "trigger_event_type", "trigger_link", "trigger_form", "settings",
-               "once_per_contact", "is_enabled"}
+    allowed = {
+        "name",
+        "type",
+        "trigger_event_type",
+        "trigger_link",
+        "trigger_form",
+        "settings",
+        "once_per_contact",
+        "is_enabled",
+    }
     for name, value in fields.items():
         if name not in allowed:
             raise TypeError(f"Cannot update {name}")
@@ -209,8 +225,9 @@ def _automation_matches(automation: Automation, event: Event) -> bool:
     return automation.trigger_form_id is None or automation.trigger_form_id == event.form_id
 
 
-def runs_create_for_events(*, account, events: Iterable[Event], events_are_new: bool = False
-                           ) -> list[Run]:
+def runs_create_for_events(
+    *, account, events: Iterable[Event], events_are_new: bool = False
+) -> list[Run]:
     """Write one run per (event, matching enabled automation), in the caller's transaction.
 
     Called by events_ingest inside its transaction, so the runs commit with their events.
@@ -333,9 +350,7 @@ def _runs_insert(rows: list[Run], *, now, may_conflict: bool) -> list[Run]:
     # With ignore_conflicts PostgreSQL returns no ids: read back the ids of the rows this
     # call inserted (a row that already existed has another created_at).
     ids = dict(
-        Run.objects.filter(key__in=[r.key for r in rows], created_at=now).values_list(
-            "key", "id"
-        )
+        Run.objects.filter(key__in=[r.key for r in rows], created_at=now).values_list("key", "id")
     )
     created = []
     for row in rows:
@@ -375,21 +390,25 @@ def runs_dispatch(*, run_ids: list[int], fan_out: bool = True) -> int:
             if fan_out and len(pending) > FAN_OUT_ABOVE:
                 while pending:
                     chunk = pending[:FAN_OUT_CHUNK]
-                    dispatch_runs.apply_async((chunk,), producer=producer, retry=True,
-                                              retry_policy=_PUBLISH_RETRY)
+                    dispatch_runs.apply_async(
+                        (chunk,), producer=producer, retry=True, retry_policy=_PUBLISH_RETRY
+                    )
                     del pending[:FAN_OUT_CHUNK]
                     published += len(chunk)
                 return published
             while pending:
                 group = pending[:RUNS_PER_MESSAGE]
-                execute_runs.apply_async((group,), producer=producer, retry=True,
-                                         retry_policy=_PUBLISH_RETRY)
+                execute_runs.apply_async(
+                    (group,), producer=producer, retry=True, retry_policy=_PUBLISH_RETRY
+                )
                 del pending[:RUNS_PER_MESSAGE]
                 published += len(group)
     except Exception:
         logger.warning(
             "Could not publish wake-ups of %d of %d runs; the sweeper will re-dispatch them",
-            len(pending), len(run_ids), exc_info=True,
+            len(pending),
+            len(run_ids),
+            exc_info=True,
         )
         _runs_undispatch(run_ids=pending)
     return published
@@ -415,7 +434,7 @@ def runs_execute(*, run_ids: list[int]) -> list[RunOutcome]:
         outcome = run_execute(run_id=run_id)
         outcomes.append(outcome)
         if outcome.status == RunStatus.PENDING and index + 1 < len(run_ids):
-            _runs_undispatch(run_ids=run_ids[index + 1:])
+            _runs_undispatch(run_ids=run_ids[index + 1 :])
             break
     return outcomes
 
@@ -513,8 +532,14 @@ def run_claim(*, run_id: int) -> Run | None:
     if not claimed:
         return None
     return Run.objects.select_related(
-        "account", "automation", "automation__campaign", "event", "event__campaign",
-        "event__link", "event__form", "contact",
+        "account",
+        "automation",
+        "automation__campaign",
+        "event",
+        "event__campaign",
+        "event__link",
+        "event__form",
+        "contact",
     ).get(id=run_id)
 
 
@@ -586,13 +611,19 @@ def run_execute(*, run_id: int) -> RunOutcome:
     paused_until = _paused_until(account_id=run.account_id)
     if paused_until is not None and paused_until > now:
         # Hold: the attempt did not happen, so it does not count.
-        _record(run, status=RunStatus.PENDING, next_attempt_at=paused_until,
-                attempts=F("attempts") - 1, dispatched_at=None)
+        _record(
+            run,
+            status=RunStatus.PENDING,
+            next_attempt_at=paused_until,
+            attempts=F("attempts") - 1,
+            dispatched_at=None,
+        )
         return RunOutcome(RunStatus.PENDING, "account paused")
 
     if run.automation.deleted_at is not None:
-        _record(run, status=RunStatus.CANCELLED, cancel_reason="Automation deleted",
-                finished_at=now)
+        _record(
+            run, status=RunStatus.CANCELLED, cancel_reason="Automation deleted", finished_at=now
+        )
         return RunOutcome(RunStatus.CANCELLED)
 
     from . import actions
@@ -603,22 +634,37 @@ def run_execute(*, run_id: int) -> RunOutcome:
         client = client_for_account(run.account, correlation=run.key)
         person_id = actions.person_id_resolve(run=run, client=client)
         if person_id is None:
-            _record(run, status=RunStatus.WAITING_FOR_MATCH, waiting_since=timezone.now(),
-                    dispatched_at=None)
+            _record(
+                run,
+                status=RunStatus.WAITING_FOR_MATCH,
+                waiting_since=timezone.now(),
+                dispatched_at=None,
+            )
             return RunOutcome(RunStatus.WAITING_FOR_MATCH)
         result = actions.perform(run=run, client=client, person_id=person_id)
     except ConfigurationCrmError as exc:
         account_crm_pause(account=run.account, reason=str(exc) or exc.__class__.__name__)
         paused_until = _paused_until(account_id=run.account_id) or timezone.now()
-        _record(run, status=RunStatus.PENDING, next_attempt_at=paused_until,
-                attempts=F("attempts") - 1, dispatched_at=None,
-                last_error=_error_text(exc), error_kind=ErrorKind.CONFIGURATION)
+        _record(
+            run,
+            status=RunStatus.PENDING,
+            next_attempt_at=paused_until,
+            attempts=F("attempts") - 1,
+            dispatched_at=None,
+            last_error=_error_text(exc),
+            error_kind=ErrorKind.CONFIGURATION,
+        )
         return RunOutcome(RunStatus.PENDING, "configuration")
     except TransientCrmError as exc:
         return _record_transient(run, exc, getattr(exc, "retry_after", None))
     except (PermanentCrmError, actions.UnknownActionError) as exc:
-        _record(run, status=RunStatus.FAILED, finished_at=timezone.now(),
-                last_error=_error_text(exc), error_kind=ErrorKind.PERMANENT)
+        _record(
+            run,
+            status=RunStatus.FAILED,
+            finished_at=timezone.now(),
+            last_error=_error_text(exc),
+            error_kind=ErrorKind.PERMANENT,
+        )
         return RunOutcome(RunStatus.FAILED, "permanent")
     except Exception as exc:  # a bug or a database hiccup: retry like a transient error
         logger.exception("Run %s raised", run.key)
@@ -627,9 +673,16 @@ def run_execute(*, run_id: int) -> RunOutcome:
     if paused_until is not None:
         # A probe run got through after a configuration pause: the admin fixed it.
         account_crm_resume(account=run.account)
-    _record(run, status=RunStatus.DONE, finished_at=timezone.now(),
-            crm_object_type=result.object_type, crm_object_id=result.object_id,
-            output=result.output[:20000], last_error="", error_kind="")
+    _record(
+        run,
+        status=RunStatus.DONE,
+        finished_at=timezone.now(),
+        crm_object_type=result.object_type,
+        crm_object_id=result.object_id,
+        output=result.output[:20000],
+        last_error="",
+        error_kind="",
+    )
     return RunOutcome(RunStatus.DONE)
 
 
@@ -637,16 +690,28 @@ def _error_text(exc: BaseException) -> str:
     return f"{exc.__class__.__name__}: {exc}"[:2000]
 
 
-def _record_transient(run: Run, exc: BaseException, retry_after, *,
-                      kind: str = ErrorKind.TRANSIENT) -> RunOutcome:
+def _record_transient(
+    run: Run, exc: BaseException, retry_after, *, kind: str = ErrorKind.TRANSIENT
+) -> RunOutcome:
     if run.attempts >= max_attempts():
-        _record(run, status=RunStatus.FAILED, finished_at=timezone.now(),
-                last_error=_error_text(exc), error_kind=kind)
+        _record(
+            run,
+            status=RunStatus.FAILED,
+            finished_at=timezone.now(),
+            last_error=_error_text(exc),
+            error_kind=kind,
+        )
         return RunOutcome(RunStatus.FAILED, "gave up")
     delay = backoff_seconds(attempt=run.attempts, retry_after=retry_after)
     next_at = timezone.now() + timedelta(seconds=delay)
-    if _record(run, status=RunStatus.PENDING, next_attempt_at=next_at, dispatched_at=None,
-               last_error=_error_text(exc), error_kind=kind):
+    if _record(
+        run,
+        status=RunStatus.PENDING,
+        next_attempt_at=next_at,
+        dispatched_at=None,
+        last_error=_error_text(exc),
+        error_kind=kind,
+    ):
         _schedule_wakeup(run.id, delay)
     return RunOutcome(RunStatus.PENDING, f"retry in {delay:.1f}s")
 
@@ -659,24 +724,32 @@ def _schedule_wakeup(run_id: int, delay: float) -> None:
     from .tasks import execute_run
 
     try:
-        execute_run.apply_async((run_id,), countdown=delay, retry=True,
-                                retry_policy={"max_retries": 1, "interval_start": 0})
+        execute_run.apply_async(
+            (run_id,),
+            countdown=delay,
+            retry=True,
+            retry_policy={"max_retries": 1, "interval_start": 0},
+        )
         Run.objects.filter(id=run_id, status=RunStatus.PENDING).update(
             dispatched_at=timezone.now() + timedelta(seconds=delay)
         )
     except Exception:
-        logger.warning("Could not schedule the retry of run %s; the sweeper will", run_id,
-                       exc_info=True)
+        logger.warning(
+            "Could not schedule the retry of run %s; the sweeper will", run_id, exc_info=True
+        )
 
 
 def run_retry(*, run: Run) -> Run:
     """A failed run, again from the start of its attempts (the page's Retry button)."""
     now = timezone.now()
     updated = Run.objects.filter(id=run.id, status=RunStatus.FAILED).update(
-        status=RunStatus.PENDING, next_attempt_at=now, finished_at=None,
+        status=RunStatus.PENDING,
+        next_attempt_at=now,
+        finished_at=None,
         # Keep one attempt on the count: a failed earlier attempt may have created the
         # object, so the next one looks for the marker first.
-        attempts=1 if run.attempts else 0, dispatched_at=now,
+        attempts=1 if run.attempts else 0,
+        dispatched_at=now,
     )
     if updated:
         transaction.on_commit(lambda: runs_dispatch(run_ids=[run.id]))
@@ -687,10 +760,11 @@ def run_retry(*, run: Run) -> Run:
 # --- the paused queue ------------------------------------------------------------------
 
 
-def contact_person_set(*, contact: Contact, person_id: int) -> int:
-    """Match a contact to a SuperOffice person and resume all its waiting runs at once.
+def contact_person_set(*, contact: Contact, person_id: int, hold_seconds: float = 0) -> int:
+    """Match a contact to a SuperOffice person and resume all its waiting runs.
 
-    Returns how many runs resumed.
+    With ``hold_seconds`` the runs are pending but not due until then (the sweeper takes
+    them when due), so the match can still be undone. Returns how many runs resumed.
     """
     now = timezone.now()
     with transaction.atomic():
@@ -698,7 +772,59 @@ def contact_person_set(*, contact: Contact, person_id: int) -> int:
             superoffice_person_id=person_id, updated_at=now
         )
         contact.superoffice_person_id = person_id
-        run_ids = runs_resume_for_contact(contact=contact)
+        if hold_seconds <= 0:
+            return len(runs_resume_for_contact(contact=contact))
+        return Run.objects.filter(
+            account_id=contact.account_id,
+            contact_id=contact.pk,
+            status=RunStatus.WAITING_FOR_MATCH,
+        ).update(
+            status=RunStatus.PENDING,
+            next_attempt_at=now + timedelta(seconds=hold_seconds),
+            waiting_since=None,
+            dispatched_at=None,
+        )
+
+
+def _held_runs(contact: Contact):
+    # Held by a match and not yet acted: pending, never attempted, not yet due.
+    return Run.objects.filter(
+        account_id=contact.account_id,
+        contact_id=contact.pk,
+        status=RunStatus.PENDING,
+        attempts=0,
+        next_attempt_at__gt=timezone.now(),
+    )
+
+
+def contact_match_undo(*, contact: Contact) -> int | None:
+    """Take a match back while its runs are held: the contact loses its person and the runs
+    wait for a match again. None when a run has already acted (too late to undo)."""
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Contact.objects.select_for_update().get(
+            pk=contact.pk, account_id=contact.account_id
+        )
+        if locked.superoffice_person_id is None:
+            return None
+        held = list(_held_runs(contact).select_for_update().values_list("id", flat=True))
+        if not held:
+            return None
+        Run.objects.filter(id__in=held).update(
+            status=RunStatus.WAITING_FOR_MATCH, waiting_since=now, next_attempt_at=now
+        )
+        Contact.objects.filter(pk=contact.pk).update(superoffice_person_id=None, updated_at=now)
+        contact.superoffice_person_id = None
+    return len(held)
+
+
+def contact_match_release(*, contact: Contact) -> int:
+    """Let the runs a match holds go now instead of at the end of the undo window."""
+    now = timezone.now()
+    with transaction.atomic():
+        run_ids = list(_held_runs(contact).values_list("id", flat=True))
+        Run.objects.filter(id__in=run_ids).update(next_attempt_at=now, dispatched_at=now)
+        transaction.on_commit(lambda: runs_dispatch(run_ids=run_ids))
     return len(run_ids)
 
 
@@ -733,8 +859,11 @@ def runs_dismiss_for_contact(*, contact: Contact, reason: str) -> int:
     """Cancel a contact's waiting runs (the rep decided nobody in SuperOffice is them)."""
     return Run.objects.filter(
         account_id=contact.account_id, contact=contact, status=RunStatus.WAITING_FOR_MATCH
-    ).update(status=RunStatus.CANCELLED, cancel_reason=reason[:300] or "Dismissed",
-             finished_at=timezone.now())
+    ).update(
+        status=RunStatus.CANCELLED,
+        cancel_reason=reason[:300] or "Dismissed",
+        finished_at=timezone.now(),
+    )
 
 
 def contact_person_set_automatically(*, contact: Contact, person_id: int) -> None:

@@ -42,9 +42,15 @@ def _runs_page(request, qs):
 def campaign_automations(request, campaign_id: int):
     campaign = selectors.campaign_get(account=request.account, campaign_id=campaign_id)
     automations = selectors.automations_of_campaign(account=request.account, campaign=campaign)
-    return render(request, "automations/automation_list.html", {
-        "campaign": campaign, "automations": automations, "tab": "automations",
-    })
+    return render(
+        request,
+        "automations/automation_list.html",
+        {
+            "campaign": campaign,
+            "automations": automations,
+            "tab": "automations",
+        },
+    )
 
 
 def _form_page(request, *, campaign, automation=None):
@@ -64,17 +70,25 @@ def _form_page(request, *, campaign, automation=None):
             return redirect("automations:campaign_automations", campaign_id=campaign.id)
     elif refresh:
         # Keep what the marketer typed; only the lists are new.
-        form = AutomationForm(initial=_initial_from_post(request.POST), campaign=campaign,
-                              lists=lists)
+        form = AutomationForm(
+            initial=_initial_from_post(request.POST), campaign=campaign, lists=lists
+        )
         if not lists_error:
             messages.success(request, "SuperOffice lists refreshed.")
     else:
         initial = AutomationForm.initial_from(automation) if automation else {"is_enabled": True}
         form = AutomationForm(initial=initial, campaign=campaign, lists=lists)
-    return render(request, "automations/automation_form.html", {
-        "campaign": campaign, "automation": automation, "form": form,
-        "lists_error": lists_error, "tab": "automations",
-    })
+    return render(
+        request,
+        "automations/automation_form.html",
+        {
+            "campaign": campaign,
+            "automation": automation,
+            "form": form,
+            "lists_error": lists_error,
+            "tab": "automations",
+        },
+    )
 
 
 def _initial_from_post(post) -> dict:
@@ -128,11 +142,13 @@ def _counts(by_status: dict[str, int]) -> list[tuple[str, str, int]]:
 def run_list(request):
     qs = selectors.runs_list(account=request.account)
     ctx = _runs_page(request, qs)
-    ctx.update({
-        "title": "Automation runs",
-        "counts": _counts(selectors.run_status_counts(account=request.account)),
-        "settings_row": selectors.automation_settings_of(account=request.account),
-    })
+    ctx.update(
+        {
+            "title": "Automation runs",
+            "counts": _counts(selectors.run_status_counts(account=request.account)),
+            "settings_row": selectors.automation_settings_of(account=request.account),
+        }
+    )
     return render(request, "automations/run_list.html", ctx)
 
 
@@ -150,8 +166,14 @@ def automation_runs(request, automation_id: int):
         account=request.account, automation_id=automation_id, include_deleted=True
     )
     ctx = _runs_page(request, selectors.runs_list(account=request.account, automation=automation))
-    ctx.update({"title": f"Runs of “{automation.name}”", "automation": automation,
-                "campaign": automation.campaign, "tab": "automations"})
+    ctx.update(
+        {
+            "title": f"Runs of “{automation.name}”",
+            "automation": automation,
+            "campaign": automation.campaign,
+            "tab": "automations",
+        }
+    )
     return render(request, "automations/run_list.html", ctx)
 
 
@@ -186,8 +208,7 @@ def run_retry(request, run_id: int):
 def queue(request):
     qs = selectors.queue_contacts(account=request.account)
     page = Paginator(qs, RUNS_PER_PAGE).get_page(request.GET.get("page"))
-    waiting = selectors.waiting_runs_of_contacts(account=request.account,
-                                                 contacts=page.object_list)
+    waiting = selectors.waiting_runs_of_contacts(account=request.account, contacts=page.object_list)
     for contact in page.object_list:
         contact.waiting = waiting.get(contact.id, [])
     return render(request, "automations/queue.html", {"page": page})
@@ -210,7 +231,9 @@ def automation_settings(request):
             messages.success(request, "Automation settings saved.")
             return redirect("automations:settings")
     else:
-        form = AutomationSettingsForm(initial={
-            "auto_match_single_email": bool(current and current.auto_match_single_email),
-        })
+        form = AutomationSettingsForm(
+            initial={
+                "auto_match_single_email": bool(current and current.auto_match_single_email),
+            }
+        )
     return render(request, "automations/settings.html", {"form": form, "settings_row": current})

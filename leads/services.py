@@ -225,8 +225,14 @@ def contact_match(
     """The contact is this SuperOffice person: set it and resume every waiting run at once."""
     if contact.account_id != account.id:
         raise ValueError("Contact of another account")
+    from django.conf import settings
+
     with transaction.atomic():
-        resumed = automation_services.contact_person_set(contact=contact, person_id=person_id)
+        resumed = automation_services.contact_person_set(
+            contact=contact,
+            person_id=person_id,
+            hold_seconds=settings.AUTOMATIONS_MATCH_UNDO_SECONDS,
+        )
         LeadDecision.objects.create(
             account=account,
             contact=contact,
@@ -235,6 +241,33 @@ def contact_match(
             associate_id=associate_id,
         )
     return resumed
+
+
+def contact_match_undo(*, account: Account, contact: Contact) -> int | None:
+    """Undo a rep's match while its runs are held; None when it is too late."""
+    if contact.account_id != account.id:
+        raise ValueError("Contact of another account")
+    with transaction.atomic():
+        back = automation_services.contact_match_undo(contact=contact)
+        if back is not None:
+            # The match did not happen: its decision goes with it.
+            decision = (
+                LeadDecision.objects.filter(
+                    account=account, contact=contact, outcome=LeadDecision.Outcome.MATCHED
+                )
+                .order_by("-id")
+                .first()
+            )
+            if decision is not None:
+                decision.delete()
+    return back
+
+
+def contact_match_release(*, account: Account, contact: Contact) -> int:
+    """Let the runs a match holds act now, before the undo window ends."""
+    if contact.account_id != account.id:
+        raise ValueError("Contact of another account")
+    return automation_services.contact_match_release(contact=contact)
 
 
 def contact_dismiss(

@@ -205,12 +205,14 @@ def _match_fragment(request, contact, *, done: str):
         person_id=form.cleaned_data["person_id"],
         associate_id=request.panel_user.associate_id,
     )
+    hold = django_settings.AUTOMATIONS_MATCH_UNDO_SECONDS
     return _fragment(
         request,
         "leads/_done.html",
         contact=contact,
         message=f"{done} SuperOffice person {form.cleaned_data['person_id']}; "
         f"{resumed} waiting run(s) resumed.",
+        undo_seconds=hold if resumed and done == "Matched to" else 0,
     )
 
 
@@ -272,6 +274,39 @@ def queue_match(request, panel_key: str, contact_id: int):
                 error="The name or e-mail differ: confirm it is the same person.",
             )
     return _match_fragment(request, contact, done="Matched to")
+
+
+@panel_view(Panel.QUEUE)
+@require_POST
+def queue_match_undo(request, panel_key: str, contact_id: int):
+    contact = _queue_contact(request, contact_id)
+    back = services.contact_match_undo(account=request.account, contact=contact)
+    if back is None:
+        return _fragment(
+            request,
+            "leads/_done.html",
+            contact=contact,
+            error="Too late to undo: the runs have already gone on.",
+        )
+    return _fragment(
+        request,
+        "leads/_done.html",
+        contact=contact,
+        message=f"Match undone; {back} run(s) wait for a match again, back in the queue.",
+    )
+
+
+@panel_view(Panel.QUEUE)
+@require_POST
+def queue_match_release(request, panel_key: str, contact_id: int):
+    contact = _queue_contact(request, contact_id)
+    released = services.contact_match_release(account=request.account, contact=contact)
+    return _fragment(
+        request,
+        "leads/_done.html",
+        contact=contact,
+        message=f"{released} run(s) going on now.",
+    )
 
 
 @panel_view(Panel.QUEUE)

@@ -185,6 +185,9 @@ def test_a_rep_signs_in_and_matches_a_queued_contact_whose_run_then_makes_a_sale
     _screenshot(page, "queue-match-preview.png")
     preview.get_by_role("button", name=re.compile("^Match to")).click()
     expect(entry).to_contain_text("1 waiting run(s) resumed")
+    # The run is held for the undo window; the rep lets it go at once.
+    entry.get_by_role("button", name="Go now").click()
+    expect(entry).to_contain_text("1 run(s) going on now")
 
     _wait_until(lambda: Run.objects.get(id=run.id).status == RunStatus.DONE, message="run executed")
     run.refresh_from_db()
@@ -256,6 +259,33 @@ def test_a_match_to_a_person_with_another_name_needs_a_confirmation(
     contact.refresh_from_db()
     assert contact.superoffice_person_id == 5
     assert person["Lastname"] != "Nordmann"
+
+
+def test_a_rep_undoes_a_match_and_the_contact_waits_in_the_queue_again(
+    page, live_server, superoffice_host, panel, simulator
+):
+    person = simulator.state("persons/5")
+    contact = ContactFactory(
+        account=panel.account,
+        email=person["Emails"][0],
+        first_name=person["Firstname"],
+        last_name=person["Lastname"],
+    )
+    [run] = waiting_runs(panel.account, contact)
+    frame = _open_in_superoffice(page, superoffice_host, live_server, panel, "leads:queue")
+    _sign_in(page, frame)
+
+    entry = frame.locator(f'[data-contact="{contact.id}"]')
+    entry.get_by_role("button", name="Find in SuperOffice").click()
+    entry.locator('tr[data-person="5"]').get_by_role("button", name="Match…").click()
+    entry.get_by_role("button", name=re.compile("^Match to")).click()
+    expect(entry).to_contain_text("1 waiting run(s) resumed")
+    entry.get_by_role("button", name="Undo match").click()
+
+    expect(entry).to_contain_text("Match undone; 1 run(s) wait for a match again")
+    contact.refresh_from_db()
+    assert contact.superoffice_person_id is None
+    assert Run.objects.get(id=run.id).status == RunStatus.WAITING_FOR_MATCH
 
 
 def test_a_rep_approves_a_lead_and_the_person_and_company_appear_in_superoffice(

@@ -756,3 +756,40 @@ def test_the_lead_report_pages_through_every_lead(client, local_panel):
     assert first.count('class="card entry') == 20 and "Older →" in first
     assert second.count('class="card entry') == 3 and "← Newer" in second
     assert nonsense.status_code == 200
+
+
+def test_a_match_can_be_undone_while_its_runs_are_held(client, panel, simulator, settings):
+    settings.AUTOMATIONS_MATCH_UNDO_SECONDS = 60
+    contact = _contact_like(panel.account, simulator.state("persons/5"))
+    runs = waiting_runs(panel.account, contact, 2)
+
+    matched = _post(client, panel, "leads:queue_match", {"person_id": 5}, contact_id=contact.id)
+    held = Run.objects.filter(id__in=[r.id for r in runs])
+    assert {r.next_attempt_at > timezone.now() for r in held} == {True}
+    undone = _post(client, panel, "leads:queue_match_undo", {}, contact_id=contact.id)
+
+    assert b"Undo match" in matched.content
+    assert b"Match undone; 2 run(s) wait for a match again" in undone.content
+    contact.refresh_from_db()
+    assert contact.superoffice_person_id is None
+    assert set(held.values_list("status", flat=True)) == {RunStatus.WAITING_FOR_MATCH}
+    assert not LeadDecision.objects.filter(contact=contact).exists()
+    queue = _get(client, panel, "leads:queue")
+    assert contact.email.encode() in queue.content
+
+
+def test_a_match_released_early_cannot_be_undone(client, panel, simulator, settings):
+    settings.AUTOMATIONS_MATCH_UNDO_SECONDS = 60
+    contact = _contact_like(panel.account, simulator.state("persons/5"))
+    [run] = waiting_runs(panel.account, contact)
+
+    _post(client, panel, "leads:queue_match", {"person_id": 5}, contact_id=contact.id)
+    released = _post(client, panel, "leads:queue_match_release", {}, contact_id=contact.id)
+    undone = _post(client, panel, "leads:queue_match_undo", {}, contact_id=contact.id)
+
+    assert b"1 run(s) going on now" in released.content
+    assert b"Too late to undo" in undone.content
+    run.refresh_from_db()
+    assert run.status == RunStatus.PENDING and run.next_attempt_at <= timezone.now()
+    contact.refresh_from_db()
+    assert contact.superoffice_person_id == 5
