@@ -211,7 +211,14 @@ def queue(request):
     waiting = selectors.waiting_runs_of_contacts(account=request.account, contacts=page.object_list)
     for contact in page.object_list:
         contact.waiting = waiting.get(contact.id, [])
-    return render(request, "automations/queue.html", {"page": page})
+    from django.urls import reverse
+
+    from leads.selectors import panel_settings_for
+
+    # Matching is the sales reps' work, in the SuperOffice panel: link there.
+    panel = panel_settings_for(account=request.account)
+    panel_url = reverse("leads:queue", kwargs={"panel_key": panel.panel_key})
+    return render(request, "automations/queue.html", {"page": page, "panel_url": panel_url})
 
 
 @admin_required

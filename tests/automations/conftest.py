@@ -58,7 +58,9 @@ class Sim:
 
     def _post(self, path: str, data: dict) -> dict:
         req = urllib.request.Request(  # noqa: S310
-            f"{self.root}{path}", data=json.dumps(data).encode(), method="POST",
+            f"{self.root}{path}",
+            data=json.dumps(data).encode(),
+            method="POST",
             headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310
@@ -78,9 +80,18 @@ class Sim:
 def sim_server():
     port = free_port()
     proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "manage.py", "netserver_simulator", "--port", str(port),
-         "--persons", "300"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "manage.py",
+            "netserver_simulator",
+            "--port",
+            str(port),
+            "--persons",
+            "300",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "emhub.settings.test"},
     )
     sim = Sim(port)
@@ -113,7 +124,9 @@ def connected_account(account, sim):
     from crm.services import connection_save
 
     connection_save(
-        account=account, base_url=sim.base_url, auth_mode="onsite",
+        account=account,
+        base_url=sim.base_url,
+        auth_mode="onsite",
         username=settings.NETSERVER_SIMULATOR["USERNAME"],
         password=settings.NETSERVER_SIMULATOR["PASSWORD"],
         application_token=settings.NETSERVER_SIMULATOR["APP_TOKEN"],
@@ -162,8 +175,14 @@ def celery_worker_threads(transactional_db, fast_retries):
     from emhub.celery import app
 
     purge_broker(app)
-    with start_worker(app, pool="threads", concurrency=4, perform_ping_check=False,
-                      shutdown_timeout=30, loglevel="WARNING") as worker:
+    with start_worker(
+        app,
+        pool="threads",
+        concurrency=4,
+        perform_ping_check=False,
+        shutdown_timeout=30,
+        loglevel="WARNING",
+    ) as worker:
         yield worker
 
 
@@ -176,8 +195,9 @@ def test_database_env() -> dict:
     if db["ENGINE"] == "django.db.backends.sqlite3":
         return {"EMHUB_SQLITE_PATH": str(db["NAME"])}
     return {
-        "DATABASE_URL": (f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:"
-                         f"{db['PORT'] or 5432}/{db['NAME']}"),
+        "DATABASE_URL": (
+            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        ),
     }
 
 
@@ -201,10 +221,27 @@ class WorkerProcess:
             prefix="emhub-worker-", suffix=".log", delete=False
         )
         self.proc = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "celery", "-A", "emhub", "worker", "--pool", "prefork",
-             "--concurrency", str(self.concurrency), "--loglevel", "WARNING",
-             "--without-heartbeat", "--without-gossip", "--without-mingle"],
-            cwd=ROOT, env=self.env, stdout=self.log_file, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "emhub",
+                "worker",
+                "--pool",
+                "prefork",
+                "--concurrency",
+                str(self.concurrency),
+                "--loglevel",
+                "WARNING",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         return self
@@ -259,9 +296,19 @@ class RedisServer:
     def start(self):
         # The machine's redis-server, without persistence, on a port of its own.
         self.proc = subprocess.Popen(  # noqa: S603
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",  # noqa: S607
-             "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",  # noqa: S607
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
 
         def up():

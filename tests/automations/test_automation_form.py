@@ -26,8 +26,15 @@ def test_the_form_offers_superoffice_lists_not_id_boxes(marketer_client, campaig
 
     html = response.content.decode()
     assert response.status_code == 200
-    for name in ("Trade fair", "Hot", "Phone call", "Webinars", "Partner summit",
-                 "Key accounts", "Sam Seller"):
+    for name in (
+        "Trade fair",
+        "Hot",
+        "Phone call",
+        "Webinars",
+        "Partner summit",
+        "Key accounts",
+        "Sam Seller",
+    ):
         assert name in html, name
     assert 'type="number"' not in html
     assert '<select name="source_id"' in html
@@ -41,8 +48,7 @@ def test_lists_are_cached_and_refreshed_on_request(marketer_client, campaign, si
     marketer_client.get(_create_url(campaign))
     assert CrmCall.objects.filter(operation="GetList").count() == calls_after_first
 
-    response = marketer_client.post(_create_url(campaign), {"refresh_lists": "1",
-                                                            "name": "Kept"})
+    response = marketer_client.post(_create_url(campaign), {"refresh_lists": "1", "name": "Kept"})
     assert response.status_code == 200
     assert CrmCall.objects.filter(operation="GetList").count() == 2 * calls_after_first
     assert b'value="Kept"' in response.content
@@ -51,47 +57,74 @@ def test_lists_are_cached_and_refreshed_on_request(marketer_client, campaign, si
 def test_a_marketer_creates_a_sale_automation_narrowed_to_a_link(marketer_client, campaign):
     link = TrackedLinkFactory(campaign=campaign, name="Book a demo")
 
-    response = marketer_client.post(_create_url(campaign), {
-        "name": "Sale on demo click", "type": AutomationType.CREATE_SALE,
-        "trigger_event_type": EventType.LINK_CLICKED, "trigger_link": link.id,
-        "source_id": "2", "rating_id": "1", "description": "Clicked {link}",
-        "owner_id": "", "extra_selection_id": "4", "once_per_contact": "on",
-        "is_enabled": "on",
-        # A field of another type is ignored, not stored.
-        "project_id": "3",
-    })
+    response = marketer_client.post(
+        _create_url(campaign),
+        {
+            "name": "Sale on demo click",
+            "type": AutomationType.CREATE_SALE,
+            "trigger_event_type": EventType.LINK_CLICKED,
+            "trigger_link": link.id,
+            "source_id": "2",
+            "rating_id": "1",
+            "description": "Clicked {link}",
+            "owner_id": "",
+            "extra_selection_id": "4",
+            "once_per_contact": "on",
+            "is_enabled": "on",
+            # A field of another type is ignored, not stored.
+            "project_id": "3",
+        },
+    )
 
     assert response.status_code == 302
     automation = Automation.objects.get(name="Sale on demo click")
     assert automation.account == campaign.account
     assert automation.trigger_link == link
     assert automation.once_per_contact is True
-    assert automation.settings == {"source_id": 2, "rating_id": 1,
-                                   "description": "Clicked {link}", "extra_selection_id": 4}
+    assert automation.settings == {
+        "source_id": 2,
+        "rating_id": 1,
+        "description": "Clicked {link}",
+        "extra_selection_id": 4,
+    }
 
 
 def test_missing_settings_of_the_type_are_form_errors(marketer_client, campaign):
-    response = marketer_client.post(_create_url(campaign), {
-        "name": "Task", "type": AutomationType.CREATE_TASK,
-        "trigger_event_type": EventType.EMAIL_OPENED, "is_enabled": "on",
-    })
+    response = marketer_client.post(
+        _create_url(campaign),
+        {
+            "name": "Task",
+            "type": AutomationType.CREATE_TASK,
+            "trigger_event_type": EventType.EMAIL_OPENED,
+            "is_enabled": "on",
+        },
+    )
 
     assert response.status_code == 200
     assert response.context["form"].errors.keys() >= {"activity_type_id", "description"}
     assert not Automation.objects.exists()
 
 
-@pytest.mark.parametrize("bad", [
-    {"source_id": "999"},
-    {"source_id": "abc"},
-    {"trigger_event_type": "teleported"},
-    {"type": "delete_everything"},
-])
-def test_values_not_in_the_lists_are_form_errors_not_server_errors(marketer_client, campaign,
-                                                                    bad):
-    data = {"name": "X", "type": AutomationType.CREATE_SALE,
-            "trigger_event_type": EventType.EMAIL_OPENED, "source_id": "1", "rating_id": "1",
-            "description": "d", "is_enabled": "on", **bad}
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"source_id": "999"},
+        {"source_id": "abc"},
+        {"trigger_event_type": "teleported"},
+        {"type": "delete_everything"},
+    ],
+)
+def test_values_not_in_the_lists_are_form_errors_not_server_errors(marketer_client, campaign, bad):
+    data = {
+        "name": "X",
+        "type": AutomationType.CREATE_SALE,
+        "trigger_event_type": EventType.EMAIL_OPENED,
+        "source_id": "1",
+        "rating_id": "1",
+        "description": "d",
+        "is_enabled": "on",
+        **bad,
+    }
 
     response = marketer_client.post(_create_url(campaign), data)
 
@@ -103,33 +136,53 @@ def test_a_link_or_form_of_another_campaign_cannot_be_chosen(marketer_client, ca
     foreign_link = TrackedLinkFactory(campaign=CampaignFactory(account=campaign.account))
     foreign_form = FormFactory(campaign=CampaignFactory(account=campaign.account))
 
-    for field, value, event in (("trigger_link", foreign_link.id, EventType.LINK_CLICKED),
-                                ("trigger_form", foreign_form.id, EventType.FORM_SUBMITTED)):
-        response = marketer_client.post(_create_url(campaign), {
-            "name": "X", "type": AutomationType.ADD_TO_SELECTION, "trigger_event_type": event,
-            "selection_id": "1", field: value, "is_enabled": "on",
-        })
+    for field, value, event in (
+        ("trigger_link", foreign_link.id, EventType.LINK_CLICKED),
+        ("trigger_form", foreign_form.id, EventType.FORM_SUBMITTED),
+    ):
+        response = marketer_client.post(
+            _create_url(campaign),
+            {
+                "name": "X",
+                "type": AutomationType.ADD_TO_SELECTION,
+                "trigger_event_type": event,
+                "selection_id": "1",
+                field: value,
+                "is_enabled": "on",
+            },
+        )
         assert field in response.context["form"].errors
     assert not Automation.objects.exists()
 
 
 def test_editing_shows_and_saves_the_current_settings(marketer_client, campaign):
-    automation = AutomationFactory(account=campaign.account, campaign=campaign,
-                                   type=AutomationType.SET_INTEREST,
-                                   settings={"interest_ids": [1, 3]})
+    automation = AutomationFactory(
+        account=campaign.account,
+        campaign=campaign,
+        type=AutomationType.SET_INTEREST,
+        settings={"interest_ids": [1, 3]},
+    )
     url = reverse("automations:automation_edit", kwargs={"automation_id": automation.id})
 
     form = marketer_client.get(url).context["form"]
     assert form.initial["interest_ids"] == [1, 3]
 
-    response = marketer_client.post(url, {
-        "name": "Likes webinars", "type": AutomationType.SET_INTEREST,
-        "trigger_event_type": EventType.FORM_SUBMITTED, "interest_ids": ["2"],
-    })
+    response = marketer_client.post(
+        url,
+        {
+            "name": "Likes webinars",
+            "type": AutomationType.SET_INTEREST,
+            "trigger_event_type": EventType.FORM_SUBMITTED,
+            "interest_ids": ["2"],
+        },
+    )
     assert response.status_code == 302
     automation.refresh_from_db()
     assert (automation.name, automation.settings, automation.is_enabled) == (
-        "Likes webinars", {"interest_ids": [2]}, False)
+        "Likes webinars",
+        {"interest_ids": [2]},
+        False,
+    )
 
 
 def test_without_a_superoffice_connection_the_form_says_so(client, signed_in, other_account):

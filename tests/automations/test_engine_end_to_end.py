@@ -37,26 +37,35 @@ def _finished(run_ids=None, *, account):
 
 
 def _run_once(api_client, campaign, automation, *, email, event_id="e-1", **extra) -> Run:
-    _post_event(api_client, campaign, email, event_id=event_id,
-                type=automation.trigger_event_type, **extra)
-    wait_until(lambda: _finished(account=campaign.account), timeout=30,
-               message="the run did not finish")
+    _post_event(
+        api_client, campaign, email, event_id=event_id, type=automation.trigger_event_type, **extra
+    )
+    wait_until(
+        lambda: _finished(account=campaign.account), timeout=30, message="the run did not finish"
+    )
     return Run.objects.get(automation=automation)
 
 
 @pytest.fixture
 def contact(connected_account):
-    return ContactFactory(account=connected_account, email="kari@example.com",
-                          superoffice_person_id=PERSON)
+    return ContactFactory(
+        account=connected_account, email="kari@example.com", superoffice_person_id=PERSON
+    )
 
 
 def test_create_sale_makes_one_open_sale_with_source_rating_and_description(
     sim, celery_worker_threads, api_client, campaign, contact
 ):
     automation = AutomationFactory(
-        account=campaign.account, campaign=campaign, type=T.CREATE_SALE,
-        settings={"source_id": 3, "rating_id": 1, "owner_id": 2,
-                  "description": "Opened {campaign} on {time} ({email})"},
+        account=campaign.account,
+        campaign=campaign,
+        type=T.CREATE_SALE,
+        settings={
+            "source_id": 3,
+            "rating_id": 1,
+            "owner_id": 2,
+            "description": "Opened {campaign} on {time} ({email})",
+        },
     )
 
     run = _run_once(api_client, campaign, automation, email=contact.email)
@@ -76,9 +85,16 @@ def test_create_sale_can_also_add_the_person_to_a_selection_and_a_project(
 ):
     selection_before = set(sim.state("selections", 4)["members"]) - {PERSON}
     automation = AutomationFactory(
-        account=campaign.account, campaign=campaign, type=T.CREATE_SALE,
-        settings={"source_id": 1, "rating_id": 2, "description": "Hot lead",
-                  "extra_selection_id": 4, "extra_project_id": 2},
+        account=campaign.account,
+        campaign=campaign,
+        type=T.CREATE_SALE,
+        settings={
+            "source_id": 1,
+            "rating_id": 2,
+            "description": "Hot lead",
+            "extra_selection_id": 4,
+            "extra_project_id": 2,
+        },
     )
 
     run = _run_once(api_client, campaign, automation, email=contact.email)
@@ -96,10 +112,16 @@ def test_task_and_notification_make_one_appointment_of_the_activity_type(
 ):
     link = TrackedLinkFactory(campaign=campaign, name="Pricing")
     automation = AutomationFactory(
-        account=campaign.account, campaign=campaign, type=type_,
-        trigger_event_type=EventType.LINK_CLICKED, trigger_link=link,
-        settings={"activity_type_id": 1, "owner_id": 3,
-                  "description": "Call {email}: clicked {link} in {campaign}"},
+        account=campaign.account,
+        campaign=campaign,
+        type=type_,
+        trigger_event_type=EventType.LINK_CLICKED,
+        trigger_link=link,
+        settings={
+            "activity_type_id": 1,
+            "owner_id": 3,
+            "description": "Call {email}: clicked {link} in {campaign}",
+        },
     )
 
     run = _run_once(api_client, campaign, automation, email=contact.email, link=link.id)
@@ -118,12 +140,18 @@ def test_set_and_unset_interest_change_the_persons_interests(
     sim, celery_worker_threads, api_client, campaign, contact
 ):
     set_auto = AutomationFactory(
-        account=campaign.account, campaign=campaign, type=T.SET_INTEREST,
-        trigger_event_type=EventType.EMAIL_OPENED, settings={"interest_ids": [2, 3]},
+        account=campaign.account,
+        campaign=campaign,
+        type=T.SET_INTEREST,
+        trigger_event_type=EventType.EMAIL_OPENED,
+        settings={"interest_ids": [2, 3]},
     )
     unset_auto = AutomationFactory(
-        account=campaign.account, campaign=campaign, type=T.UNSET_INTEREST,
-        trigger_event_type=EventType.LANDING_PAGE_VISITED, settings={"interest_ids": [3]},
+        account=campaign.account,
+        campaign=campaign,
+        type=T.UNSET_INTEREST,
+        trigger_event_type=EventType.LANDING_PAGE_VISITED,
+        settings={"interest_ids": [3]},
     )
 
     _run_once(api_client, campaign, set_auto, email=contact.email, event_id="open")
@@ -135,11 +163,19 @@ def test_set_and_unset_interest_change_the_persons_interests(
 
 
 def test_add_to_and_remove_from_project(sim, celery_worker_threads, api_client, campaign, contact):
-    add = AutomationFactory(account=campaign.account, campaign=campaign, type=T.ADD_TO_PROJECT,
-                            settings={"project_id": 1})
-    remove = AutomationFactory(account=campaign.account, campaign=campaign,
-                               type=T.REMOVE_FROM_PROJECT,
-                               trigger_event_type=EventType.SMS_SENT, settings={"project_id": 1})
+    add = AutomationFactory(
+        account=campaign.account,
+        campaign=campaign,
+        type=T.ADD_TO_PROJECT,
+        settings={"project_id": 1},
+    )
+    remove = AutomationFactory(
+        account=campaign.account,
+        campaign=campaign,
+        type=T.REMOVE_FROM_PROJECT,
+        trigger_event_type=EventType.SMS_SENT,
+        settings={"project_id": 1},
+    )
 
     _run_once(api_client, campaign, add, email=contact.email, event_id="open")
     members = sim.state("projects", 1)["members"]
@@ -149,13 +185,22 @@ def test_add_to_and_remove_from_project(sim, celery_worker_threads, api_client, 
     assert PERSON not in sim.state("projects", 1)["members"]
 
 
-def test_add_to_and_remove_from_selection(sim, celery_worker_threads, api_client, campaign,
-                                          contact):
-    add = AutomationFactory(account=campaign.account, campaign=campaign, type=T.ADD_TO_SELECTION,
-                            settings={"selection_id": 2})
-    remove = AutomationFactory(account=campaign.account, campaign=campaign,
-                               type=T.REMOVE_FROM_SELECTION,
-                               trigger_event_type=EventType.SMS_SENT, settings={"selection_id": 2})
+def test_add_to_and_remove_from_selection(
+    sim, celery_worker_threads, api_client, campaign, contact
+):
+    add = AutomationFactory(
+        account=campaign.account,
+        campaign=campaign,
+        type=T.ADD_TO_SELECTION,
+        settings={"selection_id": 2},
+    )
+    remove = AutomationFactory(
+        account=campaign.account,
+        campaign=campaign,
+        type=T.REMOVE_FROM_SELECTION,
+        trigger_event_type=EventType.SMS_SENT,
+        settings={"selection_id": 2},
+    )
 
     _run_once(api_client, campaign, add, email=contact.email, event_id="open")
     assert PERSON in sim.state("selections", 2)["members"]
@@ -167,10 +212,18 @@ def test_add_to_and_remove_from_selection(sim, celery_worker_threads, api_client
 def test_an_unmatched_contact_waits_then_resumes_when_a_person_is_set(
     sim, celery_worker_threads, api_client, campaign
 ):
-    sale = AutomationFactory(account=campaign.account, campaign=campaign, type=T.CREATE_SALE,
-                             settings={"source_id": 1, "rating_id": 1, "description": "New"})
-    task = AutomationFactory(account=campaign.account, campaign=campaign, type=T.CREATE_TASK,
-                             settings={"activity_type_id": 2, "description": "Follow up"})
+    sale = AutomationFactory(
+        account=campaign.account,
+        campaign=campaign,
+        type=T.CREATE_SALE,
+        settings={"source_id": 1, "rating_id": 1, "description": "New"},
+    )
+    task = AutomationFactory(
+        account=campaign.account,
+        campaign=campaign,
+        type=T.CREATE_TASK,
+        settings={"activity_type_id": 2, "description": "Follow up"},
+    )
 
     _post_event(api_client, campaign, "new.person@example.com", event_id="e-1")
     runs = list(Run.objects.filter(automation__in=[sale, task]))
@@ -181,8 +234,9 @@ def test_an_unmatched_contact_waits_then_resumes_when_a_person_is_set(
     assert services.contact_person_set(contact=contact, person_id=25) == 2
 
     wait_until(lambda: _finished([r.id for r in runs], account=campaign.account), timeout=30)
-    assert set(Run.objects.filter(id__in=[r.id for r in runs]).values_list("status", flat=True)) \
-        == {RunStatus.DONE}
+    assert set(
+        Run.objects.filter(id__in=[r.id for r in runs]).values_list("status", flat=True)
+    ) == {RunStatus.DONE}
     assert [s["PersonId"] for s in sim.state("sales")] == [25]
     assert [a["PersonId"] for a in sim.state("appointments")] == [25]
 
@@ -191,16 +245,22 @@ def test_auto_match_uses_the_one_person_with_the_email_and_never_a_shared_email(
     sim, celery_worker_threads, api_client, campaign
 ):
     services.automation_settings_update(account=campaign.account, auto_match_single_email=True)
-    automation = AutomationFactory(account=campaign.account, campaign=campaign,
-                                   type=T.ADD_TO_SELECTION, settings={"selection_id": 5})
+    automation = AutomationFactory(
+        account=campaign.account,
+        campaign=campaign,
+        type=T.ADD_TO_SELECTION,
+        settings={"selection_id": 5},
+    )
     unique_email = sim.state("persons", 40)["Emails"][0]
 
     _post_event(api_client, campaign, unique_email, event_id="unique")
     _post_event(api_client, campaign, "duplicate@example.com", event_id="shared")
     wait_until(lambda: _finished(account=campaign.account), timeout=30)
 
-    by_email = {r.contact.email: r for r in Run.objects.filter(automation=automation)
-                .select_related("contact")}
+    by_email = {
+        r.contact.email: r
+        for r in Run.objects.filter(automation=automation).select_related("contact")
+    }
     assert by_email[unique_email].status == RunStatus.DONE
     assert by_email[unique_email].contact.superoffice_person_id == 40
     assert 40 in sim.state("selections", 5)["members"]
@@ -210,14 +270,20 @@ def test_auto_match_uses_the_one_person_with_the_email_and_never_a_shared_email(
 def test_transient_errors_are_retried_with_backoff_until_they_pass(
     sim, celery_worker_threads, api_client, campaign, contact
 ):
-    automation = AutomationFactory(account=campaign.account, campaign=campaign,
-                                   type=T.CREATE_TASK,
-                                   settings={"activity_type_id": 1, "description": "x"})
+    automation = AutomationFactory(
+        account=campaign.account,
+        campaign=campaign,
+        type=T.CREATE_TASK,
+        settings={"activity_type_id": 1, "description": "x"},
+    )
     sim.control(mode="throttle", retry_after=0.3, operations=["SaveAppointmentEntity"])
 
     _post_event(api_client, campaign, contact.email, event_id="e-1")
-    wait_until(lambda: Run.objects.filter(automation=automation, attempts__gte=3).exists(),
-               timeout=30, message="no retries")
+    wait_until(
+        lambda: Run.objects.filter(automation=automation, attempts__gte=3).exists(),
+        timeout=30,
+        message="no retries",
+    )
     sim.control(mode="normal")
     wait_until(lambda: _finished(account=campaign.account), timeout=30)
 
@@ -231,8 +297,12 @@ def test_transient_errors_fail_the_run_after_the_cap_and_retry_from_the_page_wor
     sim, celery_worker_threads, api_client, campaign, contact, settings
 ):
     settings.AUTOMATIONS_MAX_ATTEMPTS = 3
-    automation = AutomationFactory(account=campaign.account, campaign=campaign,
-                                   type=T.ADD_TO_SELECTION, settings={"selection_id": 1})
+    automation = AutomationFactory(
+        account=campaign.account,
+        campaign=campaign,
+        type=T.ADD_TO_SELECTION,
+        settings={"selection_id": 1},
+    )
     sim.control(mode="down")
 
     _post_event(api_client, campaign, contact.email, event_id="e-1")
@@ -251,9 +321,12 @@ def test_transient_errors_fail_the_run_after_the_cap_and_retry_from_the_page_wor
 def test_a_permanent_error_fails_the_run_at_once(
     sim, celery_worker_threads, api_client, campaign, contact
 ):
-    automation = AutomationFactory(account=campaign.account, campaign=campaign,
-                                   type=T.CREATE_TASK,
-                                   settings={"activity_type_id": 99, "description": "x"})
+    automation = AutomationFactory(
+        account=campaign.account,
+        campaign=campaign,
+        type=T.CREATE_TASK,
+        settings={"activity_type_id": 99, "description": "x"},
+    )
 
     run = _run_once(api_client, campaign, automation, email=contact.email)
 
@@ -268,17 +341,23 @@ def test_a_configuration_error_pauses_the_accounts_crm_work_until_it_is_fixed(
     from automations.models import AutomationSettings
     from crm.models import SuperOfficeConnection
 
-    automation = AutomationFactory(account=campaign.account, campaign=campaign,
-                                   type=T.ADD_TO_SELECTION, settings={"selection_id": 3})
+    automation = AutomationFactory(
+        account=campaign.account,
+        campaign=campaign,
+        type=T.ADD_TO_SELECTION,
+        settings={"selection_id": 3},
+    )
     SuperOfficeConnection.objects.filter(account=campaign.account).update(
         password="wrong", ticket="", ticket_expires_at=None
     )
 
     _post_event(api_client, campaign, contact.email, event_id="e-1")
     wait_until(
-        lambda: AutomationSettings.objects.filter(account=campaign.account,
-                                                  crm_paused_at__isnull=False).exists(),
-        timeout=30, message="account not paused",
+        lambda: AutomationSettings.objects.filter(
+            account=campaign.account, crm_paused_at__isnull=False
+        ).exists(),
+        timeout=30,
+        message="account not paused",
     )
     run = Run.objects.get(automation=automation)
     assert run.status == RunStatus.PENDING
@@ -291,9 +370,14 @@ def test_a_configuration_error_pauses_the_accounts_crm_work_until_it_is_fixed(
 
     SIM = settings.NETSERVER_SIMULATOR
 
-    connection_save(account=campaign.account, base_url=sim.base_url, auth_mode="onsite",
-                    username=SIM["USERNAME"], password=SIM["PASSWORD"],
-                    application_token=SIM["APP_TOKEN"])
+    connection_save(
+        account=campaign.account,
+        base_url=sim.base_url,
+        auth_mode="onsite",
+        username=SIM["USERNAME"],
+        password=SIM["PASSWORD"],
+        application_token=SIM["APP_TOKEN"],
+    )
     services.runs_sweep()
     wait_until(lambda: _finished(account=campaign.account), timeout=30)
 
@@ -308,11 +392,18 @@ def test_create_sale_and_create_task_each_cost_at_most_two_soap_calls(
 ):
     from crm.models import CrmCall
 
-    sale = AutomationFactory(account=campaign.account, campaign=campaign, type=T.CREATE_SALE,
-                             settings={"source_id": 1, "rating_id": 1, "owner_id": 2,
-                                       "description": "x"})
-    task = AutomationFactory(account=campaign.account, campaign=campaign, type=T.CREATE_TASK,
-                             settings={"activity_type_id": 1, "owner_id": 2, "description": "x"})
+    sale = AutomationFactory(
+        account=campaign.account,
+        campaign=campaign,
+        type=T.CREATE_SALE,
+        settings={"source_id": 1, "rating_id": 1, "owner_id": 2, "description": "x"},
+    )
+    task = AutomationFactory(
+        account=campaign.account,
+        campaign=campaign,
+        type=T.CREATE_TASK,
+        settings={"activity_type_id": 1, "owner_id": 2, "description": "x"},
+    )
 
     _post_event(api_client, campaign, contact.email, event_id="e-1")
     wait_until(lambda: _finished(account=campaign.account), timeout=30)
@@ -327,10 +418,18 @@ def test_without_a_named_owner_the_sale_and_task_belong_to_the_companys_owner(
     sim, celery_worker_threads, api_client, campaign, contact
 ):
     company = sim.state("companies", sim.state("persons", PERSON)["ContactId"])
-    AutomationFactory(account=campaign.account, campaign=campaign, type=T.CREATE_SALE,
-                      settings={"source_id": 1, "rating_id": 1, "description": "x"})
-    AutomationFactory(account=campaign.account, campaign=campaign, type=T.CREATE_TASK,
-                      settings={"activity_type_id": 1, "description": "x"})
+    AutomationFactory(
+        account=campaign.account,
+        campaign=campaign,
+        type=T.CREATE_SALE,
+        settings={"source_id": 1, "rating_id": 1, "description": "x"},
+    )
+    AutomationFactory(
+        account=campaign.account,
+        campaign=campaign,
+        type=T.CREATE_TASK,
+        settings={"activity_type_id": 1, "description": "x"},
+    )
 
     _post_event(api_client, campaign, contact.email, event_id="e-1")
     wait_until(lambda: _finished(account=campaign.account), timeout=30)
@@ -346,10 +445,12 @@ def test_a_run_of_a_type_without_an_action_fails_at_once_instead_of_retrying(
 ):
     from campaigns.models import Event
 
-    automation = AutomationFactory(account=campaign.account, campaign=campaign,
-                                   type="teleport_contact", settings={})
-    event = Event.objects.create(account=campaign.account, campaign=campaign, contact=contact,
-                                 type=EventType.EMAIL_OPENED)
+    automation = AutomationFactory(
+        account=campaign.account, campaign=campaign, type="teleport_contact", settings={}
+    )
+    event = Event.objects.create(
+        account=campaign.account, campaign=campaign, contact=contact, type=EventType.EMAIL_OPENED
+    )
     (run,) = services.runs_create_for_events(account=campaign.account, events=[event])
 
     services.run_execute(run_id=run.id)

@@ -41,12 +41,23 @@ def campaign(connected_account):
 
 @pytest.fixture
 def sale_and_task(campaign):
-    sale = AutomationFactory(account=campaign.account, campaign=campaign, type=T.CREATE_SALE,
-                             settings={"source_id": 1, "rating_id": 2, "owner_id": 2,
-                                       "description": "Lead from {campaign}"})
-    task = AutomationFactory(account=campaign.account, campaign=campaign, type=T.CREATE_TASK,
-                             settings={"activity_type_id": 1, "owner_id": 2,
-                                       "description": "Call {email}"})
+    sale = AutomationFactory(
+        account=campaign.account,
+        campaign=campaign,
+        type=T.CREATE_SALE,
+        settings={
+            "source_id": 1,
+            "rating_id": 2,
+            "owner_id": 2,
+            "description": "Lead from {campaign}",
+        },
+    )
+    task = AutomationFactory(
+        account=campaign.account,
+        campaign=campaign,
+        type=T.CREATE_TASK,
+        settings={"activity_type_id": 1, "owner_id": 2, "description": "Call {email}"},
+    )
     return sale, task
 
 
@@ -54,18 +65,25 @@ def _matched_contacts(account, n):
     # Spread over the seeded persons; several events per person are fine, the marker
     # tells each run's object apart.
     return [
-        ContactFactory(account=account, email=f"fault{i}@example.com",
-                       superoffice_person_id=1 + i % 250)
+        ContactFactory(
+            account=account, email=f"fault{i}@example.com", superoffice_person_id=1 + i % 250
+        )
         for i in range(n)
     ]
 
 
 def _batch(campaign, contacts, *, prefix: str):
-    return {"events": [
-        {"event_id": f"{prefix}-{i}", "type": EventType.EMAIL_OPENED, "campaign": campaign.id,
-         "email": c.email}
-        for i, c in enumerate(contacts)
-    ]}
+    return {
+        "events": [
+            {
+                "event_id": f"{prefix}-{i}",
+                "type": EventType.EMAIL_OPENED,
+                "campaign": campaign.id,
+                "email": c.email,
+            }
+            for i, c in enumerate(contacts)
+        ]
+    }
 
 
 def _post(api_client, body):
@@ -83,8 +101,12 @@ def _sweep_until_done(account, *, timeout: float):
         services.runs_sweep()
         return _all_done(account)
 
-    wait_until(done, timeout=timeout, interval=1.0,
-               message=f"runs left: {Counter(Run.objects.values_list('status', flat=True))}")
+    wait_until(
+        done,
+        timeout=timeout,
+        interval=1.0,
+        message=f"runs left: {Counter(Run.objects.values_list('status', flat=True))}",
+    )
 
 
 def _objects_per_run(sim, account) -> tuple[int, int, int]:
@@ -95,7 +117,7 @@ def _objects_per_run(sim, account) -> tuple[int, int, int]:
     for text in texts:
         start = text.find("[emhub:")
         if start != -1:
-            counts[text[start:text.index("]", start) + 1]] += 1
+            counts[text[start : text.index("]", start) + 1]] += 1
     runs = list(Run.objects.filter(account=account))
     lost = sum(1 for r in runs if counts[r.marker] == 0)
     duplicated = sum(1 for r in runs if counts[r.marker] > 1)
@@ -113,8 +135,11 @@ def test_a_worker_killed_with_sigkill_mid_stream_loses_and_duplicates_nothing(
         _post(api_client, _batch(campaign, contacts, prefix="kill"))
         assert Run.objects.filter(account=campaign.account).count() == 500
 
-        wait_until(lambda: Run.objects.filter(status=RunStatus.DONE).count() >= 60,
-                   timeout=120, message="the worker did not get going")
+        wait_until(
+            lambda: Run.objects.filter(status=RunStatus.DONE).count() >= 60,
+            timeout=120,
+            message="the worker did not get going",
+        )
         in_flight = Run.objects.filter(status=RunStatus.RUNNING).count()
         worker.kill()
         done_at_kill = Run.objects.filter(status=RunStatus.DONE).count()
@@ -125,8 +150,10 @@ def test_a_worker_killed_with_sigkill_mid_stream_loses_and_duplicates_nothing(
 
     runs, lost, duplicated = _objects_per_run(sim, campaign.account)
     reclaimed = Run.objects.filter(account=campaign.account, attempts__gt=1).count()
-    print(f"SIGKILL: {runs} runs, {done_at_kill} done and {in_flight} running at the kill, "
-          f"{reclaimed} claimed again; lost={lost} duplicated={duplicated}")
+    print(
+        f"SIGKILL: {runs} runs, {done_at_kill} done and {in_flight} running at the kill, "
+        f"{reclaimed} claimed again; lost={lost} duplicated={duplicated}"
+    )
     assert (runs, lost, duplicated) == (500, 0, 0)
 
 
@@ -150,15 +177,16 @@ def test_a_crm_outage_during_a_stream_of_events_loses_and_duplicates_nothing(
         flipper.start()
         started = time.monotonic()
         for n in range(20):  # a batch of 5 events every 3.3 s, across the whole outage
-            _post(api_client, _batch(campaign, contacts[n * 5:(n + 1) * 5], prefix=f"s{n}"))
+            _post(api_client, _batch(campaign, contacts[n * 5 : (n + 1) * 5], prefix=f"s{n}"))
             time.sleep(max(0.0, started + (n + 1) * 3.3 - time.monotonic()))
         flipper.join()
         retried = Run.objects.filter(attempts__gt=1).count()
         _sweep_until_done(campaign.account, timeout=120)
 
     runs, lost, duplicated = _objects_per_run(sim, campaign.account)
-    print(f"CRM down {outage}s: {runs} runs, {retried} retried; "
-          f"lost={lost} duplicated={duplicated}")
+    print(
+        f"CRM down {outage}s: {runs} runs, {retried} retried; lost={lost} duplicated={duplicated}"
+    )
     assert retried > 0, "the outage touched no run; nothing was tested"
     assert (runs, lost, duplicated) == (200, 0, 0)
 
@@ -175,8 +203,9 @@ def test_with_the_broker_stopped_events_are_accepted_and_run_after_it_returns(
         private_redis.stop()
         started = time.monotonic()
         for n in range(3):
-            _post(api_client, _batch(campaign, contacts[10 + n * 10:20 + n * 10],
-                                     prefix=f"down{n}"))
+            _post(
+                api_client, _batch(campaign, contacts[10 + n * 10 : 20 + n * 10], prefix=f"down{n}")
+            )
         answered_in = (time.monotonic() - started) / 3
         waiting = Run.objects.filter(status=RunStatus.PENDING, dispatched_at__isnull=True).count()
         assert waiting == 60
@@ -187,8 +216,10 @@ def test_with_the_broker_stopped_events_are_accepted_and_run_after_it_returns(
         _sweep_until_done(campaign.account, timeout=120)
 
     runs, lost, duplicated = _objects_per_run(sim, campaign.account)
-    print(f"Redis down: API answered 201 in {answered_in:.2f}s per batch; {runs} runs; "
-          f"lost={lost} duplicated={duplicated}")
+    print(
+        f"Redis down: API answered 201 in {answered_in:.2f}s per batch; {runs} runs; "
+        f"lost={lost} duplicated={duplicated}"
+    )
     assert answered_in < 5
     assert (runs, lost, duplicated) == (80, 0, 0)
 

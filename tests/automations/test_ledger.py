@@ -66,12 +66,21 @@ def test_an_event_makes_one_pending_run_per_matching_enabled_automation(
 def test_a_link_or_form_trigger_matches_only_that_link_or_form(account, campaign, matched_contact):
     link, other_link = TrackedLinkFactory(campaign=campaign), TrackedLinkFactory(campaign=campaign)
     form = FormFactory(campaign=campaign)
-    on_link = AutomationFactory(campaign=campaign, account=account,
-                                trigger_event_type=EventType.LINK_CLICKED, trigger_link=link)
-    any_link = AutomationFactory(campaign=campaign, account=account,
-                                 trigger_event_type=EventType.LINK_CLICKED)
-    on_form = AutomationFactory(campaign=campaign, account=account,
-                                trigger_event_type=EventType.FORM_SUBMITTED, trigger_form=form)
+    on_link = AutomationFactory(
+        campaign=campaign,
+        account=account,
+        trigger_event_type=EventType.LINK_CLICKED,
+        trigger_link=link,
+    )
+    any_link = AutomationFactory(
+        campaign=campaign, account=account, trigger_event_type=EventType.LINK_CLICKED
+    )
+    on_form = AutomationFactory(
+        campaign=campaign,
+        account=account,
+        trigger_event_type=EventType.FORM_SUBMITTED,
+        trigger_form=form,
+    )
 
     clicked_other = _event(campaign, matched_contact, type=EventType.LINK_CLICKED, link=other_link)
     clicked = _event(campaign, matched_contact, type=EventType.LINK_CLICKED, link=link)
@@ -110,8 +119,11 @@ def test_once_per_contact_keeps_one_run_per_contact_across_batches_and_within_on
 
     first = services.runs_create_for_events(
         account=account,
-        events=[_event(campaign, matched_contact), _event(campaign, matched_contact),
-                _event(campaign, other)],
+        events=[
+            _event(campaign, matched_contact),
+            _event(campaign, matched_contact),
+            _event(campaign, other),
+        ],
     )
     second = services.runs_create_for_events(
         account=account, events=[_event(campaign, matched_contact)]
@@ -133,8 +145,7 @@ def test_the_same_event_given_twice_makes_its_runs_once(account, campaign, match
     assert Run.objects.filter(event=event).count() == 1
 
 
-def test_events_of_another_account_make_no_runs(account, other_account, campaign,
-                                                matched_contact):
+def test_events_of_another_account_make_no_runs(account, other_account, campaign, matched_contact):
     AutomationFactory(campaign=campaign, account=account)
     event = _event(campaign, matched_contact)
 
@@ -167,9 +178,7 @@ def test_runs_are_dispatched_only_after_the_transaction_commits(
 ):
     AutomationFactory(campaign=campaign, account=account)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        services.runs_create_for_events(
-            account=account, events=[_event(campaign, matched_contact)]
-        )
+        services.runs_create_for_events(account=account, events=[_event(campaign, matched_contact)])
     assert len(callbacks) == 1
 
 
@@ -197,7 +206,8 @@ def test_a_run_not_yet_due_cannot_be_claimed_but_an_expired_lease_can(
     assert services.run_claim(run_id=run.id) is None
 
     Run.objects.filter(id=run.id).update(
-        status=RunStatus.RUNNING, attempts=1,
+        status=RunStatus.RUNNING,
+        attempts=1,
         lease_expires_at=timezone.now() - timedelta(seconds=1),
     )
     reclaimed = services.run_claim(run_id=run.id)
@@ -211,7 +221,8 @@ def test_the_sweeper_redispatches_lost_and_expired_runs_but_not_fresh_ones(
     now = timezone.now()
     Run.objects.filter(id=lost.id).update(dispatched_at=None)
     Run.objects.filter(id=expired.id).update(
-        status=RunStatus.RUNNING, lease_expires_at=now - timedelta(seconds=5),
+        status=RunStatus.RUNNING,
+        lease_expires_at=now - timedelta(seconds=5),
         dispatched_at=now - timedelta(hours=1),
     )
     Run.objects.filter(id=later.id).update(
@@ -328,9 +339,7 @@ def test_when_a_run_of_a_message_is_put_back_the_rest_wait_for_the_sweeper(
 
     assert [(o.status, o.detail) for o in outcomes] == [(RunStatus.PENDING, "account paused")]
     held = Run.objects.filter(id__in=ids)
-    assert {(r.status, r.attempts, r.dispatched_at) for r in held} == {
-        (RunStatus.PENDING, 0, None)
-    }
+    assert {(r.status, r.attempts, r.dispatched_at) for r in held} == {(RunStatus.PENDING, 0, None)}
 
 
 def test_a_batch_claim_takes_due_pending_runs_once(account, campaign, matched_contact):
@@ -350,14 +359,13 @@ def test_descriptions_fill_event_facts_and_leave_anything_else_as_typed(account,
 
     link = TrackedLinkFactory(campaign=campaign, name="Pricing")
     contact = ContactFactory(account=account, email="ola@example.com", superoffice_person_id=3)
-    AutomationFactory(campaign=campaign, account=account,
-                      trigger_event_type=EventType.LINK_CLICKED)
+    AutomationFactory(campaign=campaign, account=account, trigger_event_type=EventType.LINK_CLICKED)
     event = _event(campaign, contact, type=EventType.LINK_CLICKED, link=link)
     (run,) = services.runs_create_for_events(account=account, events=[event])
 
     text = description_render(
         template="{email} clicked {link} in {campaign} {form}| {contact.__class__} {0} "
-                 "{unknown} {email!r} {time:%Y}",
+        "{unknown} {email!r} {time:%Y}",
         run=run,
     )
 

@@ -30,12 +30,17 @@ def link(connected_account):
 def test_a_click_on_the_hub_endpoint_makes_a_ticket_through_a_real_worker(
     sim, celery_worker_threads, client, link
 ):
-    reader = ContactFactory(account=link.account, email="reader@example.com",
-                            superoffice_person_id=PERSON)
-    AutomationFactory(account=link.account, campaign=link.campaign, type=T.CREATE_REQUEST,
-                      trigger_event_type=EventType.LINK_CLICKED, trigger_link=link,
-                      settings={"request_title": "Wants a demo", "request_assign": "category",
-                                "category_id": 2})
+    reader = ContactFactory(
+        account=link.account, email="reader@example.com", superoffice_person_id=PERSON
+    )
+    AutomationFactory(
+        account=link.account,
+        campaign=link.campaign,
+        type=T.CREATE_REQUEST,
+        trigger_event_type=EventType.LINK_CLICKED,
+        trigger_link=link,
+        settings={"request_title": "Wants a demo", "request_assign": "category", "category_id": 2},
+    )
     parts = urlsplit(tracking_url_for_link(link=link, contact=reader))
 
     response = client.get(f"{parts.path}?{parts.query}", HTTP_USER_AGENT="Mozilla/5.0 Firefox")
@@ -43,7 +48,8 @@ def test_a_click_on_the_hub_endpoint_makes_a_ticket_through_a_real_worker(
     assert response.status_code == 302
     run = wait_until(
         lambda: Run.objects.filter(account=link.account, status=RunStatus.DONE).first(),
-        timeout=30, message="the link action did not run",
+        timeout=30,
+        message="the link action did not run",
     )
     (ticket,) = sim.state("tickets")
     assert ticket["TicketId"] == run.crm_object_id
@@ -51,21 +57,30 @@ def test_a_click_on_the_hub_endpoint_makes_a_ticket_through_a_real_worker(
     assert (ticket["OwnerId"], ticket["PersonId"]) == (5, PERSON)
 
 
-@pytest.mark.parametrize(("field_type", "value", "encoded"), [
-    ("Integer", " 7 ", "[I:7]"),
-    ("MdoList", "3", "[I:3]"),
-    ("Decimal", "3,5", "[F:3.5]"),
-    ("Date", "2026-01-31", "[D:01/31/2026]"),
-    ("Checkbox", "", "[I:0]"),
-    ("ShortText", "Hello", "Hello"),
-])
+@pytest.mark.parametrize(
+    ("field_type", "value", "encoded"),
+    [
+        ("Integer", " 7 ", "[I:7]"),
+        ("MdoList", "3", "[I:3]"),
+        ("Decimal", "3,5", "[F:3.5]"),
+        ("Date", "2026-01-31", "[D:01/31/2026]"),
+        ("Checkbox", "", "[I:0]"),
+        ("ShortText", "Hello", "Hello"),
+    ],
+)
 def test_values_are_encoded_as_netserver_writes_custom_fields(field_type, value, encoded):
     assert field_value_encode(field_type=field_type, value=value) == encoded
 
 
-@pytest.mark.parametrize(("field_type", "value"), [
-    ("Integer", "seven"), ("Date", "31.01.2026"), ("Checkbox", "maybe"), ("Blob", "x"),
-])
+@pytest.mark.parametrize(
+    ("field_type", "value"),
+    [
+        ("Integer", "seven"),
+        ("Date", "31.01.2026"),
+        ("Checkbox", "maybe"),
+        ("Blob", "x"),
+    ],
+)
 def test_a_value_that_does_not_fit_the_field_is_refused(field_type, value):
     with pytest.raises(FieldValueInvalid):
         field_value_encode(field_type=field_type, value=value)
@@ -79,8 +94,14 @@ def test_the_action_form_offers_the_accounts_fields_scripts_and_request_lists(
 
     html = response.content.decode()
     assert response.status_code == 200
-    for name in ("Lead score (Integer)", "Last webinar (Date)", "echo", "lead-router",
-                 "Sales enquiry", "Critical"):
+    for name in (
+        "Lead score (Integer)",
+        "Last webinar (Date)",
+        "echo",
+        "lead-router",
+        "Sales enquiry",
+        "Critical",
+    ):
         assert name in html, name
     assert f'name="trigger_link" value="{link.pk}"' in html
 
@@ -90,26 +111,44 @@ def test_a_marketer_adds_edits_and_removes_a_set_field_action_with_a_typed_value
     marketer_client, link
 ):
     url = reverse("automations:link_action_create", args=[link.pk])
-    bad = marketer_client.post(url, {"type": T.SET_FIELD, "field_key": "SuperOffice:2",
-                                     "field_value": "lots", "is_enabled": "on"})
+    bad = marketer_client.post(
+        url,
+        {
+            "type": T.SET_FIELD,
+            "field_key": "SuperOffice:2",
+            "field_value": "lots",
+            "is_enabled": "on",
+        },
+    )
     assert bad.status_code == 200
     assert "Enter a whole number." in bad.content.decode()
     assert not Automation.objects.exists()
 
-    good = marketer_client.post(url, {"type": T.SET_FIELD, "field_key": "SuperOffice:2",
-                                      "field_value": "42", "is_enabled": "on",
-                                      "trigger_event_type": "email_opened"})
+    good = marketer_client.post(
+        url,
+        {
+            "type": T.SET_FIELD,
+            "field_key": "SuperOffice:2",
+            "field_value": "42",
+            "is_enabled": "on",
+            "trigger_event_type": "email_opened",
+        },
+    )
     assert good.status_code == 302
     action = Automation.objects.get()
     assert (action.trigger_event_type, action.trigger_link_id) == ("link_clicked", link.pk)
-    assert action.settings == {"field_key": "SuperOffice:2", "field_type": "Integer",
-                               "field_value": "42"}
+    assert action.settings == {
+        "field_key": "SuperOffice:2",
+        "field_type": "Integer",
+        "field_value": "42",
+    }
     assert action.name == "Set a field of the person · Sign up"
 
     edit = reverse("automations:link_action_edit", args=[link.pk, action.pk])
     assert 'value="42"' in marketer_client.get(edit).content.decode()
-    marketer_client.post(edit, {"type": T.RUN_SCRIPT, "name": "Route the lead",
-                                "script_id": "2", "is_enabled": "on"})
+    marketer_client.post(
+        edit, {"type": T.RUN_SCRIPT, "name": "Route the lead", "script_id": "2", "is_enabled": "on"}
+    )
     action.refresh_from_db()
     assert (action.type, action.settings) == (T.RUN_SCRIPT, {"script_id": 2})
 
@@ -137,28 +176,45 @@ def test_a_request_needs_a_title_and_an_assignment(marketer_client, link):
 def test_the_link_page_saves_a_text_response_sanitised(marketer_client, link):
     response = marketer_client.post(
         reverse("automations:link_detail", args=[link.pk]),
-        {"response_kind": "text", "response_title": "Thanks",
-         "response_html": "<p>Hi</p><script>x()</script>"},
+        {
+            "response_kind": "text",
+            "response_title": "Thanks",
+            "response_html": "<p>Hi</p><script>x()</script>",
+        },
     )
     assert response.status_code == 302
     link.refresh_from_db()
     assert (link.response_kind, link.response_html) == ("text", "<p>Hi</p>")
 
-    empty = marketer_client.post(reverse("automations:link_detail", args=[link.pk]),
-                                 {"response_kind": "text", "response_html": ""})
+    empty = marketer_client.post(
+        reverse("automations:link_detail", args=[link.pk]),
+        {"response_kind": "text", "response_html": ""},
+    )
     assert empty.status_code == 200 and "response_html" in empty.context["form"].errors
 
 
 @pytest.mark.django_db
 def test_a_scripts_output_shows_on_the_run_page(marketer_client, link):
     reader = ContactFactory(account=link.account, email="r@example.com")
-    automation = AutomationFactory(account=link.account, campaign=link.campaign,
-                                   type=T.RUN_SCRIPT, settings={"script_id": 1})
-    event = Event.objects.create(account=link.account, campaign=link.campaign, contact=reader,
-                                 type=EventType.LINK_CLICKED, link=link)
-    run = Run.objects.create(account=link.account, automation=automation, event=event,
-                             contact=reader, status=RunStatus.DONE, key="r-out",
-                             output="echo:custId=10")
+    automation = AutomationFactory(
+        account=link.account, campaign=link.campaign, type=T.RUN_SCRIPT, settings={"script_id": 1}
+    )
+    event = Event.objects.create(
+        account=link.account,
+        campaign=link.campaign,
+        contact=reader,
+        type=EventType.LINK_CLICKED,
+        link=link,
+    )
+    run = Run.objects.create(
+        account=link.account,
+        automation=automation,
+        event=event,
+        contact=reader,
+        status=RunStatus.DONE,
+        key="r-out",
+        output="echo:custId=10",
+    )
 
     page = marketer_client.get(reverse("automations:run_detail", args=[run.pk]))
 

@@ -19,8 +19,11 @@ def campaign(account):
 def _runs(account, campaign, n, *, person_id=7):
     automation = AutomationFactory(campaign=campaign, account=account, name="Add to webinar list")
     events = [
-        EventFactory(campaign=campaign, account=account,
-                     contact=ContactFactory(account=account, superoffice_person_id=person_id))
+        EventFactory(
+            campaign=campaign,
+            account=account,
+            contact=ContactFactory(account=account, superoffice_person_id=person_id),
+        )
         for _ in range(n)
     ]
     return automation, services.runs_create_for_events(account=account, events=events)
@@ -74,11 +77,14 @@ def test_per_campaign_automation_and_contact_histories_show_only_their_runs(
     _runs(account, CampaignFactory(account=account), 3)
 
     by_campaign = marketer_client.get(
-        reverse("automations:campaign_runs", kwargs={"campaign_id": campaign.id}))
+        reverse("automations:campaign_runs", kwargs={"campaign_id": campaign.id})
+    )
     by_automation = marketer_client.get(
-        reverse("automations:automation_runs", kwargs={"automation_id": automation.id}))
+        reverse("automations:automation_runs", kwargs={"automation_id": automation.id})
+    )
     by_contact = marketer_client.get(
-        reverse("automations:contact_runs", kwargs={"contact_id": runs[0].contact_id}))
+        reverse("automations:contact_runs", kwargs={"contact_id": runs[0].contact_id})
+    )
 
     assert by_campaign.content.count(b"data-run=") == 2
     assert by_automation.content.count(b"data-run=") == 2
@@ -109,6 +115,13 @@ def test_the_queue_lists_contacts_with_waiting_runs(marketer_client, account, ca
 
     assert response.content.count(b"data-contact=") == 2
     assert b"Add to webinar list" in response.content
+    # Matching is done in the SuperOffice panel: the page says so and links to it.
+    from leads.selectors import panel_settings_for
+
+    panel = panel_settings_for(account=account)
+    panel_url = reverse("leads:queue", kwargs={"panel_key": panel.panel_key})
+    assert b"Matching happens in SuperOffice" in response.content
+    assert f'href="{panel_url}"'.encode() in response.content
 
 
 def test_disable_and_delete_are_posts_that_keep_the_history(marketer_client, account, campaign):
@@ -127,8 +140,9 @@ def test_disable_and_delete_are_posts_that_keep_the_history(marketer_client, acc
     assert Run.objects.filter(id=runs[0].id).exists()
 
 
-def test_every_page_of_another_account_is_not_found(client, signed_in, account, other_account,
-                                                    campaign, marketer):
+def test_every_page_of_another_account_is_not_found(
+    client, signed_in, account, other_account, campaign, marketer
+):
     automation, (run,) = _runs(account, campaign, 1)
     from tests.factories import MembershipFactory, UserFactory
 
@@ -155,8 +169,9 @@ def test_every_page_of_another_account_is_not_found(client, signed_in, account, 
     assert client.get(reverse("automations:run_list")).content.count(b"data-run=") == 0
 
 
-def test_an_admin_switches_auto_matching_on_and_a_marketer_cannot(admin_client, account, client,
-                                                                  signed_in, marketer):
+def test_an_admin_switches_auto_matching_on_and_a_marketer_cannot(
+    admin_client, account, client, signed_in, marketer
+):
     url = reverse("automations:settings")
 
     admin_client.post(url, {"auto_match_single_email": "on"})
