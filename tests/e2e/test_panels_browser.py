@@ -325,6 +325,7 @@ def test_a_rep_approves_a_lead_and_the_person_and_company_appear_in_superoffice(
 
     entry = frame.locator(f'[data-contact="{lead.id}"]')
     expect(entry).to_contain_text("Contact us")
+    _screenshot(page, "lead-report.png")
     entry.get_by_role("button", name="Approve…").click()
     entry.get_by_label("Mobile").fill("+47 911 22 333")
     entry.get_by_label("Country id").select_option(label="Norway")
