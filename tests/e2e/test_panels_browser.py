@@ -128,11 +128,17 @@ def _open_in_superoffice(page, host, live_server, panel, name, **params):
     return page.frame_locator("#panel")
 
 
-def _screenshot(page, name: str) -> None:
+def _screenshot(target, name: str) -> None:
+    """Save a page, or one element of a framed panel (the frame clips the page's own
+    screenshot), when E2E_SCREENSHOTS names a folder."""
     folder = os.environ.get("E2E_SCREENSHOTS")
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / name), full_page=True)
+        path = str(Path(folder) / name)
+        if hasattr(target, "goto"):
+            target.screenshot(path=path, full_page=True)
+        else:
+            target.screenshot(path=path)
 
 
 def _sign_in(page, frame, who="Sam Seller"):
@@ -182,7 +188,7 @@ def test_a_rep_signs_in_and_matches_a_queued_contact_whose_run_then_makes_a_sale
     preview = entry.locator(".match-preview")
     expect(preview).to_contain_text(f"{person['Firstname']} {person['Lastname']}")
     expect(preview).to_contain_text("Sale on demo request")
-    _screenshot(page, "queue-match-preview.png")
+    _screenshot(preview, "queue-match-preview.png")
     preview.get_by_role("button", name=re.compile("^Match to")).click()
     expect(entry).to_contain_text("1 waiting run(s) resumed")
     # The run is held for the undo window; the rep lets it go at once.
