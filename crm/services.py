@@ -251,6 +251,11 @@ def connection_test(*, account: Account) -> ConnectionTestResult:
         last_verified_at=timezone.now(),
         verified_as=f"{label} (associate {principal.associate_id})"[:300],
     )
+    # The connection works again: work paused after configuration errors goes on now,
+    # not when the pause would have run out.
+    from automations.services import account_crm_resume
+
+    account_crm_resume(account=account)
     return ConnectionTestResult(
         ok=True,
         message=f"Signed in as {label} (associate {principal.associate_id}).",

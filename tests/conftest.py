@@ -11,7 +11,7 @@ from emhub.tenancy import SESSION_ACCOUNT_KEY
 
 from .factories import AccountFactory, MembershipFactory, UserFactory
 
-pytest_plugins = ["tests.crm_fixtures"]
+pytest_plugins = ["tests.crm_fixtures", "tests.internal_names"]
 
 
 @pytest.fixture(autouse=True)

@@ -197,3 +197,32 @@ def test_an_admin_sees_a_crm_pause_and_can_resume_the_held_runs(admin_client, ac
     run.refresh_from_db()
     assert run.next_attempt_at.year == run.created_at.year
     assert b"Wrong password" not in admin_client.get(url).content
+
+
+def test_a_failed_run_says_what_happened_in_plain_words(marketer_client, account, campaign):
+    from django.utils import timezone
+
+    from crm.models import CrmCall
+
+    _, (run,) = _runs(account, campaign, 1, person_id=9999)
+    Run.objects.filter(id=run.id).update(
+        status=RunStatus.FAILED, error_kind="permanent",
+        last_error="NotFoundCrmError: Person 9999 does not exist",
+    )
+    CrmCall.objects.create(
+        account=account, agent="Person", operation="GetPersonEntity", outcome="not_found",
+        started_at=timezone.now(), duration_ms=12, correlation=run.key,
+        error="NotFoundCrmError: Person 9999 does not exist",
+    )
+    pages = [
+        marketer_client.get(reverse("automations:run_detail", kwargs={"run_id": run.id})),
+        marketer_client.get(reverse("automations:run_list")),
+    ]
+
+    detail = pages[0].content.decode()
+    assert "SuperOffice has no person 9999." in detail
+    assert "read the person" in detail
+    for page in pages:
+        html = page.content.decode()
+        for internal in ("NotFoundCrmError", "GetPersonEntity", "Person.", "Run key", run.key):
+            assert internal not in html

@@ -153,3 +153,18 @@ def test_crm_connect_command_points_an_account_at_the_simulator(simulator):
     assert "Signed in as Ada Admin" in out.getvalue()
     connection = SuperOfficeConnection.objects.get(account=account)
     assert connection.allow_company_creation
+
+
+def test_a_successful_connection_test_resumes_paused_work(crm_account, simulator):
+    from automations.models import AutomationSettings
+    from automations.services import account_crm_pause
+
+    account_crm_pause(account=crm_account, reason="SuperOffice refused the user name or password")
+    assert AutomationSettings.objects.get(account=crm_account).is_crm_paused
+    SuperOfficeConnection.objects.filter(account=crm_account).update(password="nope")
+    assert not connection_test(account=crm_account).ok
+    assert AutomationSettings.objects.get(account=crm_account).is_crm_paused
+
+    SuperOfficeConnection.objects.filter(account=crm_account).update(password=simulator.password)
+    assert connection_test(account=crm_account).ok
+    assert not AutomationSettings.objects.get(account=crm_account).is_crm_paused
