@@ -135,10 +135,27 @@ def _on_console(message) -> None:
         CSP_VIOLATIONS.append(f"{text} ({message.location.get('url', '')})")
 
 
+def _on_response(response) -> None:
+    """Hand each HTML page and htmx fragment the browser received to the internal-names check."""
+    if response.request.resource_type not in ("document", "xhr", "fetch"):
+        return
+    if not response.headers.get("content-type", "").startswith("text/html"):
+        return
+    from .internal_names import page_seen
+
+    try:
+        body = response.text()
+    except Exception:  # a redirect, or a page gone before it was read: no body
+        return
+    page_seen(response.url, body)
+
+
 def watch_csp(context):
-    """Report the CSP violations of every page of ``context`` (its frames and pop-ups too)."""
+    """Report the CSP violations of every page of ``context`` (its frames and pop-ups too),
+    and let the internal-names check read every page it shows."""
     context.add_init_script(_CSP_LISTENER)
     context.on("console", _on_console)
+    context.on("response", _on_response)
     return context
 
 
