@@ -11,6 +11,7 @@ PUBLIC_URL_NAMES = {"superoffice_webhook"}
 urlpatterns = [
     path("consent/", views.sync_history, name="sync_history"),
     path("consent/run/", views.sync_run, name="sync_run"),
+    path("consent/live/", views.sync_live, name="sync_live"),
     path("consent/cycles/<int:cycle_id>/", views.sync_cycle_detail, name="sync_cycle_detail"),
     path("consent/contacts/<int:contact_id>/", views.contact_consents, name="contact_consents"),
     path("api/v1/consents/", api.ConsentApi.as_view(), name="consents_api"),

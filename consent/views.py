@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -35,25 +36,54 @@ DECISIONS_PER_PAGE = 50
 CHANGES_PER_PAGE = 50
 
 
+def _sync_page_context(request) -> dict:
+    """What the sync page shows, and whether it keeps following a cycle (htmx polling).
+
+    ``after`` is the newest cycle when an admin pressed Sync now: the page follows until a
+    newer cycle has finished, so nobody has to reload to see the result.
+    """
+    account = request.account
+    cycles = consent_cycles(account=account)
+    page = Paginator(cycles, CYCLES_PER_PAGE).get_page(request.GET.get("page"))
+    enabled = consent_sync_enabled(account=account)
+    running = consent_sync_running(account=account)
+    after = _cycle_id_param(request.GET.get("after"))
+    following = after is not None
+    waiting_for_ours = (
+        following and not cycles.filter(id__gt=after, finished_at__isnull=False).exists()
+    )
+    poll = enabled and (running or waiting_for_ours)
+    query = request.GET.copy()
+    return {
+        "page": page,
+        "sync_enabled": enabled,
+        "running": running,
+        "following": following,
+        "poll": poll,
+        "live_url": f"{reverse('consent:sync_live')}?{query.urlencode()}",
+        "next_cycle_at": consent_next_cycle_at() if enabled else None,
+        "last_cycle": cycles.first(),
+    }
+
+
+def _cycle_id_param(value) -> int | None:
+    try:
+        return max(int(value), 0) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
 @account_required
 def sync_history(request):
-    account = request.account
-    page = Paginator(consent_cycles(account=account), CYCLES_PER_PAGE).get_page(
-        request.GET.get("page")
-    )
-    enabled = consent_sync_enabled(account=account)
-    return render(
-        request,
-        "consent/sync_history.html",
-        {
-            "page": page,
-            "sync_enabled": enabled,
-            "running": consent_sync_running(account=account),
-            "next_cycle_at": consent_next_cycle_at() if enabled else None,
-            "last_cycle": consent_cycles(account=account).first(),
-            "chart_data": consent_cycle_chart(account=account),
-        },
-    )
+    context = _sync_page_context(request)
+    context["chart_data"] = consent_cycle_chart(account=request.account)
+    return render(request, "consent/sync_history.html", context)
+
+
+@account_required
+def sync_live(request):
+    """The part of the sync page that changes while a cycle runs (polled by htmx)."""
+    return render(request, "consent/_sync_live.html", _sync_page_context(request))
 
 
 @account_required
@@ -105,7 +135,14 @@ def sync_run(request):
         messages.error(request, "The cycle could not be queued. Try again in a minute.")
     else:
         label = ConsentSyncCycle.Kind(kind).label.lower()
-        messages.success(request, f"Cycle queued ({label}); it appears below when it runs.")
+        messages.success(request, f"Cycle queued ({label}); this page follows it until it is done.")
+        newest = (
+            consent_cycles(account=request.account)
+            .order_by("-id")
+            .values_list("id", flat=True)
+            .first()
+        )
+        return redirect(f"{reverse('consent:sync_history')}?after={newest or 0}")
     return redirect("consent:sync_history")
 
 

@@ -122,3 +122,31 @@ def test_the_connection_page_summary_shows_the_last_cycles_and_the_next_one(acco
         Context({"account": account})
     )
     assert "4242" in html and "Next cycle at" in html
+
+
+def test_sync_now_follows_the_cycle_in_place_until_it_has_finished(
+    account, admin_client, sync_on
+):
+    from django.utils import timezone
+
+    earlier = CycleFactory(account=account, finished_at=timezone.now())
+    response = admin_client.post("/consent/run/", {"kind": "incremental"})
+    assert response.status_code == 302
+    following_url = response["Location"]
+    assert following_url.endswith(f"?after={earlier.id}") or "after=" in following_url
+    # What the cycle queued by the button did (if the worker already ran it) is not ours to fake:
+    ConsentSyncCycle.objects.filter(account=account, id__gt=earlier.id).delete()
+
+    page = admin_client.get(following_url).content.decode()
+    assert 'hx-get="/consent/live/?after=' in page and 'hx-trigger="every 2s"' in page
+    assert "this page follows it" in page and "reload" not in page.lower()
+
+    CycleFactory(account=account, contacts_checked=77, finished_at=timezone.now())
+    live = admin_client.get(f"/consent/live/?after={earlier.id}").content.decode()
+    assert "hx-get" not in live
+    assert "The cycle you started has finished." in live and ">77<" in live
+
+
+def test_the_sync_page_does_not_poll_when_nothing_runs(account, marketer_client, sync_on):
+    assert "hx-get" not in marketer_client.get("/consent/").content.decode()
+    assert "hx-get" not in marketer_client.get("/consent/live/?after=junk").content.decode()
