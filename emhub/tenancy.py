@@ -8,8 +8,7 @@ takes effect at once.
 from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
-from django.http import Http404
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 
 from .selectors import membership_for
 
@@ -60,14 +59,15 @@ def account_required(view):
 def admin_required(view):
     """As account_required, and the user is an admin of the account.
 
-    A marketer gets 404, not 403: pages they cannot use do not exist for them.
+    A marketer gets a plain page (403) that says the page is for admins and who can
+    help, inside the hub's own layout, rather than a bare "not found".
     """
 
     @wraps(view)
     @account_required
     def wrapper(request, *args, **kwargs):
         if not request.membership.is_admin:
-            raise Http404("Admins only")
+            return render(request, "errors/for_admins.html", status=403)
         return view(request, *args, **kwargs)
 
     return wrapper

@@ -180,7 +180,7 @@ def test_an_admin_switches_auto_matching_on_and_a_marketer_cannot(
 
     assert AutomationSettings.objects.get(account=account).auto_match_single_email is True
     signed_in(client, marketer, account)
-    assert client.get(url).status_code == 404
+    assert client.get(url).status_code == 403
 
 
 def test_an_admin_sees_a_crm_pause_and_can_resume_the_held_runs(admin_client, account, campaign):

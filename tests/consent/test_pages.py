@@ -96,7 +96,7 @@ def test_a_contacts_consent_page_shows_state_and_history_and_is_404_across_accou
 
 
 def test_only_admins_can_start_a_cycle_by_hand(marketer_client):
-    assert marketer_client.post("/consent/run/", {"kind": "full"}).status_code == 404
+    assert marketer_client.post("/consent/run/", {"kind": "full"}).status_code == 403
 
 
 def test_an_admin_is_told_when_sync_is_off(admin_client):

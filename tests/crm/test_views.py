@@ -21,8 +21,17 @@ def crm_admin_client(client, crm_account, signed_in):
 
 
 def test_marketers_do_not_see_the_connection_page(marketer_client):
-    assert marketer_client.get(reverse("crm:connection")).status_code == 404
-    assert marketer_client.get(reverse("crm:call_list")).status_code == 404
+    assert marketer_client.get(reverse("crm:connection")).status_code == 403
+    assert marketer_client.get(reverse("crm:call_list")).status_code == 403
+
+
+def test_a_marketer_who_opens_an_admin_page_is_told_it_is_for_admins(marketer_client):
+    response = marketer_client.get(reverse("crm:call_list"))
+    html = response.content.decode()
+    assert response.status_code == 403
+    assert "This page is for admins" in html and "ask one of your account's admins" in html
+    assert 'href="/"' in html  # inside the hub's own layout, with the way back
+    assert "Page not found" not in html and "Traceback" not in html
 
 
 def test_admin_saves_a_connection_and_secrets_are_never_shown_back(

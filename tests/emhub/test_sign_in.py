@@ -104,7 +104,7 @@ def test_sign_out_ends_the_session(marketer_client):
 
 
 def test_marketers_do_not_see_admin_pages(marketer_client):
-    assert marketer_client.get(reverse("emhub:api_keys")).status_code == 404
+    assert marketer_client.get(reverse("emhub:api_keys")).status_code == 403
 
 
 def test_the_dashboard_counts_only_this_accounts_events(marketer_client, account, other_account):

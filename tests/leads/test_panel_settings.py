@@ -24,7 +24,7 @@ def _form(**overrides):
 
 
 def test_a_marketer_cannot_open_the_panel_settings(marketer_client):
-    assert marketer_client.get(reverse(URL)).status_code == 404
+    assert marketer_client.get(reverse(URL)).status_code == 403
 
 
 def test_the_admin_sees_ready_made_panel_urls_with_superoffice_variables(admin_client, account):
