@@ -292,7 +292,7 @@ def test_a_marketer_cannot_end_panel_sessions(client, marketer_client, panel):
         reverse("leads:panel_session_revoke", kwargs={"panel_session_id": session_id})
     )
 
-    assert response.status_code == 404
+    assert response.status_code == 403
     assert _get(client, panel, token=token).status_code == 200
 
 
