@@ -69,6 +69,17 @@
       event.stopImmediatePropagation();
     }
   }, true);
+  // A "Copy" button copies the text of the element its data-copy selector names.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("button[data-copy]");
+    if (!button) { return; }
+    var source = document.querySelector(button.dataset.copy);
+    if (!source || !navigator.clipboard) { return; }
+    navigator.clipboard.writeText(source.textContent.trim()).then(function () {
+      button.textContent = "Copied";
+      window.setTimeout(function () { button.textContent = "Copy"; }, 2000);
+    });
+  });
   document.addEventListener("htmx:load", function (event) { apply(event.detail.elt); });
   apply(document);
 })();

@@ -219,3 +219,19 @@ def test_a_scripts_output_shows_on_the_run_page(marketer_client, link):
     page = marketer_client.get(reverse("automations:run_detail", args=[run.pk]))
 
     assert "echo:custId=10" in page.content.decode()
+
+
+def test_a_tracked_links_page_has_a_copy_button_without_inline_script(marketer_client, account):
+    from pathlib import Path
+
+    from django.conf import settings
+
+    campaign = CampaignFactory(account=account)
+    link = TrackedLinkFactory(account=account, campaign=campaign)
+    html = marketer_client.get(reverse("automations:link_detail", args=[link.pk])).content.decode()
+
+    assert 'data-copy="#tracked-link-url"' in html and 'id="tracked-link-url"' in html
+    assert "sendouts add it for each recipient" in html
+    assert "<script>" not in html and "onclick" not in html
+    script = (Path(settings.BASE_DIR) / "static" / "js" / "app.js").read_text()
+    assert "button[data-copy]" in script and "navigator.clipboard.writeText" in script
