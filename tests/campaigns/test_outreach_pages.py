@@ -440,3 +440,19 @@ def test_a_draft_can_be_changed_and_its_checklist_runs_again(
     sendout.refresh_from_db()
     assert response["Location"] == f"/sendouts/{sendout.pk}/checklist/"
     assert (sendout.subject, sendout.checklist_at) == ("Hi {first_name}", None)
+
+
+def test_a_new_sendout_without_recipient_lists_says_to_import_a_selection_first(
+    marketer_client, account
+):
+    from django.urls import reverse
+
+    from campaigns.models import RecipientList
+
+    html = marketer_client.get(reverse("campaigns:sendout_create")).content.decode()
+    assert "Import a selection first" in html
+    assert f'href="{reverse("campaigns:import_create")}"' in html
+
+    RecipientList.objects.create(account=account, name="Webinar guests")
+    html = marketer_client.get(reverse("campaigns:sendout_create")).content.decode()
+    assert "Import a selection first" not in html
