@@ -111,3 +111,13 @@ def test_call_log_is_paginated_and_account_scoped(crm_admin_client, crm_account,
     assert "AuthenticateUsernamePassword" in second
     errors_only = crm_admin_client.get(reverse("crm:call_list") + "?outcome=permanent")
     assert "No calls yet." in errors_only.content.decode()
+
+
+def test_the_call_logs_xml_wraps_inside_its_card():
+    from pathlib import Path
+
+    from django.conf import settings
+
+    css = (Path(settings.BASE_DIR) / "static" / "css" / "app.css").read_text()
+    assert "pre.excerpt { white-space: pre-wrap; overflow-wrap: anywhere;" in css
+    assert ".card:has(> table.table) { overflow-x: auto; }" in css
