@@ -296,12 +296,12 @@ class RedisServer:
     def start(self):
         # The machine's redis-server, without persistence, on a port of its own.
         self.proc = subprocess.Popen(  # noqa: S603
-            [
+            [  # noqa: S607
                 "redis-server",
                 "--port",
                 str(self.port),
                 "--bind",
-                "127.0.0.1",  # noqa: S607
+                "127.0.0.1",
                 "--save",
                 "",
                 "--appendonly",

@@ -47,7 +47,7 @@ def test_a_marketer_creates_each_automation_type_and_sees_its_runs(
     page,
     live_server,
     marketer,
-    connected_account,
+    connected_account,  # noqa: F811
     celery_worker_threads,  # noqa: F811
 ):
     campaign = CampaignFactory(account=connected_account, name="Winter webinar")

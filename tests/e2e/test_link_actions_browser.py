@@ -35,8 +35,8 @@ def test_a_marketer_sets_up_a_link_with_three_actions_and_a_click_carries_them_o
     page,
     live_server,
     marketer,
-    connected_account,
-    sim,
+    connected_account,  # noqa: F811
+    sim,  # noqa: F811
     celery_worker_threads,  # noqa: F811
 ):
     campaign = CampaignFactory(account=connected_account, name="Winter webinar")
