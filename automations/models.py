@@ -149,6 +149,31 @@ class Run(models.Model):
     def __str__(self) -> str:
         return f"Run {self.key} ({self.status})"
 
+    # What a person calls the object the run made. SuperOffice keeps tasks, meetings and
+    # done activities all as appointments; the automation's type says which it was.
+    OBJECT_LABELS = {
+        "sale": "Sale",
+        "person": "Person",
+        "project": "Project",
+        "selection": "Selection",
+        "ticket": "Request",
+        "script": "Script",
+    }
+
+    @property
+    def crm_object_label(self) -> str:
+        if self.crm_object_type != "appointment":
+            return self.OBJECT_LABELS.get(self.crm_object_type, self.crm_object_type.title())
+        automation = self.automation
+        if automation.type == AutomationType.CREATE_TASK:
+            return "Task"
+        if automation.type == AutomationType.NOTIFY_SALES_REP:
+            return "Activity"
+        if automation.type == AutomationType.FOLLOW_UP:
+            kind = (automation.settings or {}).get("follow_up_kind")
+            return "Task" if kind == "task" else "Meeting"
+        return "Activity"
+
     @property
     def marker(self) -> str:
         """The tag written into the sale text / appointment description this run creates."""

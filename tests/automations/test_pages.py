@@ -226,3 +226,34 @@ def test_a_failed_run_says_what_happened_in_plain_words(marketer_client, account
         html = page.content.decode()
         for internal in ("NotFoundCrmError", "GetPersonEntity", "Person.", "Run key", run.key):
             assert internal not in html
+
+
+@pytest.mark.parametrize(
+    ("automation_type", "settings", "label"),
+    [
+        ("create_task", {}, "Task #41"),
+        ("follow_up", {"follow_up_kind": "task"}, "Task #41"),
+        ("follow_up", {"follow_up_kind": "meeting"}, "Meeting #41"),
+        ("notify_sales_rep", {}, "Activity #41"),
+        ("create_sale", {}, "Sale #41"),
+    ],
+)
+def test_a_run_names_what_it_made_as_a_person_would(
+    marketer_client, account, campaign, automation_type, settings, label
+):
+    from automations.models import Automation
+
+    automation, (run,) = _runs(account, campaign, 1)
+    Automation.objects.filter(pk=automation.pk).update(type=automation_type, settings=settings)
+    object_type = "sale" if automation_type == "create_sale" else "appointment"
+    Run.objects.filter(id=run.id).update(
+        status=RunStatus.DONE, crm_object_type=object_type, crm_object_id=41
+    )
+
+    detail = marketer_client.get(reverse("automations:run_detail", kwargs={"run_id": run.id}))
+    listing = marketer_client.get(reverse("automations:run_list"))
+
+    for page in (detail, listing):
+        html = page.content.decode()
+        assert label in html
+        assert "appointment #" not in html.lower()

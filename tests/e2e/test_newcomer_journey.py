@@ -297,14 +297,14 @@ def test_a_newcomer_imports_sends_and_a_click_and_a_match_act_in_superoffice(
             (
                 r
                 for r in page.locator("[data-testid=runs] tbody tr").all_inner_texts()
-                if email in r and "Done" in r and "sale #" in r
+                if email in r and "Done" in r and "Sale #" in r
             ),
             None,
         ),
         timeout=60,
         message="the matched contact's run made its sale",
     )
-    sale_id = int(re.search(r"sale #(\d+)", row).group(1))  # type: ignore[union-attr]
+    sale_id = int(re.search(r"Sale #(\d+)", row).group(1))  # type: ignore[union-attr]
     sale = next(s for s in _sim_state(hub, "sales") if s["SaleId"] == sale_id)
     assert sale["PersonId"] == matched_person
 
