@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from crm.plain_words import legal_basis_in_words
+
 WITHDRAWN = "WITHDRAWN"
 
 
@@ -33,9 +35,13 @@ class ConsentState:
     def is_withdrawn(self) -> bool:
         return self.legal_basis == WITHDRAWN
 
+    @property
+    def in_words(self) -> str:
+        # Reasons are read by marketers: "legitimate interest", not the key 61F.
+        return "withdrawn" if self.is_withdrawn else legal_basis_in_words(self.legal_basis)
+
     def describe(self) -> str:
-        what = "withdrawn" if self.is_withdrawn else self.legal_basis
-        return f"{what} at {self.changed_at:%Y-%m-%d %H:%M:%S}"
+        return f"{self.in_words} at {self.changed_at:%Y-%m-%d %H:%M:%S}"
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,7 @@ def decide(*, hub: ConsentState | None, superoffice: ConsentState | None) -> Dec
     if hub.legal_basis == superoffice.legal_basis:
         return Decision(
             Action.NONE,
-            f"Both sides agree ({hub.legal_basis}): nothing to write.",
+            f"Both sides agree ({hub.in_words}): nothing to write.",
             hub if hub.changed_at >= superoffice.changed_at else superoffice,
         )
     if hub.changed_at > superoffice.changed_at:
@@ -106,20 +112,20 @@ def decide(*, hub: ConsentState | None, superoffice: ConsentState | None) -> Dec
         return Decision(
             Action.WRITE_SUPEROFFICE,
             f"Equal times ({hub.changed_at:%Y-%m-%d %H:%M:%S}); the hub's withdrawal wins over "
-            f"SuperOffice's {superoffice.legal_basis}: written to SuperOffice.",
+            f"SuperOffice's {superoffice.in_words}: written to SuperOffice.",
             hub,
         )
     if superoffice.is_withdrawn and not hub.is_withdrawn:
         return Decision(
             Action.WRITE_HUB,
             f"Equal times ({hub.changed_at:%Y-%m-%d %H:%M:%S}); SuperOffice's withdrawal wins over "
-            f"the hub's {hub.legal_basis}: written to the hub.",
+            f"the hub's {hub.in_words}: written to the hub.",
             superoffice,
         )
     return Decision(
         Action.NONE,
         f"Equal times ({hub.changed_at:%Y-%m-%d %H:%M:%S}) with different legal bases "
-        f"(hub {hub.legal_basis}, SuperOffice {superoffice.legal_basis}): nothing changed.",
+        f"(hub {hub.in_words}, SuperOffice {superoffice.in_words}): nothing changed.",
         None,
     )
 
