@@ -107,4 +107,4 @@ def test_a_marketer_creates_each_automation_type_and_sees_its_runs(
     page.click("tr:has-text('Sale for openers') td a >> nth=0")
     assert "Done" in page.locator("[data-testid=run-status]").inner_text()
     calls = page.locator("table[data-testid=crm-calls]").inner_text()
-    assert "Sale.SaveSaleEntity" in calls
+    assert "saved the sale" in calls and "SaveSaleEntity" not in calls
