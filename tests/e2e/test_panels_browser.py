@@ -180,6 +180,7 @@ def test_a_rep_signs_in_and_matches_a_queued_contact_whose_run_then_makes_a_sale
     entry = frame.locator(f'[data-contact="{contact.id}"]')
     expect(entry).to_contain_text("Sale on demo request")
     expect(entry).to_contain_text("Autumn webinar")
+    _screenshot(page, "queue.png")
     entry.get_by_role("button", name="Find in SuperOffice").click()
     candidate = entry.locator('tr[data-person="5"]')
     expect(candidate).to_contain_text("Same email")
