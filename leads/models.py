@@ -102,7 +102,8 @@ class LeadDecision(models.Model):
     """What a rep decided about a contact in the Lead Report or the queue.
 
     Rejected leads stay here (hidden from the report, never deleted), so the decision and
-    who made it can be read later.
+    who made it can be read later. An undone rejection stays too, marked with when and by
+    whom it was undone: the lead is back in the report and the history still tells it.
     """
 
     class Outcome(models.TextChoices):
@@ -120,6 +121,8 @@ class LeadDecision(models.Model):
     # The SuperOffice associate who decided (verified by the panel sign-in).
     associate_id = models.IntegerField(null=True, blank=True)
     decided_at = models.DateTimeField(default=timezone.now)
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by_associate_id = models.IntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-decided_at", "-id"]

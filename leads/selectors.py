@@ -134,11 +134,13 @@ def queue_contacts_on_page(*, account: Account, contact_ids: list[int]) -> list[
 
 
 def _decided(account: Account, contact_ref: str):
-    """Rejected or dismissed by a rep: no longer a lead, whatever it does next."""
+    """Rejected or dismissed by a rep (and not undone): no longer a lead, whatever it does
+    next."""
     return LeadDecision.objects.filter(
         account=account,
         contact=OuterRef(contact_ref),
         outcome__in=[LeadDecision.Outcome.REJECTED, LeadDecision.Outcome.DISMISSED],
+        undone_at__isnull=True,
     )
 
 
@@ -241,7 +243,13 @@ def lead_report_page(
         wanted=offset + PAGE_SIZE + 1,
     )[offset : offset + PAGE_SIZE + 1]
     has_next = len(rows) > PAGE_SIZE
-    rows = rows[:PAGE_SIZE]
+    leads = _leads_with_activity(account=account, rows=rows[:PAGE_SIZE], flag_before=flag_before)
+    return LeadPage(number=number, leads=leads, has_next=has_next)
+
+
+def _leads_with_activity(*, account: Account, rows: list[tuple], flag_before) -> list[Contact]:
+    """The contacts of ``rows`` (as _lead_rows gives them) in that order, each with its
+    engagement, waiting runs, latest activity and flag: what a lead's card shows."""
     ids = [row[2] for row in rows]
     contacts = Contact.objects.filter(account=account, pk__in=ids).in_bulk()
     waiting = dict(
@@ -278,13 +286,60 @@ def lead_report_page(
         contact.activity = activity[contact.id]
         contact.is_flagged = lead_since < flag_before
         leads.append(contact)
-    return LeadPage(number=number, leads=leads, has_next=has_next)
+    return leads
+
+
+def lead_card(*, account: Account, contact: Contact, flag_after_days: int) -> Contact:
+    """One lead as its card in the report shows it (after a rejection is undone, the card
+    comes back in place with what the page would show for it)."""
+    flag_before = timezone.now() - timedelta(days=flag_after_days)
+    other = (
+        _waiting_other_events(account)
+        .filter(contact=contact)
+        .aggregate(
+            last=Max("event__occurred_at"),
+            first=Min("event__occurred_at"),
+            n=Count("event_id", distinct=True),
+        )
+    )
+    firsts = [t for t in (contact.engaged_first_at, other["first"]) if t is not None]
+    lasts = [t for t in (contact.engaged_last_at, other["last"]) if t is not None]
+    now = timezone.now()
+    row = (
+        max(lasts) if lasts else now,
+        (contact.engaged_count or 0) + other["n"],
+        contact.pk,
+        min(firsts) if firsts else now,
+    )
+    [lead] = _leads_with_activity(account=account, rows=[row], flag_before=flag_before) or [contact]
+    return lead
 
 
 def lead_contact(*, account: Account, contact_id: int) -> Contact | None:
     return Contact.objects.filter(
         account=account, pk=contact_id, superoffice_person_id__isnull=True
     ).first()
+
+
+def lead_rejected(*, account: Account, contact_id: int) -> Contact | None:
+    """A lead with a rejection not undone, the rejection on it as ``rejection``."""
+    decision = (
+        LeadDecision.objects.filter(
+            account=account,
+            contact_id=contact_id,
+            contact__superoffice_person_id__isnull=True,
+            outcome=LeadDecision.Outcome.REJECTED,
+            undone_at__isnull=True,
+        )
+        .select_related("contact")
+        .order_by("-id")
+        .first()
+    )
+    if decision is None:
+        return None
+    contact = decision.contact
+    contact.rejection = decision
+    return contact
 
 
 # -- Timeline -----------------------------------------------------------------------------

@@ -380,3 +380,18 @@ def lead_reject(
         reason=reason[:300],
         associate_id=associate_id,
     )
+
+
+def lead_reject_undo(*, account: Account, contact: Contact, associate_id: int | None) -> bool:
+    """Bring a rejected lead back to the report. The rejection is kept, marked undone (when,
+    by whom), so the history still shows it; False when there is no rejection to undo."""
+    if contact.account_id != account.id:
+        raise ValueError("Contact of another account")
+    return bool(
+        LeadDecision.objects.filter(
+            account=account,
+            contact=contact,
+            outcome=LeadDecision.Outcome.REJECTED,
+            undone_at__isnull=True,
+        ).update(undone_at=timezone.now(), undone_by_associate_id=associate_id)
+    )

@@ -26,6 +26,7 @@ PANEL_URL_NAMES = [
     "lead_candidates",
     "lead_merge",
     "lead_reject",
+    "lead_reject_undo",
     "timeline",
     "event_details",
 ]
@@ -74,6 +75,11 @@ urlpatterns = [
     ),
     path(panel + "leads/<int:contact_id>/merge/", views.lead_merge, name="lead_merge"),
     path(panel + "leads/<int:contact_id>/reject/", views.lead_reject, name="lead_reject"),
+    path(
+        panel + "leads/<int:contact_id>/reject/undo/",
+        views.lead_reject_undo,
+        name="lead_reject_undo",
+    ),
     path(panel + "timeline/", views.timeline, name="timeline"),
     path(panel + "event/", views.event_details, name="event_details"),
 ]

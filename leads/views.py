@@ -359,15 +359,26 @@ def queue_bulk_match(request, panel_key: str):
 # -- Lead Report ----------------------------------------------------------------------------
 
 
+def _report_place(data) -> tuple[int, bool]:
+    """The page of the report and its filter a form came from (to come back to the same place)."""
+    page = _int(data.get("page")) or 1
+    return page, data.get("flagged") == "1"
+
+
 @panel_view(Panel.LEADS)
 def lead_report(request, panel_key: str):
     settings = request.panel_settings
-    flagged_only = request.GET.get("flagged") == "1"
+    number, flagged_only = _report_place(request.GET)
     page = selectors.lead_report_page(
         account=request.account,
         flag_after_days=settings.flag_after_days,
-        page=request.GET.get("page"),
+        page=number,
         flagged_only=flagged_only,
+    )
+    # Back from a rejection posted without JavaScript: the rejected lead's card, with Undo.
+    rejected = _int(request.GET.get("rejected"))
+    rejected_lead = (
+        selectors.lead_rejected(account=request.account, contact_id=rejected) if rejected else None
     )
     return _fragment(
         request,
@@ -376,6 +387,10 @@ def lead_report(request, panel_key: str):
         flagged_only=flagged_only,
         query="flagged=1" if flagged_only else "",
         panel=Panel.LEADS,
+        back_page=page.number,
+        back_flagged=flagged_only,
+        rejected_lead=rejected_lead,
+        rejected_message=_rejected_words(rejected_lead.rejection) if rejected_lead else "",
     )
 
 
@@ -384,6 +399,41 @@ def _lead(request, contact_id: int):
     if contact is None:
         raise Http404("No such lead")
     return contact
+
+
+def _rejected_words(decision) -> str:
+    return "Rejected" + (f": {decision.reason}" if decision.reason else "") + "."
+
+
+def _lead_card(request, lead, *, state: str = "", message: str = "", error: str = "", **extra):
+    """The lead's card in its new state: swapped in place of the old one by htmx; without
+    JavaScript, back to the report at the same page (and the card, when it is still there)."""
+    if not request.headers.get("HX-Request"):
+        number, flagged = _report_place(request.POST)
+        query = {"page": number if number > 1 else "", "flagged": "1" if flagged else ""}
+        if state == "rejected":
+            query["rejected"] = lead.id
+        query = urlencode({k: v for k, v in query.items() if v})
+        url = reverse("leads:lead_report", kwargs={"panel_key": request.panel_settings.panel_key})
+        return redirect(f"{url}{'?' + query if query else ''}#lead-{lead.id}")
+    if not state:
+        lead = selectors.lead_card(
+            account=request.account,
+            contact=lead,
+            flag_after_days=request.panel_settings.flag_after_days,
+        )
+    number, flagged = _report_place(request.POST)
+    return _fragment(
+        request,
+        "leads/_lead_card.html",
+        lead=lead,
+        state=state,
+        message=message,
+        error=error,
+        back_page=number,
+        back_flagged=flagged,
+        **extra,
+    )
 
 
 def _approve_form(request, contact, data=None) -> tuple[ApproveForm, str]:
@@ -438,6 +488,7 @@ def lead_approve(request, panel_key: str, contact_id: int):
             category_id=data.get("category_id"),
             business_id=data.get("business_id"),
         )
+    waiting = len(selectors.waiting_runs_for(account=request.account, contact=contact))
     try:
         person_id = services.lead_approve(
             account=request.account,
@@ -458,14 +509,18 @@ def lead_approve(request, panel_key: str, contact_id: int):
         return _fragment(
             request, "leads/_approve_form.html", contact=contact, form=form, error=_crm_message(exc)
         )
-    # The approve form sits inside the lead's card: answer with a line for that place.
-    return _fragment(
+    response = _lead_card(
         request,
-        "leads/_approved.html",
-        contact=contact,
-        message=f"Created SuperOffice person {person_id}"
-        f"{' and company ' + data['company_name'] if company else ''}; waiting runs resumed.",
+        contact,
+        state="approved",
+        message=f"Approved — SuperOffice person #{person_id} created"
+        f"{' with company ' + data['company_name'] if company else ''}"
+        f"{f'; {waiting} waiting run(s) resumed' if waiting else ''}.",
     )
+    # The form sat in the card's lower part; the answer is the whole card in its new state.
+    response["HX-Retarget"] = "closest .entry"
+    response["HX-Reswap"] = "outerHTML"
+    return response
 
 
 @panel_view(Panel.LEADS)
@@ -478,7 +533,29 @@ def lead_candidates(request, panel_key: str, contact_id: int):
 @panel_view(Panel.LEADS)
 @require_POST
 def lead_merge(request, panel_key: str, contact_id: int):
-    return _match_fragment(request, _lead(request, contact_id), done="Merged into")
+    contact = _lead(request, contact_id)
+    form = MatchForm(request.POST)
+    if not form.is_valid():
+        return _lead_card(request, contact, error="Pick a person.")
+    person_id = form.cleaned_data["person_id"]
+    # As a match: never to a person SuperOffice does not have.
+    preview, error = _match_preview_or_error(request, contact, person_id)
+    if preview is None:
+        return _lead_card(request, contact, error=error)
+    resumed = services.contact_match(
+        account=request.account,
+        contact=contact,
+        person_id=person_id,
+        associate_id=request.panel_user.associate_id,
+    )
+    name = f"{preview.person.first_name} {preview.person.last_name}".strip()
+    return _lead_card(
+        request,
+        contact,
+        state="merged",
+        message=f"Merged into SuperOffice person #{person_id}{f' ({name})' if name else ''}; "
+        f"{resumed} waiting run(s) resumed.",
+    )
 
 
 @panel_view(Panel.LEADS)
@@ -487,13 +564,25 @@ def lead_reject(request, panel_key: str, contact_id: int):
     contact = _lead(request, contact_id)
     form = ReasonForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else ""
-    services.lead_reject(
+    decision = services.lead_reject(
         account=request.account,
         contact=contact,
         reason=reason,
         associate_id=request.panel_user.associate_id,
     )
-    return _fragment(request, "leads/_done.html", contact=contact, message="Rejected; hidden.")
+    return _lead_card(request, contact, state="rejected", message=_rejected_words(decision))
+
+
+@panel_view(Panel.LEADS)
+@require_POST
+def lead_reject_undo(request, panel_key: str, contact_id: int):
+    contact = _lead(request, contact_id)
+    undone = services.lead_reject_undo(
+        account=request.account, contact=contact, associate_id=request.panel_user.associate_id
+    )
+    if not undone:
+        return _lead_card(request, contact, error="This lead was not rejected; nothing to undo.")
+    return _lead_card(request, contact, message="Rejection undone: the lead waits for a decision.")
 
 
 # -- Timeline and Event details ----------------------------------------------------------------

@@ -337,7 +337,7 @@ def test_a_rep_approves_a_lead_and_the_person_and_company_appear_in_superoffice(
     entry.get_by_label("Mobile").fill("+47 911 22 333")
     entry.get_by_label("Country id").select_option(label="Norway")
     entry.get_by_role("button", name="Create in SuperOffice").click()
-    expect(entry).to_contain_text("Created SuperOffice person")
+    expect(entry).to_contain_text("Approved — SuperOffice person #")
 
     lead.refresh_from_db()
     person = simulator.state(f"persons/{lead.superoffice_person_id}")
@@ -347,6 +347,111 @@ def test_a_rep_approves_a_lead_and_the_person_and_company_appear_in_superoffice(
     assert (company["Name"], company["CountryId"]) == ("Fjordtech AS", 47)
     _wait_until(lambda: Run.objects.get(id=run.id).status == RunStatus.DONE, message="run executed")
     assert lead.superoffice_person_id in simulator.state("selections/2")["members"]
+
+
+def _panel_frame(page, path_part: str):
+    return next(f for f in page.frames if path_part in f.url)
+
+
+def _mark_page(frame) -> None:
+    """Leave a mark on the loaded page: a reload or a new page would lose it."""
+    frame.evaluate("window.emhubNoReload = 'kept'")
+
+
+def _page_kept(frame) -> bool:
+    return frame.evaluate("window.emhubNoReload") == "kept"
+
+
+def _two_leads(account):
+    campaign = CampaignFactory(account=account, name="Spring launch")
+    form = FormFactory(account=account, campaign=campaign, name="Contact us")
+    leads = []
+    for email, first in (("ingrid.ny@fjordtech.example", "Ingrid"), ("ola@havet.example", "Ola")):
+        lead = ContactFactory(
+            account=account,
+            email=email,
+            first_name=first,
+            last_name="Ny",
+            company_name=f"{first} AS",
+        )
+        EventFactory(
+            account=account,
+            campaign=campaign,
+            contact=lead,
+            form=form,
+            type=EventType.FORM_SUBMITTED,
+        )
+        leads.append(lead)
+    return leads
+
+
+def test_a_lead_card_changes_in_place_after_approve_without_a_reload(
+    page, live_server, superoffice_host, panel, simulator
+):
+    # The approve form proposes a new company named as the lead's: nothing to pick.
+    SuperOfficeConnection.objects.filter(account=panel.account).update(allow_company_creation=True)
+    approved, other = _two_leads(panel.account)
+    frame = _open_in_superoffice(page, superoffice_host, live_server, panel, "leads:lead_report")
+    _sign_in(page, frame)
+    panel_frame = _panel_frame(page, "/leads/")
+    _mark_page(panel_frame)
+
+    card = frame.locator(f'[data-contact="{approved.id}"]')
+    card.get_by_role("button", name="Approve…").click()
+    card.get_by_role("button", name="Create in SuperOffice").click()
+
+    expect(card).to_have_attribute("data-state", "approved")
+    expect(card.get_by_test_id("lead-outcome")).to_contain_text("Approved — SuperOffice person #")
+    # Only that card changed: the other lead is still listed, waiting, and the page is the same.
+    expect(frame.locator(f'[data-contact="{other.id}"]')).to_have_attribute("data-state", "waiting")
+    expect(card.get_by_role("button", name="Approve…")).to_have_count(0)
+    assert _page_kept(panel_frame)
+    _screenshot(card, "lead-report-approved.png")
+    approved.refresh_from_db()
+    person = simulator.state(f"persons/{approved.superoffice_person_id}")
+    assert person["Emails"] == ["ingrid.ny@fjordtech.example"]
+    expect(card).to_contain_text(
+        f"person #{approved.superoffice_person_id} created with company Ingrid AS"
+    )
+
+
+def test_a_rejected_lead_card_changes_in_place_and_the_rejection_is_undone(
+    page, live_server, superoffice_host, panel
+):
+    from leads.models import LeadDecision
+
+    rejected, other = _two_leads(panel.account)
+    frame = _open_in_superoffice(page, superoffice_host, live_server, panel, "leads:lead_report")
+    _sign_in(page, frame)
+    panel_frame = _panel_frame(page, "/leads/")
+    _mark_page(panel_frame)
+
+    card = frame.locator(f'[data-contact="{rejected.id}"]')
+    card.get_by_label("Reason to reject").fill("Student")
+    card.get_by_role("button", name="Reject").click()
+
+    expect(card).to_have_attribute("data-state", "rejected")
+    expect(card.get_by_test_id("lead-outcome")).to_have_text("Rejected: Student.")
+    expect(frame.locator(f'[data-contact="{other.id}"]')).to_have_attribute("data-state", "waiting")
+    _screenshot(card, "lead-report-rejected.png")
+    decision = LeadDecision.objects.get(contact=rejected)
+    assert (decision.outcome, decision.undone_at) == (LeadDecision.Outcome.REJECTED, None)
+
+    card.get_by_role("button", name="Undo").click()
+
+    expect(card).to_have_attribute("data-state", "waiting")
+    expect(card).to_contain_text("Rejection undone")
+    expect(card).to_contain_text("Contact us")
+    expect(card.get_by_role("button", name="Approve…")).to_be_visible()
+    assert _page_kept(panel_frame)
+    decision.refresh_from_db()
+    assert decision.undone_at is not None and decision.undone_by_associate_id == SAM
+    # Back in the report for good: a new load of the panel lists it again.
+    frame = _open_in_superoffice(page, superoffice_host, live_server, panel, "leads:lead_report")
+    _sign_in(page, frame)
+    expect(frame.locator(f'[data-contact="{rejected.id}"]')).to_have_attribute(
+        "data-state", "waiting"
+    )
 
 
 def test_a_rep_reads_a_persons_timeline_on_the_person_card(

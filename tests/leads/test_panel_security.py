@@ -215,7 +215,13 @@ def test_a_contact_of_another_account_cannot_be_touched_through_a_panel(
     waiting_runs(other_account, foreign)
     token = token_for(panel)
 
-    for name in ("leads:queue_dismiss", "leads:queue_match", "leads:lead_reject"):
+    for name in (
+        "leads:queue_dismiss",
+        "leads:queue_match",
+        "leads:lead_reject",
+        "leads:lead_reject_undo",
+        "leads:lead_merge",
+    ):
         url = reverse(name, kwargs={"panel_key": panel.panel_key, "contact_id": foreign.id})
         response = client.post(url, {"reason": "x", "person_id": 5}, HTTP_X_PANEL_TOKEN=token)
         assert response.status_code == 404, name

@@ -55,6 +55,16 @@ def _post(client, settings, name, data, **kwargs):
     return client.post(_url(settings, name, **kwargs), data, HTTP_X_PANEL_TOKEN=token_for(settings))
 
 
+def _hx_post(client, settings, name, data, **kwargs):
+    """As htmx posts from the panel: the token in a header, and the HX-Request mark."""
+    return client.post(
+        _url(settings, name, **kwargs),
+        data,
+        HTTP_X_PANEL_TOKEN=token_for(settings),
+        HTTP_HX_REQUEST="true",
+    )
+
+
 # -- Manage Automations Queue -------------------------------------------------------------
 
 
@@ -521,7 +531,7 @@ def test_approving_creates_the_person_and_company_and_resumes_the_runs(client, p
     )
     runs = waiting_runs(panel.account, lead, 2)
 
-    response = _post(
+    response = _hx_post(
         client,
         panel,
         "leads:lead_approve",
@@ -541,7 +551,16 @@ def test_approving_creates_the_person_and_company_and_resumes_the_runs(client, p
     )
 
     assert response.status_code == 200, response.content
-    assert b"Created SuperOffice person" in response.content
+    # The whole card, in its new state, takes the place of the old one.
+    assert response.headers["HX-Retarget"] == "closest .entry"
+    assert response.headers["HX-Reswap"] == "outerHTML"
+    body = response.content.decode()
+    assert 'data-state="approved"' in body
+    assert re.search(
+        r"Approved — SuperOffice person #\d+ created with company Kunde AS; "
+        r"2 waiting run\(s\) resumed\.",
+        body,
+    )
     lead.refresh_from_db()
     person = simulator.state(f"persons/{lead.superoffice_person_id}")
     assert (person["Firstname"], person["Lastname"], person["Emails"]) == (
@@ -568,26 +587,140 @@ def test_approving_without_company_creation_needs_an_existing_company(client, pa
         "create_company": "on",
     }
 
-    refused = _post(client, panel, "leads:lead_approve", data, contact_id=lead.id)
-    created = _post(
+    refused = _hx_post(client, panel, "leads:lead_approve", data, contact_id=lead.id)
+    created = _hx_post(
         client, panel, "leads:lead_approve", data | {"company_id": "1"}, contact_id=lead.id
     )
 
     assert b"company creation is switched off" in refused.content
-    assert b"Created SuperOffice person" in created.content
+    assert "HX-Retarget" not in refused.headers
+    assert "Approved — SuperOffice person #" in created.content.decode()
     lead.refresh_from_db()
     assert simulator.state(f"persons/{lead.superoffice_person_id}")["ContactId"] == 1
 
 
-def test_merging_a_lead_matches_it_to_the_existing_person(client, local_panel):
-    lead = ContactFactory(account=local_panel.account)
-    runs = waiting_runs(local_panel.account, lead)
+def test_merging_a_lead_matches_it_to_the_existing_person(client, panel, simulator):
+    lead = ContactFactory(account=panel.account)
+    runs = waiting_runs(panel.account, lead)
+    person = simulator.state("persons/5")
 
-    _post(client, local_panel, "leads:lead_merge", {"person_id": 11}, contact_id=lead.id)
+    response = _hx_post(client, panel, "leads:lead_merge", {"person_id": 5}, contact_id=lead.id)
 
+    body = response.content.decode()
+    assert 'data-state="merged"' in body
+    assert f"Merged into SuperOffice person #5 ({person['Firstname']} {person['Lastname']})" in body
     lead.refresh_from_db()
-    assert lead.superoffice_person_id == 11
+    assert lead.superoffice_person_id == 5
     assert Run.objects.get(id=runs[0].id).status == RunStatus.PENDING
+
+
+def test_merging_into_a_person_superoffice_does_not_have_is_refused_on_the_card(
+    client, panel, simulator
+):
+    lead = ContactFactory(account=panel.account)
+    waiting_runs(panel.account, lead)
+
+    response = _hx_post(client, panel, "leads:lead_merge", {"person_id": 9999}, contact_id=lead.id)
+
+    body = response.content.decode()
+    assert 'data-state="waiting"' in body
+    assert "SuperOffice has no person 9999." in body
+    lead.refresh_from_db()
+    assert lead.superoffice_person_id is None
+
+
+def _rejectable_lead(account, email="reject-me@example.com"):
+    lead = ContactFactory(account=account, email=email)
+    EventFactory(account=account, contact=lead, type=EventType.LINK_CLICKED)
+    return lead
+
+
+def test_rejecting_a_lead_answers_with_its_card_rejected_and_an_undo(client, local_panel):
+    lead = _rejectable_lead(local_panel.account)
+
+    response = _hx_post(
+        client, local_panel, "leads:lead_reject", {"reason": "Student"}, contact_id=lead.id
+    )
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert body.count('class="card entry') == 1
+    assert f'id="lead-{lead.id}"' in body and 'data-state="rejected"' in body
+    assert "Rejected: Student." in body
+    assert _url(local_panel, "leads:lead_reject_undo", contact_id=lead.id) in body
+
+
+def test_undoing_a_rejection_brings_the_lead_back_and_keeps_the_decision_marked_undone(
+    client, local_panel
+):
+    lead = _rejectable_lead(local_panel.account)
+    _hx_post(client, local_panel, "leads:lead_reject", {"reason": "Student"}, contact_id=lead.id)
+
+    response = _hx_post(client, local_panel, "leads:lead_reject_undo", {}, contact_id=lead.id)
+
+    body = response.content.decode()
+    assert 'data-state="waiting"' in body
+    assert "Rejection undone" in body
+    assert "1 engagement" in body  # the card as the report shows it, with its activity
+    assert "Link clicked" in body
+    assert b"reject-me@example.com" in _get(client, local_panel, "leads:lead_report").content
+    decision = LeadDecision.objects.get(contact=lead)
+    assert decision.outcome == LeadDecision.Outcome.REJECTED and decision.reason == "Student"
+    assert decision.undone_at is not None and decision.undone_by_associate_id == 2
+
+
+def test_undoing_a_lead_that_was_not_rejected_says_so(client, local_panel):
+    lead = _rejectable_lead(local_panel.account)
+
+    response = _hx_post(client, local_panel, "leads:lead_reject_undo", {}, contact_id=lead.id)
+
+    assert b"nothing to undo" in response.content
+    assert not LeadDecision.objects.filter(contact=lead).exists()
+
+
+def test_a_lead_rejected_again_after_an_undo_leaves_both_decisions_in_its_history(
+    client, local_panel
+):
+    lead = _rejectable_lead(local_panel.account)
+    _hx_post(client, local_panel, "leads:lead_reject", {"reason": "Student"}, contact_id=lead.id)
+    _hx_post(client, local_panel, "leads:lead_reject_undo", {}, contact_id=lead.id)
+    _hx_post(client, local_panel, "leads:lead_reject", {"reason": "Competitor"}, contact_id=lead.id)
+
+    history = list(LeadDecision.objects.filter(contact=lead).order_by("id"))
+    assert [(d.reason, d.undone_at is None) for d in history] == [
+        ("Student", False),
+        ("Competitor", True),
+    ]
+    assert b"reject-me@example.com" not in _get(client, local_panel, "leads:lead_report").content
+
+
+def test_without_javascript_reject_and_undo_post_and_come_back_to_the_same_page(
+    client, local_panel
+):
+    """A plain form post: the panel sign-in travels in the form, the answer is a redirect
+    to the report at the page the form was on, showing the rejected card with its Undo."""
+    lead = _rejectable_lead(local_panel.account)
+    token = token_for(local_panel)
+    reject_url = _url(local_panel, "leads:lead_reject", contact_id=lead.id)
+
+    rejected = client.post(reject_url, {"pt": token, "reason": "Student", "page": "2"})
+
+    report = _url(local_panel, "leads:lead_report")
+    assert rejected.status_code == 302
+    assert rejected["Location"] == f"{report}?page=2&rejected={lead.id}#lead-{lead.id}"
+    back = client.get(f"{report}?rejected={lead.id}", HTTP_X_PANEL_TOKEN=token).content.decode()
+    assert 'data-state="rejected"' in back and "Rejected: Student." in back
+    assert f'name="pt" value="{token}"' in back
+
+    undone = client.post(
+        _url(local_panel, "leads:lead_reject_undo", contact_id=lead.id), {"pt": token}
+    )
+
+    assert undone.status_code == 302
+    assert undone["Location"] == f"{report}#lead-{lead.id}"
+    again = client.get(f"{report}?rejected={lead.id}", HTTP_X_PANEL_TOKEN=token).content.decode()
+    assert 'data-state="rejected"' not in again
+    assert f'id="lead-{lead.id}"' in again and 'data-state="waiting"' in again
 
 
 # -- Timeline and Event details --------------------------------------------------------------
