@@ -344,3 +344,12 @@ class AutomationSettingsForm(forms.Form):
         help_text="Off: every contact without a SuperOffice person waits in the queue for a "
         "sales rep. On: the hub matches it when the email is unambiguous.",
     )
+
+
+class RunRematchForm(forms.Form):
+    """Match a failed run's contact to another SuperOffice person (looked up first)."""
+
+    person_id = forms.IntegerField(
+        label="SuperOffice person number", min_value=1, max_value=2**31 - 1
+    )
+    confirmed = forms.BooleanField(label="This is the same person", required=False)

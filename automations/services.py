@@ -752,8 +752,45 @@ def run_retry(*, run: Run) -> Run:
         dispatched_at=now,
     )
     if updated:
+        logger.info("Run %s retried after %s attempt(s)", run.key, run.attempts)
         transaction.on_commit(lambda: runs_dispatch(run_ids=[run.id]))
     run.refresh_from_db()
+    return run
+
+
+class RunNotRematchable(ValueError):
+    """Only a failed run whose contact has a SuperOffice person can be matched again."""
+
+
+def run_contact_rematch(*, run: Run, person_id: int, by: str) -> Run:
+    """A run that failed after a wrong match: its contact is this other SuperOffice person.
+
+    The run stays failed until it is retried (``run_retry``), so the marketer decides when
+    it acts again; the contact's other runs use the new person from now on. Raises
+    RunNotRematchable when the run is not failed or its contact has no person (then it is
+    a match for the queue, not a re-match)."""
+    with transaction.atomic():
+        locked = (
+            Run.objects.select_for_update()
+            .select_related("contact")
+            .get(id=run.id, account_id=run.account_id)
+        )
+        previous = locked.contact.superoffice_person_id
+        if locked.status != RunStatus.FAILED or previous is None:
+            raise RunNotRematchable("Only a failed run of a matched contact can be re-matched")
+        if previous != person_id:
+            contact_person_set(contact=locked.contact, person_id=person_id)
+    # Who moved a contact from one person to another, for the operator reading the logs.
+    logger.info(
+        "Run %s: contact %s re-matched from person %s to %s by %s",
+        run.key,
+        locked.contact_id,
+        previous,
+        person_id,
+        by,
+    )
+    run.refresh_from_db()
+    run.contact.refresh_from_db()
     return run
 
 

@@ -29,6 +29,7 @@ urlpatterns = [
     path("automations/<int:automation_id>/runs/", views.automation_runs, name="automation_runs"),
     path("automations/runs/<int:run_id>/", views.run_detail, name="run_detail"),
     path("automations/runs/<int:run_id>/retry/", views.run_retry, name="run_retry"),
+    path("automations/runs/<int:run_id>/rematch/", views.run_rematch, name="run_rematch"),
     path("contacts/<int:contact_id>/runs/", views.contact_runs, name="contact_runs"),
     path("links/<int:link_id>/", link_views.link_detail, name="link_detail"),
     path("links/<int:link_id>/once/", link_views.link_once, name="link_once"),

@@ -7,12 +7,13 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from emhub.tenancy import account_required, admin_required
 
 from . import selectors, services
-from .forms import AutomationForm, AutomationSettingsForm, RunFilterForm
+from .forms import AutomationForm, AutomationSettingsForm, RunFilterForm, RunRematchForm
 from .models import RunStatus
 from .picklists import picklists_load
 
@@ -185,11 +186,75 @@ def contact_runs(request, contact_id: int):
     return render(request, "automations/run_list.html", ctx)
 
 
+def _rematchable(run) -> bool:
+    return run.status == RunStatus.FAILED and run.contact.superoffice_person_id is not None
+
+
+def _rematch_preview(request, run, person_id: int):
+    """(preview, "") when SuperOffice has the person, else (None, what to tell the marketer)."""
+    from crm.errors import CrmError, NotFoundCrmError
+    from leads.services import match_preview
+
+    if person_id == run.contact.superoffice_person_id:
+        return None, f"The contact is already SuperOffice person #{person_id}."
+    try:
+        return match_preview(account=request.account, contact=run.contact, person_id=person_id), ""
+    except NotFoundCrmError:
+        return None, f"SuperOffice has no person {person_id}."
+    except CrmError as exc:
+        return None, f"SuperOffice could not be reached or refused: {exc.message}"
+
+
 @account_required
 def run_detail(request, run_id: int):
     run = selectors.run_get(account=request.account, run_id=run_id)
     calls = selectors.crm_calls_for_runs(account=request.account, runs=[run]).get(run.key, [])
-    return render(request, "automations/run_detail.html", {"run": run, "calls": calls})
+    context = {"run": run, "calls": calls, "rematchable": _rematchable(run)}
+    if context["rematchable"]:
+        # "Match to another person": looked up in SuperOffice and shown before the match.
+        form = RunRematchForm(request.GET if "person_id" in request.GET else None)
+        context["rematch_form"] = form
+        if form.is_valid():
+            preview, error = _rematch_preview(request, run, form.cleaned_data["person_id"])
+            context.update(preview=preview, rematch_error=error)
+    return render(request, "automations/run_detail.html", context)
+
+
+@account_required
+@require_POST
+def run_rematch(request, run_id: int):
+    run = selectors.run_get(account=request.account, run_id=run_id)
+    detail = reverse("automations:run_detail", kwargs={"run_id": run.id})
+    if not _rematchable(run):
+        messages.error(request, "Only a failed run of a matched contact can be matched again.")
+        return redirect(detail)
+    form = RunRematchForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Enter a SuperOffice person number.")
+        return redirect(detail)
+    person_id = form.cleaned_data["person_id"]
+    again = f"{detail}?{urlencode({'person_id': person_id})}#rematch"
+    # Checked again here: never to a person SuperOffice does not have, nor to a differing
+    # one without the marketer's confirmation.
+    preview, error = _rematch_preview(request, run, person_id)
+    if preview is None:
+        messages.error(request, error)
+        return redirect(again)
+    if preview.needs_confirmation and not form.cleaned_data["confirmed"]:
+        messages.error(request, "The name or e-mail differ: confirm it is the same person.")
+        return redirect(again)
+    try:
+        services.run_contact_rematch(run=run, person_id=person_id, by=request.user.get_username())
+    except services.RunNotRematchable:
+        messages.error(request, "Only a failed run of a matched contact can be matched again.")
+        return redirect(detail)
+    name = f"{preview.person.first_name} {preview.person.last_name}".strip()
+    messages.success(
+        request,
+        f"{run.contact.email} is now SuperOffice person #{person_id}"
+        f"{f' ({name})' if name else ''}. Retry the run to act for this person.",
+    )
+    return redirect(detail)
 
 
 @account_required
@@ -211,8 +276,6 @@ def queue(request):
     waiting = selectors.waiting_runs_of_contacts(account=request.account, contacts=page.object_list)
     for contact in page.object_list:
         contact.waiting = waiting.get(contact.id, [])
-    from django.urls import reverse
-
     from leads.selectors import panel_settings_for
 
     # Matching is the sales reps' work, in the SuperOffice panel: link there.
