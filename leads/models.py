@@ -130,3 +130,41 @@ class LeadDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contact_id} {self.outcome}"
+
+
+class BulkMatch(models.Model):
+    """A rep's "Match selected" in the queue: the contacts they ticked, matched by exact
+    e-mail by a worker, one after the other, with progress the panel follows."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="bulk_matches")
+    associate_id = models.IntegerField(null=True, blank=True)
+    contact_ids = models.JSONField(default=list)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    checked = models.PositiveIntegerField(default=0)
+    # [[contact id, person id, runs resumed], ...] in the order they were matched.
+    matched = models.JSONField(default=list)
+    skipped = models.PositiveIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["account", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"Bulk match {self.pk} ({self.status})"
+
+    @property
+    def total(self) -> int:
+        return len(self.contact_ids)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)

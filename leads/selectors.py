@@ -15,7 +15,7 @@ from automations.models import Run, RunStatus
 from campaigns.models import ENGAGED_EVENT_TYPES, Contact, Event, EventType
 from emhub.models import Account
 
-from .models import LeadDecision, PanelSession, PanelSettings
+from .models import BulkMatch, LeadDecision, PanelSession, PanelSettings
 
 PAGE_SIZE = 20
 TIMELINE_PAGE_SIZE = 25
@@ -128,6 +128,22 @@ def queue_contacts_on_page(*, account: Account, contact_ids: list[int]) -> list[
             account=account, pk__in=contact_ids[: PAGE_SIZE * 5], superoffice_person_id__isnull=True
         ).filter(Exists(waiting))
     )
+
+
+def bulk_match_get(*, account: Account, bulk_match_id: int) -> BulkMatch | None:
+    return BulkMatch.objects.filter(account=account, pk=bulk_match_id).first()
+
+
+def bulk_match_contacts(*, account: Account, bulk: BulkMatch) -> list[tuple[Contact, int, int]]:
+    """(contact, person id, runs resumed) of each contact the bulk match matched."""
+    contacts = Contact.objects.filter(
+        account=account, pk__in=[m[0] for m in bulk.matched]
+    ).in_bulk()
+    return [
+        (contacts[contact_id], person_id, resumed)
+        for contact_id, person_id, resumed in bulk.matched
+        if contact_id in contacts
+    ]
 
 
 # -- Lead Report --------------------------------------------------------------------------

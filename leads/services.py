@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from automations import services as automation_services
@@ -18,7 +20,8 @@ from campaigns.models import Contact
 from crm.types import NewCompany, Person, PersonMatch
 from emhub.models import Account
 
-from .models import LeadDecision, Panel, PanelSession, PanelSettings
+from . import selectors
+from .models import BulkMatch, LeadDecision, Panel, PanelSession, PanelSettings
 
 
 def panel_settings_update(
@@ -290,31 +293,84 @@ def contact_dismiss(
     return cancelled
 
 
-def queue_bulk_match(
-    *, account: Account, contacts: list[Contact], associate_id: int | None
-) -> tuple[int, int]:
-    """Match each contact whose best candidate has the same email. (matched, skipped)
+# A bulk match claimed this long ago and not finished lost its worker: the next delivery
+# takes it over and goes on from the last contact it checked.
+BULK_MATCH_STALE_AFTER = timedelta(minutes=10)
 
-    Where several persons share the email the oldest is taken, as elsewhere in the hub.
+
+def bulk_match_start(
+    *, account: Account, contact_ids: list[int], associate_id: int | None
+) -> BulkMatch:
+    """Record a rep's "Match selected" and hand it to a worker once the row is committed."""
+    from .tasks import run_bulk_match
+
+    bulk = BulkMatch.objects.create(
+        account=account, associate_id=associate_id, contact_ids=list(contact_ids)
+    )
+    transaction.on_commit(lambda: run_bulk_match.delay(bulk.pk))
+    return bulk
+
+
+def bulk_match_run(*, bulk_match_id: int) -> BulkMatch | None:
+    """Match each selected contact whose best candidate has the same e-mail, keeping the
+    progress on the row after each contact. None when another worker has it or it is done.
+
+    Where several persons share the e-mail the oldest is taken, as elsewhere in the hub. A
+    contact someone matched or dismissed meanwhile is left as it is (counted as left).
     """
+    from crm.errors import CrmError
     from crm.services import client_for_account
 
-    client = client_for_account(account, correlation="panel:bulk-match")
-    matched = skipped = 0
-    for contact in contacts:
-        persons = client.find_persons_by_email(email=contact.email)
-        ranked = candidates_rank(contact=contact, persons=list(persons))
-        if ranked and "Same email" in ranked[0].reasons:
-            contact_match(
-                account=account,
-                contact=contact,
-                person_id=ranked[0].person.id,
-                associate_id=associate_id,
+    now = timezone.now()
+    claimed = BulkMatch.objects.filter(
+        Q(status=BulkMatch.Status.QUEUED)
+        | Q(status=BulkMatch.Status.RUNNING, started_at__lt=now - BULK_MATCH_STALE_AFTER),
+        pk=bulk_match_id,
+    ).update(status=BulkMatch.Status.RUNNING, started_at=now)
+    if not claimed:
+        return None
+    bulk = BulkMatch.objects.select_related("account").get(pk=bulk_match_id)
+    account = bulk.account
+    matched, skipped, checked = list(bulk.matched), bulk.skipped, bulk.checked
+    try:
+        client = client_for_account(account, correlation=f"panel:bulk-match:{bulk.pk}")
+        for contact_id in bulk.contact_ids[checked:]:
+            still_waiting = selectors.queue_contacts_on_page(
+                account=account, contact_ids=[contact_id]
             )
-            matched += 1
-        else:
-            skipped += 1
-    return matched, skipped
+            best = None
+            if still_waiting:
+                contact = still_waiting[0]
+                persons = client.find_persons_by_email(email=contact.email)
+                ranked = candidates_rank(contact=contact, persons=list(persons))
+                if ranked and "Same email" in ranked[0].reasons:
+                    best = ranked[0].person.id
+            if best is None:
+                skipped += 1
+            else:
+                resumed = contact_match(
+                    account=account,
+                    contact=contact,
+                    person_id=best,
+                    associate_id=bulk.associate_id,
+                )
+                matched.append([contact.pk, best, resumed])
+            checked += 1
+            BulkMatch.objects.filter(pk=bulk.pk).update(
+                checked=checked, matched=matched, skipped=skipped
+            )
+    except CrmError as exc:
+        BulkMatch.objects.filter(pk=bulk.pk).update(
+            status=BulkMatch.Status.FAILED,
+            error=f"SuperOffice could not be reached or refused: {exc.message}"[:500],
+            finished_at=timezone.now(),
+        )
+    else:
+        BulkMatch.objects.filter(pk=bulk.pk).update(
+            status=BulkMatch.Status.DONE, finished_at=timezone.now()
+        )
+    bulk.refresh_from_db()
+    return bulk
 
 
 # -- Lead Report ----------------------------------------------------------------------------

@@ -15,6 +15,7 @@ PANEL_URL_NAMES = [
     "panel_sign_out",
     "queue",
     "queue_bulk_match",
+    "queue_bulk_match_progress",
     "queue_candidates",
     "queue_match",
     "queue_match_preview",
@@ -48,6 +49,11 @@ urlpatterns = [
     ),
     path(panel + "queue/", views.queue, name="queue"),
     path(panel + "queue/bulk-match/", views.queue_bulk_match, name="queue_bulk_match"),
+    path(
+        panel + "queue/bulk-match/<int:bulk_match_id>/",
+        views.queue_bulk_match_progress,
+        name="queue_bulk_match_progress",
+    ),
     path(
         panel + "queue/<int:contact_id>/candidates/",
         views.queue_candidates,

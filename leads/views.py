@@ -335,25 +335,56 @@ def queue_dismiss(request, panel_key: str, contact_id: int):
 @panel_view(Panel.QUEUE)
 @require_POST
 def queue_bulk_match(request, panel_key: str):
+    """ "Match selected": a worker matches the ticked contacts by exact e-mail; the answer is
+    the progress, which follows the work in place until it is done."""
     ids = [i for i in (_int(v) for v in request.POST.getlist("contact_ids")) if i][:100]
     form = BulkMatchForm(request.POST, contact_ids=ids)
-    message = error = ""
+    contacts = []
     if form.is_valid():
         contacts = selectors.queue_contacts_on_page(
             account=request.account, contact_ids=form.cleaned_data["contact_ids"]
         )
-        try:
-            matched, skipped = services.queue_bulk_match(
-                account=request.account,
-                contacts=contacts,
-                associate_id=request.panel_user.associate_id,
+    if not contacts:
+        return _fragment(request, "leads/_bulk_progress.html", error="Tick the contacts to match.")
+    # In the order the rep saw them.
+    order = {contact_id: n for n, contact_id in enumerate(ids)}
+    bulk = services.bulk_match_start(
+        account=request.account,
+        contact_ids=sorted((c.pk for c in contacts), key=order.__getitem__),
+        associate_id=request.panel_user.associate_id,
+    )
+    if not request.headers.get("HX-Request"):
+        # Without JavaScript: back to the queue, where the matched contacts have left.
+        return redirect("leads:queue", panel_key=panel_key)
+    return _bulk_progress(request, bulk)
+
+
+def _bulk_progress(request, bulk):
+    matched = []
+    if bulk.finished:
+        hold = django_settings.AUTOMATIONS_MATCH_UNDO_SECONDS
+        matched = [
+            (
+                contact,
+                f"Matched by exact e-mail to SuperOffice person #{person_id}; "
+                f"{resumed} waiting run(s) resumed.",
+                hold if resumed else 0,
             )
-            message = f"{matched} matched by exact email; {skipped} left for you."
-        except CrmError as exc:
-            error = _crm_message(exc)
-    else:
-        error = "Nothing to match."
-    return _fragment(request, "leads/_bulk_done.html", message=message, error=error)
+            for contact, person_id, resumed in selectors.bulk_match_contacts(
+                account=request.account, bulk=bulk
+            )
+        ]
+    return _fragment(request, "leads/_bulk_progress.html", bulk=bulk, matched=matched)
+
+
+@panel_view(Panel.QUEUE)
+@require_GET
+def queue_bulk_match_progress(request, panel_key: str, bulk_match_id: int):
+    """The progress of a bulk match (polled by htmx until it is done)."""
+    bulk = selectors.bulk_match_get(account=request.account, bulk_match_id=bulk_match_id)
+    if bulk is None:
+        raise Http404("No such bulk match")
+    return _bulk_progress(request, bulk)
 
 
 # -- Lead Report ----------------------------------------------------------------------------

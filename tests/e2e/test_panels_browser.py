@@ -454,6 +454,40 @@ def test_a_rejected_lead_card_changes_in_place_and_the_rejection_is_undone(
     )
 
 
+def test_a_bulk_match_follows_its_work_in_place_until_done(
+    page, live_server, superoffice_host, panel, simulator, worker
+):
+    person = simulator.state("persons/7")
+    exact = ContactFactory(account=panel.account, email=person["Emails"][0])
+    unknown = ContactFactory(account=panel.account, email="nobody-in-crm@example.org")
+    left_out = ContactFactory(
+        account=panel.account, email=simulator.state("persons/5")["Emails"][0]
+    )
+    for contact in (exact, unknown, left_out):
+        waiting_runs(panel.account, contact)
+    frame = _open_in_superoffice(page, superoffice_host, live_server, panel, "leads:queue")
+    _sign_in(page, frame)
+    panel_frame = _panel_frame(page, "/queue/")
+    _mark_page(panel_frame)
+
+    # Every waiting contact is ticked; the rep leaves one out.
+    frame.get_by_label(f"Select {left_out.email} for Match selected").uncheck()
+    frame.get_by_role("button", name="Match selected by exact e-mail").click()
+
+    progress = frame.get_by_test_id("bulk-progress")
+    expect(progress).to_have_attribute("data-state", "done", timeout=30_000)
+    expect(progress).to_have_text("Done: 1 matched by exact e-mail; 1 left for you.")
+    card = frame.locator(f'[data-contact="{exact.id}"]')
+    expect(card).to_contain_text("Matched by exact e-mail to SuperOffice person #7")
+    expect(card.get_by_role("button", name="Undo match")).to_be_visible()
+    expect(frame.locator(f'[data-contact="{unknown.id}"]')).to_contain_text("Find in SuperOffice")
+    assert _page_kept(panel_frame)
+    _screenshot(frame.locator("#panel-root"), "queue-bulk-match-done.png")
+    for contact, person_id in ((exact, 7), (unknown, None), (left_out, None)):
+        contact.refresh_from_db()
+        assert contact.superoffice_person_id == person_id
+
+
 def test_a_rep_reads_a_persons_timeline_on_the_person_card(
     page, live_server, superoffice_host, panel
 ):

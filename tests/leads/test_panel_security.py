@@ -309,11 +309,13 @@ def test_no_panel_url_answers_a_hub_session_of_another_account_with_data(
     every panel URL of account B (B's panel key, B's contact)."""
     from django.urls import get_resolver
 
+    from leads.models import BulkMatch
     from leads.urls import PANEL_URL_NAMES
 
     b_panel = PanelSettingsFactory(account=other_account)
     b_contact = ContactFactory(account=other_account, email=SECRET_EMAIL)
     waiting_runs(other_account, b_contact)
+    b_bulk = BulkMatch.objects.create(account=other_account, contact_ids=[b_contact.id])
     [leads_urls] = [
         r for r in get_resolver().url_patterns if getattr(r, "namespace", "") == "leads"
     ]
@@ -325,6 +327,8 @@ def test_no_panel_url_answers_a_hub_session_of_another_account_with_data(
         kwargs = {"panel_key": b_panel.panel_key}
         if "contact_id" in patterns[name]:
             kwargs["contact_id"] = b_contact.id
+        if "bulk_match_id" in patterns[name]:
+            kwargs["bulk_match_id"] = b_bulk.id
         url = reverse(f"leads:{name}", kwargs=kwargs)
         for method in ("get", "post"):
             response = getattr(admin_client, method)(url, {"person_id": 1, "reason": "x"})

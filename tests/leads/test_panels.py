@@ -325,22 +325,95 @@ def test_candidates_show_a_message_when_superoffice_is_down(client, panel, simul
     assert b"SuperOffice could not be reached" in response.content
 
 
-def test_bulk_match_matches_only_exact_email_matches(client, panel, simulator):
+def test_bulk_match_matches_only_exact_email_matches_in_the_background_with_progress(
+    client, panel, simulator, django_capture_on_commit_callbacks
+):
+    from leads.models import BulkMatch
+    from leads.services import bulk_match_run
+
     email = simulator.state("persons/7")["Emails"][0]
     exact = ContactFactory(account=panel.account, email=email)
     unknown = ContactFactory(account=panel.account, email="nobody-in-crm@example.org")
     waiting_runs(panel.account, exact)
     waiting_runs(panel.account, unknown)
 
-    response = _post(
-        client, panel, "leads:queue_bulk_match", {"contact_ids": [exact.id, unknown.id]}
-    )
+    with django_capture_on_commit_callbacks() as queued:
+        started = _hx_post(
+            client, panel, "leads:queue_bulk_match", {"contact_ids": [exact.id, unknown.id]}
+        )
 
-    assert b"1 matched by exact email; 1 left for you" in response.content
+    # Answered at once: the work is the worker's, the fragment follows it.
+    bulk = BulkMatch.objects.get(account=panel.account)
+    progress_url = _url(panel, "leads:queue_bulk_match_progress", bulk_match_id=bulk.id)
+    assert len(queued) == 1
+    assert 'data-state="queued"' in started.content.decode()
+    assert f'hx-get="{progress_url}"' in started.content.decode()
+    exact.refresh_from_db()
+    assert exact.superoffice_person_id is None
+
+    bulk_match_run(bulk_match_id=bulk.id)
+    done = _get(client, panel, "leads:queue_bulk_match_progress", bulk_match_id=bulk.id)
+
+    body = done.content.decode()
+    assert "Done: 1 matched by exact e-mail; 1 left for you." in body
+    assert "hx-trigger" not in body  # no more polling
+    # The matched contact's card changes in place, with its Undo.
+    assert f'hx-swap-oob="outerHTML:#queue-contact-{exact.id}"' in body
+    assert "Matched by exact e-mail to SuperOffice person #7; 1 waiting run(s) resumed." in body
+    assert f"queue-contact-{unknown.id}" not in body
     exact.refresh_from_db()
     unknown.refresh_from_db()
     assert exact.superoffice_person_id == 7
     assert unknown.superoffice_person_id is None
+
+
+def test_a_bulk_match_delivered_twice_matches_once(client, panel, simulator):
+    from leads.models import BulkMatch
+    from leads.services import bulk_match_run
+
+    exact = ContactFactory(account=panel.account, email=simulator.state("persons/7")["Emails"][0])
+    waiting_runs(panel.account, exact)
+    bulk = BulkMatch.objects.create(account=panel.account, contact_ids=[exact.id])
+
+    first = bulk_match_run(bulk_match_id=bulk.id)
+    second = bulk_match_run(bulk_match_id=bulk.id)
+
+    assert (first.status, first.checked, len(first.matched)) == ("done", 1, 1)
+    assert second is None
+    assert LeadDecision.objects.filter(contact=exact).count() == 1
+
+
+def test_a_bulk_match_stops_with_a_plain_message_when_superoffice_is_down(client, panel, simulator):
+    from leads.models import BulkMatch
+    from leads.services import bulk_match_run
+
+    contact = ContactFactory(account=panel.account)
+    waiting_runs(panel.account, contact)
+    bulk = BulkMatch.objects.create(account=panel.account, contact_ids=[contact.id])
+    simulator.control(mode="down")
+
+    bulk_match_run(bulk_match_id=bulk.id)
+    body = _get(client, panel, "leads:queue_bulk_match_progress", bulk_match_id=bulk.id)
+
+    assert b"Stopped after 0 of 1" in body.content
+    assert b"SuperOffice could not be reached" in body.content
+    assert b"hx-trigger" not in body.content
+
+
+def test_bulk_match_with_nothing_ticked_says_so(client, panel):
+    response = _hx_post(client, panel, "leads:queue_bulk_match", {})
+
+    assert b"Tick the contacts to match." in response.content
+
+
+def test_the_progress_of_another_accounts_bulk_match_is_not_found(client, panel, other_account):
+    from leads.models import BulkMatch
+
+    foreign = BulkMatch.objects.create(account=other_account, contact_ids=[1])
+
+    response = _get(client, panel, "leads:queue_bulk_match_progress", bulk_match_id=foreign.id)
+
+    assert response.status_code == 404
 
 
 # -- Lead Report ----------------------------------------------------------------------------
