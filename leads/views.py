@@ -573,6 +573,9 @@ def lead_merge(request, panel_key: str, contact_id: int):
     preview, error = _match_preview_or_error(request, contact, person_id)
     if preview is None:
         return _lead_card(request, contact, error=error)
+    if preview.needs_confirmation and not form.cleaned_data["confirmed"]:
+        # A person whose name or e-mail differ: shown on the card, merged once confirmed.
+        return _lead_card(request, contact, merge_preview=preview)
     resumed = services.contact_match(
         account=request.account,
         contact=contact,

@@ -673,9 +673,9 @@ def test_approving_without_company_creation_needs_an_existing_company(client, pa
 
 
 def test_merging_a_lead_matches_it_to_the_existing_person(client, panel, simulator):
-    lead = ContactFactory(account=panel.account)
-    runs = waiting_runs(panel.account, lead)
     person = simulator.state("persons/5")
+    lead = _contact_like(panel.account, person)
+    runs = waiting_runs(panel.account, lead)
 
     response = _hx_post(client, panel, "leads:lead_merge", {"person_id": 5}, contact_id=lead.id)
 
@@ -700,6 +700,29 @@ def test_merging_into_a_person_superoffice_does_not_have_is_refused_on_the_card(
     assert "SuperOffice has no person 9999." in body
     lead.refresh_from_db()
     assert lead.superoffice_person_id is None
+
+
+def test_merging_into_a_person_whose_name_differs_needs_a_confirmation_on_the_card(
+    client, panel, simulator
+):
+    lead = ContactFactory(
+        account=panel.account, email="kari@example.com", first_name="Kari", last_name="Nordmann"
+    )
+    waiting_runs(panel.account, lead)
+
+    asked = _hx_post(client, panel, "leads:lead_merge", {"person_id": 5}, contact_id=lead.id)
+    lead.refresh_from_db()
+    assert lead.superoffice_person_id is None
+    confirmed = _hx_post(
+        client, panel, "leads:lead_merge", {"person_id": 5, "confirmed": "1"}, contact_id=lead.id
+    )
+
+    body = asked.content.decode()
+    assert 'data-state="waiting"' in body and 'data-testid="merge-preview"' in body
+    assert "The name differs" in body and 'name="confirmed"' in body
+    assert 'data-state="merged"' in confirmed.content.decode()
+    lead.refresh_from_db()
+    assert lead.superoffice_person_id == 5
 
 
 def _rejectable_lead(account, email="reject-me@example.com"):
