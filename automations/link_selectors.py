@@ -1,5 +1,6 @@
-"""Reads for link actions: a tracked link's actions (the automations it triggers), its
-clicks (people's and filtered ones) and the runs its clicks caused. Account-scoped."""
+"""Reads for link actions: a tracked link's actions (the automations it triggers), the
+campaign's automations that fire on any of its links, the link's clicks (people's and
+filtered ones) and the runs its clicks caused. Account-scoped."""
 
 from __future__ import annotations
 
@@ -26,6 +27,22 @@ def link_actions(*, account, link: TrackedLink) -> QuerySet[Automation]:
         Automation.objects.filter(account=account, trigger_link=link, deleted_at__isnull=True)
         .annotate(run_count=Count("runs"))
         .order_by("created_at", "id")
+    )
+
+
+def campaign_any_link_automations(*, account, link: TrackedLink) -> QuerySet[Automation]:
+    """The campaign's automations that fire on a click of any of its links (no link chosen):
+    a click on this link runs them too, besides the link's own actions."""
+    return (
+        Automation.objects.filter(
+            account=account,
+            campaign_id=link.campaign_id,
+            trigger_event_type__in=CLICK_TYPES,
+            trigger_link__isnull=True,
+            deleted_at__isnull=True,
+        )
+        .annotate(run_count=Count("runs"))
+        .order_by("name", "id")
     )
 
 

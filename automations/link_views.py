@@ -1,6 +1,7 @@
 """A tracked link's page: what a click shows (the response), what it does in SuperOffice
-(its actions: automations triggered by `link_clicked` on this link), its clicks and the
-runs they caused. The action form is the automation form, fixed to this link."""
+(its actions: automations triggered by `link_clicked` on this link, and the campaign's
+automations that fire on any link), its clicks and the runs they caused. The action form
+is the automation form, fixed to this link."""
 
 from __future__ import annotations
 
@@ -53,6 +54,9 @@ def link_detail(request, link_id: int):
             messages.success(request, "What the recipient sees after a click is saved.")
             return redirect("automations:link_detail", link_id=link.id)
     actions = list(link_selectors.link_actions(account=request.account, link=link))
+    any_link = list(
+        link_selectors.campaign_any_link_automations(account=request.account, link=link)
+    )
     summary = link_selectors.link_summaries(account=request.account, links=[link])[link.id]
     clicks = Paginator(
         link_selectors.link_clicks(account=request.account, link=link), PER_PAGE
@@ -70,6 +74,7 @@ def link_detail(request, link_id: int):
             "public_url": campaign_services.link_public_url(link=link),
             "form": form,
             "actions": actions,
+            "any_link": any_link,
             "once": bool(actions) and all(a.once_per_contact for a in actions),
             "summary": summary,
             "clicks": clicks,
