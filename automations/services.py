@@ -573,6 +573,11 @@ def _claim_guard(run: Run):
 
 
 def _record(run: Run, **fields) -> bool:
+    # The calls this run made are written first, outside any transaction: an outcome is
+    # never stored without them, and nothing that fails afterwards can take them back.
+    from crm.call_log import call_log_flush
+
+    call_log_flush()
     fields.setdefault("lease_expires_at", None)
     updated = _claim_guard(run).update(**fields)
     if not updated:

@@ -24,6 +24,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from campaigns.models import Contact
+from crm.call_log import call_log_flush
 from crm.errors import ConfigurationCrmError, NotFoundCrmError, PermanentCrmError, TransientCrmError
 from crm.models import CrmCall
 from crm.selectors import crm_ready
@@ -516,7 +517,9 @@ def _finish(cycle: ConsentSyncCycle, *, port, status: str, error: str = "", wate
     if error:
         cycle.error = error[:4000]
     # Every SOAP call is logged with the cycle's correlation (pages, ticket renewals
-    # included); the port's own count is the fallback.
+    # included); the port's own count is the fallback. A worker buffers its call log:
+    # written first, so the count holds them all.
+    call_log_flush()
     logged = CrmCall.objects.filter(
         account_id=cycle.account_id, correlation=f"consent-cycle-{cycle.pk}"
     ).count()

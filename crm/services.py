@@ -18,10 +18,11 @@ from django.utils import timezone
 
 from emhub.models import Account
 
+from .call_log import call_log_record
 from .client import CallRecord, ConnectionSettings, NetServerClient
 from .errors import ConfigurationCrmError, CrmError, PermanentCrmError
 from .http import address_allowed
-from .models import CrmCall, CrmListCache, SuperOfficeConnection
+from .models import CrmListCache, SuperOfficeConnection
 from .types import ListItem, NewCompany, Person, Principal
 
 LIST_TTL = timedelta(seconds=getattr(settings, "CRM_LIST_TTL_SECONDS", 900))
@@ -121,18 +122,11 @@ class _ConnectionTicketStore:
 
 
 def _recorder_for(account: Account, connection_id: int):
+    """The client's recorder: each call goes to the call log (crm.call_log), which writes
+    it now or, in a worker process, buffers it and writes calls in bulk."""
+
     def record(call: CallRecord) -> None:
-        fields = asdict(call)
-        CrmCall.objects.create(account=account, **fields)
-        if call.outcome == CrmCall.Outcome.CONFIGURATION:
-            SuperOfficeConnection.objects.filter(pk=connection_id).update(
-                config_error=call.error or "Configuration error", config_error_at=call.started_at
-            )
-        elif call.outcome not in (CrmCall.Outcome.OK, CrmCall.Outcome.TICKET_REFUSED):
-            SuperOfficeConnection.objects.filter(pk=connection_id).update(
-                last_error=f"{call.agent}.{call.operation}: {call.error}",
-                last_error_at=call.started_at,
-            )
+        call_log_record(account_id=account.pk, connection_id=connection_id, call=call)
 
     return record
 
@@ -151,12 +145,20 @@ def connection_settings_of(connection: SuperOfficeConnection) -> ConnectionSetti
     )
 
 
-def client_for_account(account: Account, *, correlation: str = "") -> NetServerClient:
+def client_for_account(
+    account: Account,
+    *,
+    correlation: str = "",
+    connection: SuperOfficeConnection | None = None,
+) -> NetServerClient:
     """The SuperOffice client of an account. Raises ConfigurationCrmError without a connection.
 
     Every call is logged as a CrmCall row carrying ``correlation`` (e.g. a run id).
+    ``connection`` is the account's connection row when the caller has just read it (the
+    engine loads it with the run it claimed), saving the query.
     """
-    connection = SuperOfficeConnection.objects.filter(account=account).first()
+    if connection is None or connection.account_id != account.pk:
+        connection = SuperOfficeConnection.objects.filter(account=account).first()
     if connection is None:
         raise ConfigurationCrmError("This account has no SuperOffice connection yet")
     try:

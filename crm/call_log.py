@@ -1,0 +1,176 @@
+"""The call log's writer: one CrmCall row per SuperOffice round trip, written in bulk.
+
+A process writes each call as it happens (write-through, one INSERT per call) unless
+buffering is switched on, as every Celery worker process does at start
+(emhub.celery). Buffered, the rows and the connection's last verdicts wait in memory and
+go to the database together, in one INSERT and at most two UPDATEs per connection:
+
+- when the engine records a run's outcome (automations.services._record flushes first,
+  so an outcome is never stored without the calls that led to it);
+- when the buffer holds CRM_CALL_LOG_FLUSH_SIZE calls or its oldest call is
+  CRM_CALL_LOG_FLUSH_SECONDS old, at the next call made outside a transaction;
+- at the end of every Celery task and when a worker process shuts down.
+
+The rows are written outside the transaction of whoever made the calls: a threshold
+flush waits until no transaction is open, so work that rolls back (a run, a sync batch)
+does not take the record of its calls with it. What a buffered process can lose is
+what it had not flushed when it was killed outright (SIGKILL, the machine going down):
+the calls of the run it was in the middle of, whose outcome was not recorded either, so
+the run is taken again after its lease and its next calls are logged. A flush that
+fails (the database unreachable) keeps the rows for the next one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import asdict
+from datetime import datetime
+
+from django.conf import settings
+from django.db import connection as db_connection
+from django.db.models import Q
+
+from .client import CallRecord
+from .models import CrmCall, SuperOfficeConnection
+
+logger = logging.getLogger(__name__)
+
+_OUTCOMES_NOT_AN_ERROR = (CrmCall.Outcome.OK, CrmCall.Outcome.TICKET_REFUSED)
+
+_lock = threading.Lock()
+_rows: list[CrmCall] = []
+# The newest verdict per connection id, coalesced: {"config": (text, at), "last": ...}.
+_verdicts: dict[int, dict[str, tuple[str, datetime]]] = {}
+_oldest_at: float | None = None
+_buffered = False
+
+
+def flush_size() -> int:
+    return getattr(settings, "CRM_CALL_LOG_FLUSH_SIZE", 200)
+
+
+def flush_seconds() -> float:
+    return getattr(settings, "CRM_CALL_LOG_FLUSH_SECONDS", 2.0)
+
+
+def call_log_buffering(*, on: bool) -> None:
+    """Switch this process to buffered writes (on) or back to write-through (off).
+
+    Switching off flushes what is buffered. Switching on in a freshly forked process
+    forgets rows inherited from its parent: the parent flushes those itself.
+    """
+    global _buffered, _oldest_at
+    if on:
+        with _lock:
+            _rows.clear()
+            _verdicts.clear()
+            _oldest_at = None
+            _buffered = True
+        return
+    _buffered = False
+    call_log_flush()
+
+
+def call_log_buffered() -> int:
+    """How many calls wait to be written (read by the tests)."""
+    return len(_rows)
+
+
+def call_log_record(*, account_id: int, connection_id: int, call: CallRecord) -> None:
+    """Take one call into the log: written now, or buffered (see the module's note)."""
+    global _oldest_at
+    row = CrmCall(account_id=account_id, **asdict(call))
+    with _lock:
+        _rows.append(row)
+        if _oldest_at is None:
+            _oldest_at = time.monotonic()
+        if call.outcome == CrmCall.Outcome.CONFIGURATION:
+            _note_verdict(connection_id, "config", call.error or "Configuration error", call)
+        elif call.outcome not in _OUTCOMES_NOT_AN_ERROR:
+            _note_verdict(
+                connection_id, "last", f"{call.agent}.{call.operation}: {call.error}", call
+            )
+        due = (
+            len(_rows) >= flush_size() or time.monotonic() - _oldest_at >= flush_seconds()
+        ) and not db_connection.in_atomic_block
+    if not _buffered:
+        # Write-through keeps what the process did before buffering existed: the row goes
+        # in now, in the caller's transaction if it has one, and a failure raises.
+        _flush(keep_on_failure=False)
+    elif due:
+        call_log_flush()
+
+
+def _note_verdict(connection_id: int, kind: str, text: str, call: CallRecord) -> None:
+    kept = _verdicts.setdefault(connection_id, {}).get(kind)
+    if kept is None or kept[1] <= call.started_at:
+        _verdicts[connection_id][kind] = (text, call.started_at)
+
+
+def call_log_flush() -> int:
+    """Write the buffered calls and verdicts now; returns how many calls. Never raises."""
+    return _flush(keep_on_failure=True)
+
+
+def _flush(*, keep_on_failure: bool) -> int:
+    global _oldest_at
+    with _lock:
+        if not _rows and not _verdicts:
+            return 0
+        rows, verdicts = list(_rows), dict(_verdicts)
+        _rows.clear()
+        _verdicts.clear()
+        oldest_at, _oldest_at = _oldest_at, None
+    written = 0
+    try:
+        if rows:
+            CrmCall.objects.bulk_create(rows, batch_size=500)
+            written = len(rows)
+        for connection_id in list(verdicts):
+            _write_verdicts(connection_id, verdicts[connection_id])
+            del verdicts[connection_id]
+    except Exception:
+        if not keep_on_failure:
+            raise
+        unwritten = [] if written else rows
+        logger.warning(
+            "Could not write %d SuperOffice calls to the call log; kept for the next flush",
+            len(unwritten),
+            exc_info=True,
+        )
+        _keep(unwritten, verdicts, oldest_at)
+    return written
+
+
+def _keep(rows: list[CrmCall], verdicts: dict, oldest_at: float | None) -> None:
+    """Put back what a failed flush did not write, ahead of what came in meanwhile."""
+    global _oldest_at
+    for row in rows:
+        # bulk_create may have set ids on rows of a batch that was rolled back.
+        row.pk = None
+        row._state.adding = True
+    with _lock:
+        _rows[:0] = rows
+        for connection_id, kinds in verdicts.items():
+            for kind, (text, at) in kinds.items():
+                kept = _verdicts.setdefault(connection_id, {}).get(kind)
+                if kept is None or kept[1] < at:
+                    _verdicts[connection_id][kind] = (text, at)
+        if rows:
+            _oldest_at = min(t for t in (_oldest_at, oldest_at) if t is not None)
+
+
+def _write_verdicts(connection_id: int, kinds: dict[str, tuple[str, datetime]]) -> None:
+    connections = SuperOfficeConnection.objects.filter(pk=connection_id)
+    if "config" in kinds:
+        text, at = kinds["config"]
+        # A verdict from before the admin saved or successfully tested the connection is
+        # about settings that no longer apply (a buffered call may be older than the fix).
+        connections.filter(updated_at__lte=at).filter(
+            Q(last_verified_at__isnull=True) | Q(last_verified_at__lte=at)
+        ).update(config_error=text, config_error_at=at)
+    if "last" in kinds:
+        text, at = kinds["last"]
+        connections.update(last_error=text, last_error_at=at)
