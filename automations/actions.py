@@ -44,9 +44,12 @@ def person_id_resolve(*, run: Run, client) -> int | None:
     contact = run.contact
     if contact.superoffice_person_id:
         return contact.superoffice_person_id
-    auto = AutomationSettings.objects.filter(
-        account_id=run.account_id, auto_match_single_email=True
-    ).exists()
+    try:
+        # Loaded with the claimed run (automations.services.run_claim), else one query.
+        loaded = run.account.automation_settings
+        auto = loaded.auto_match_single_email
+    except AutomationSettings.DoesNotExist:
+        auto = False
     if not auto:
         return None
     persons = client.find_persons_by_email(email=contact.email)

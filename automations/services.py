@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, connections, transaction
+from django.db.models import F, Q, QuerySet
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from campaigns.models import Contact, Event
@@ -129,15 +130,6 @@ def account_crm_resume(*, account) -> int:
         Run.objects.filter(id__in=run_ids, status=RunStatus.PENDING).update(next_attempt_at=now)
         transaction.on_commit(lambda: runs_dispatch(run_ids=run_ids))
     return len(run_ids)
-
-
-def _paused_until(*, account_id: int):
-    row = (
-        AutomationSettings.objects.filter(account_id=account_id, crm_paused_at__isnull=False)
-        .values_list("crm_paused_until", flat=True)
-        .first()
-    )
-    return row
 
 
 # --- automations ---------------------------------------------------------------------
@@ -514,33 +506,87 @@ def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+# What executing a run reads besides the run: loaded with the claim, so the run needs no
+# other read (the pause lives on the account's settings, the client on its connection).
+_CLAIMED_WITH = (
+    "account",
+    "account__automation_settings",
+    "account__superoffice_connection",
+    "automation",
+    "automation__campaign",
+    "event",
+    "event__campaign",
+    "event__link",
+    "event__form",
+    "contact",
+)
+
+
 def run_claim(*, run_id: int) -> Run | None:
     """Take the run with one conditional UPDATE; None when another worker has it or it is
-    not due. Holds on SQLite (no FOR UPDATE) and PostgreSQL alike."""
+    not due. Holds on SQLite (no FOR UPDATE) and PostgreSQL alike.
+
+    On PostgreSQL the UPDATE and the read of the run with everything it needs are one
+    statement (UPDATE ... RETURNING in a WITH); elsewhere they are two.
+    """
     now = timezone.now()
-    claimed = Run.objects.filter(
+    claimable = Run.objects.filter(
         Q(status=RunStatus.PENDING, next_attempt_at__lte=now)
         | Q(status=RunStatus.RUNNING, lease_expires_at__lt=now),
         id=run_id,
-    ).update(
-        status=RunStatus.RUNNING,
-        attempts=F("attempts") + 1,
-        lease_expires_at=now + timedelta(seconds=lease_seconds()),
-        claimed_by=_worker_name(),
-        started_at=now,
     )
-    if not claimed:
+    claim = {
+        "status": RunStatus.RUNNING,
+        "attempts": F("attempts") + 1,
+        "lease_expires_at": now + timedelta(seconds=lease_seconds()),
+        "claimed_by": _worker_name(),
+        "started_at": now,
+    }
+    claimed_run = Run.objects.select_related(*_CLAIMED_WITH).filter(id=run_id)
+    if connections[claimable.db].vendor == "postgresql":
+        return next(iter(_select_after_update(claimed_run, update=claimable, values=claim)), None)
+    if not claimable.update(**claim):
         return None
-    return Run.objects.select_related(
-        "account",
-        "automation",
-        "automation__campaign",
-        "event",
-        "event__campaign",
-        "event__link",
-        "event__form",
-        "contact",
-    ).get(id=run_id)
+    return claimed_run.get()
+
+
+def _select_after_update(select: QuerySet, *, update: QuerySet, values: dict) -> QuerySet:
+    """``select``, run on the rows ``update`` changed, as they are after the change, in one
+    PostgreSQL statement: ``WITH changed AS (UPDATE ... RETURNING *) SELECT ... FROM changed``.
+
+    Django has no UPDATE ... RETURNING; the statement is Django's own two, compiled, with
+    the select reading the changed rows under the table's name (the main query of a WITH
+    does not see the UPDATE's effect on the table itself, only what it returns).
+    """
+    update_query = update.query.chain(UpdateQuery)
+    update_query.add_update_values(values)
+    update_sql, update_params = update_query.get_compiler(update.db).as_sql()
+    table = connections[update.db].ops.quote_name(select.model._meta.db_table)
+    select = select._chain()
+    make_compiler = select.query.get_compiler
+
+    def get_compiler(*args, **kwargs):
+        compiler = make_compiler(*args, **kwargs)
+        select_as_sql = compiler.as_sql
+
+        def as_sql(*args, **kwargs):
+            sql, params = select_as_sql(*args, **kwargs)
+            from_table = f" FROM {table} "
+            if from_table not in sql:
+                raise ValueError(f"Unexpected query shape: {sql}")
+            sql = sql.replace(from_table, f" FROM changed AS {table} ", 1)
+            return (
+                f"WITH changed AS ({update_sql} RETURNING {table}.*) {sql}",
+                (*update_params, *params),
+            )
+
+        compiler.as_sql = as_sql
+        return compiler
+
+    # The query's compiler is asked for when the queryset is evaluated; this one writes
+    # the combined statement.
+    select.query.get_compiler = get_compiler
+    return select
 
 
 def runs_claim_batch(*, limit: int = 100) -> list[Run]:
@@ -613,7 +659,12 @@ def run_execute(*, run_id: int) -> RunOutcome:
         return RunOutcome("skipped", "not claimable")
     now = timezone.now()
 
-    paused_until = _paused_until(account_id=run.account_id)
+    automation_settings = _loaded_settings_of(run.account)
+    paused_until = (
+        automation_settings.crm_paused_until
+        if automation_settings is not None and automation_settings.crm_paused_at is not None
+        else None
+    )
     if paused_until is not None and paused_until > now:
         # Hold: the attempt did not happen, so it does not count.
         _record(
@@ -636,7 +687,9 @@ def run_execute(*, run_id: int) -> RunOutcome:
     try:
         from crm.services import client_for_account
 
-        client = client_for_account(run.account, correlation=run.key)
+        client = client_for_account(
+            run.account, correlation=run.key, connection=_loaded_connection_of(run.account)
+        )
         person_id = actions.person_id_resolve(run=run, client=client)
         if person_id is None:
             _record(
@@ -648,8 +701,8 @@ def run_execute(*, run_id: int) -> RunOutcome:
             return RunOutcome(RunStatus.WAITING_FOR_MATCH)
         result = actions.perform(run=run, client=client, person_id=person_id)
     except ConfigurationCrmError as exc:
-        account_crm_pause(account=run.account, reason=str(exc) or exc.__class__.__name__)
-        paused_until = _paused_until(account_id=run.account_id) or timezone.now()
+        paused = account_crm_pause(account=run.account, reason=str(exc) or exc.__class__.__name__)
+        paused_until = paused.crm_paused_until or timezone.now()
         _record(
             run,
             status=RunStatus.PENDING,
@@ -689,6 +742,24 @@ def run_execute(*, run_id: int) -> RunOutcome:
         error_kind="",
     )
     return RunOutcome(RunStatus.DONE)
+
+
+def _loaded_settings_of(account) -> AutomationSettings | None:
+    """The account's automation settings loaded with the claimed run; None if it has none."""
+    try:
+        return account.automation_settings
+    except AutomationSettings.DoesNotExist:
+        return None
+
+
+def _loaded_connection_of(account):
+    """The account's SuperOffice connection loaded with the claimed run, or None."""
+    from crm.models import SuperOfficeConnection
+
+    try:
+        return account.superoffice_connection
+    except SuperOfficeConnection.DoesNotExist:
+        return None
 
 
 def _error_text(exc: BaseException) -> str:

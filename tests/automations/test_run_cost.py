@@ -1,0 +1,117 @@
+"""What one run costs the database, and that its call log is written before its outcome.
+
+Worker processes buffer the SuperOffice call log (crm.call_log); these tests switch this
+process to the same mode. A run's queries: the claim (on PostgreSQL one statement that
+updates the run and reads it with everything the run needs), the call log's one insert,
+and the outcome's update.
+"""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from automations import services
+from automations.models import AutomationType, Run, RunStatus
+from campaigns.models import Event, EventType
+from crm.models import CrmCall
+
+from ..databases import per_database
+from .factories import AutomationFactory, CampaignFactory, ContactFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.both_databases]
+
+
+@pytest.fixture
+def buffered_call_log():
+    from crm.call_log import call_log_buffering
+
+    call_log_buffering(on=True)
+    yield
+    call_log_buffering(on=False)
+
+
+@pytest.fixture
+def task_runs(connected_account):
+    campaign = CampaignFactory(account=connected_account)
+    AutomationFactory(
+        account=connected_account,
+        campaign=campaign,
+        type=AutomationType.CREATE_TASK,
+        settings={"activity_type_id": 1, "owner_id": 2, "description": "Call {email}"},
+    )
+    contact = ContactFactory(
+        account=connected_account, email="kari@example.com", superoffice_person_id=10
+    )
+    events = [
+        Event.objects.create(
+            account=connected_account,
+            campaign=campaign,
+            contact=contact,
+            type=EventType.EMAIL_OPENED,
+        )
+        for _ in range(2)
+    ]
+    return services.runs_create_for_events(account=connected_account, events=events)
+
+
+def test_a_run_costs_three_queries_on_postgresql_and_four_on_sqlite(
+    sim, task_runs, buffered_call_log
+):
+    first, second = task_runs
+    # The first run signs in and stores the ticket; the second is what every run costs.
+    assert services.run_execute(run_id=first.id).status == RunStatus.DONE
+
+    with CaptureQueriesContext(connection) as queries:
+        outcome = services.run_execute(run_id=second.id)
+
+    assert outcome.status == RunStatus.DONE
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert len(statements) <= per_database(postgresql=3, sqlite=4), "\n".join(statements)
+    second.refresh_from_db()
+    assert second.crm_object_id and second.attempts == 1
+
+
+def test_a_runs_calls_are_written_before_its_outcome(sim, task_runs, buffered_call_log):
+    from crm.call_log import call_log_buffered
+
+    run = task_runs[0]
+    with CaptureQueriesContext(connection) as queries:
+        services.run_execute(run_id=run.id)
+
+    statements = [q["sql"] for q in queries.captured_queries]
+    call_log_insert = next(
+        i for i, sql in enumerate(statements) if sql.startswith('INSERT INTO "crm_crmcall"')
+    )
+    outcome_update = max(
+        i for i, sql in enumerate(statements) if sql.startswith('UPDATE "automations_run"')
+    )
+    assert call_log_insert < outcome_update
+    assert call_log_buffered() == 0
+    operations = set(
+        CrmCall.objects.filter(correlation=run.key).values_list("operation", flat=True)
+    )
+    assert "SaveAppointmentEntity" in operations
+    assert Run.objects.get(id=run.id).status == RunStatus.DONE
+
+
+def test_a_claimed_run_comes_with_what_it_needs_and_is_claimed_once(sim, task_runs):
+    run = task_runs[0]
+
+    claimed = services.run_claim(run_id=run.id)
+
+    assert claimed is not None
+    assert (claimed.status, claimed.attempts) == (RunStatus.RUNNING, 1)
+    assert claimed.lease_expires_at is not None and claimed.claimed_by
+    with CaptureQueriesContext(connection) as queries:
+        assert claimed.account.superoffice_connection.base_url
+        assert claimed.automation.campaign_id == claimed.event.campaign.pk
+        assert claimed.contact.superoffice_person_id == 10
+        assert claimed.event.link is None
+    assert queries.captured_queries == []
+    assert services.run_claim(run_id=run.id) is None
+    stored = Run.objects.get(id=run.id)
+    assert (stored.status, stored.attempts, stored.claimed_by) == (
+        RunStatus.RUNNING,
+        1,
+        claimed.claimed_by,
+    )
