@@ -54,9 +54,13 @@ migrations: $(STAMP)
 services:
 	@scripts/ensure_services.sh
 
+## The benchmarks of the engine, ingest, clicks, panels, the SOAP client and fairness, each at
+## its short sizes, then one table of every figure with its target (bench/run_all.py);
+## `make bench BENCH_ARGS="--only clicks"` runs some, `BENCH_ARGS=--full` the full sizes.
+## The other benches in bench/ are run by hand (each says how in its docstring).
 bench: $(STAMP)
 	@scripts/ensure_services.sh
-	@for b in bench/*.py; do echo "== $$b"; DJANGO_SETTINGS_MODULE=emhub.settings.test $(BIN)/python $$b || exit 1; done
+	DJANGO_SETTINGS_MODULE=emhub.settings.test $(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,6 +1,6 @@
 """SOAP calls through the hub's NetServer client against the simulator, next to the floor.
 
-    .venv/bin/python bench/crm_calls.py [--calls 2000] [--persons 300]
+    .venv/bin/python bench/crm_calls.py [--calls 2000] [--persons 300] [--quick] [--json PATH]
 
 Starts the simulator in a subprocess, then in this one process measures:
 - the client: ``NetServerClient.get_person`` (Person.GetPersonEntity) over keep-alive HTTP,
@@ -9,6 +9,8 @@ Starts the simulator in a subprocess, then in this one process measures:
 - the floor: plain ``requests`` posts of the very same envelope bytes to the same endpoint;
 and prints calls per second, the ratio, CPU ms per call (this process only) and the
 CPU the client adds over the floor, plus WSDL loads and authentications per 1,000 calls.
+The target: under 1.5 ms of CPU per call over the floor. ``--quick`` makes fewer calls;
+``--json PATH`` also writes the figures as rows for bench/run_all.py.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import requests
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from bench.rows import row, rows_write  # noqa: E402
 from crm.client import (  # noqa: E402
     STATS,
     ConnectionSettings,
@@ -72,7 +75,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--persons", type=int, default=300)
+    parser.add_argument("--quick", action="store_true", help="fewer calls")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures here as rows")
     args = parser.parse_args()
+    if args.quick:
+        args.calls = 1000
     process, root = start_simulator(args.persons)
     try:
         records = []
@@ -132,6 +139,16 @@ def main() -> None:
         print(
             f"authentications per 1,000 calls:{authentications * 1000 / total_calls:8.2f}"
             f"   ({authentications} in {total_calls} calls)"
+        )
+        over = client_cpu - floor_cpu
+        rows_write(
+            args.json,
+            [
+                row("SOAP client: CPU per call over the floor", over, "ms", "< 1.5", over < 1.5),
+                row("SOAP client: CPU per call", client_cpu, "ms"),
+                row("SOAP client: floor CPU per call (plain POSTs)", floor_cpu, "ms"),
+                row("SOAP client: client / floor throughput", client_rate / floor_rate, "ratio"),
+            ],
         )
     finally:
         process.terminate()
