@@ -26,7 +26,10 @@ network, and a tenant's server must not be able to tie up or exhaust a worker:
 from __future__ import annotations
 
 import contextlib
+import heapq
 import ipaddress
+import itertools
+import os
 import socket
 import threading
 import time
@@ -147,20 +150,67 @@ def resolve_checked(host: str, port: int, *, allow_private: bool) -> list[tuple]
 # -- one call at a time: its deadline ---------------------------------------------------------
 
 
+class _Watchdog:
+    """One thread per process that ends the calls whose deadline passed.
+
+    A thread per call (a ``threading.Timer``) cost more CPU to start and stop than the
+    rest of the HTTP layer; this one sleeps until the nearest deadline. Started on the
+    first call, and again in a forked child (a Celery worker), which has no thread of
+    its parent's."""
+
+    def __init__(self) -> None:
+        self._ready = threading.Condition()
+        self._heap: list[tuple[float, int, _Call]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, call: _Call) -> None:
+        with self._ready:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="crm-deadlines")
+                self._thread.daemon = True
+                self._thread.start()
+            heapq.heappush(self._heap, (call.deadline, next(self._order), call))
+            if self._heap[0][2] is call:
+                self._ready.notify()
+
+    def _run(self) -> None:
+        while True:
+            due: list[_Call] = []
+            with self._ready:
+                now = time.monotonic()
+                while self._heap and self._heap[0][0] <= now:
+                    due.append(heapq.heappop(self._heap)[2])
+                if not due:
+                    self._ready.wait(self._heap[0][0] - now if self._heap else None)
+            for call in due:
+                call.expire()
+
+
+_watchdog = _Watchdog()
+
+
+def _watchdog_renew() -> None:
+    global _watchdog
+    _watchdog = _Watchdog()
+
+
+os.register_at_fork(after_in_child=_watchdog_renew)
+
+
 class _Call:
     """The deadline of the request this thread is making, and the sockets it uses.
 
-    When the deadline passes, a timer shuts the sockets down: a read blocked on a reply
-    that trickles in returns at once, whatever the per-read timeout."""
+    When the deadline passes, the watchdog shuts the sockets down: a read blocked on a
+    reply that trickles in returns at once, whatever the per-read timeout."""
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.deadline = time.monotonic() + seconds
         self.expired = False
+        self._finished = False
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -174,18 +224,22 @@ class _Call:
             else:
                 self._sockets.append(sock)
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
         with self._lock:
+            if self._finished:
+                return  # done in time: its sockets belong to the pool again
             self.expired = True
             for sock in self._sockets:
                 _shutdown(sock)
 
     def __enter__(self) -> _Call:
-        self._timer.start()
+        _watchdog.watch(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
+        with self._lock:
+            self._finished = True
+            self._sockets.clear()
 
 
 def _shutdown(sock: socket.socket) -> None:
