@@ -23,7 +23,7 @@ from .client import CallRecord, ConnectionSettings, NetServerClient
 from .errors import ConfigurationCrmError, CrmError, PermanentCrmError
 from .http import address_allowed
 from .models import CrmListCache, SuperOfficeConnection
-from .types import ListItem, NewCompany, Person, Principal
+from .types import Company, ListItem, NewCompany, Person, Principal
 
 LIST_TTL = timedelta(seconds=getattr(settings, "CRM_LIST_TTL_SECONDS", 900))
 
@@ -282,6 +282,20 @@ def crm_list_items(*, account: Account, list_name: str, refresh: bool = False) -
         defaults={"items": [asdict(item) for item in items], "fetched_at": timezone.now()},
     )
     return items
+
+
+def crm_companies_search(*, account: Account, text: str, limit: int = 20) -> list[Company]:
+    """SuperOffice companies whose name contains ``text``, by name (the company picker)."""
+    return client_for_account(account, correlation="picker:companies").search_companies(
+        text=text, limit=limit
+    )
+
+
+def crm_company_get(*, account: Account, company_id: int) -> Company:
+    """The SuperOffice company ``company_id``; NotFoundCrmError when there is none."""
+    return client_for_account(account, correlation="picker:companies").get_company(
+        company_id=company_id
+    )
 
 
 def crm_person_create(

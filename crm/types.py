@@ -90,6 +90,19 @@ class NewCompany:
 
 
 @dataclass(frozen=True)
+class Company:
+    """A SuperOffice company (a Contact), as the company picker offers it."""
+
+    id: int
+    name: str
+    department: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.department})" if self.department else self.name
+
+
+@dataclass(frozen=True)
 class Consent:
     purpose_key: str
     purpose_name: str

@@ -122,8 +122,18 @@ class ApproveForm(forms.Form):
     phone = forms.CharField(max_length=50, required=False)
     mobile = forms.CharField(max_length=50, required=False)
     title = forms.CharField(max_length=100, required=False)
+    # Chosen by name with the company picker, which puts the company's id here.
     company_id = forms.IntegerField(
-        label="Existing company id", min_value=1, max_value=2**31 - 1, required=False
+        label="Existing company",
+        min_value=1,
+        max_value=2**31 - 1,
+        required=False,
+        widget=forms.HiddenInput,
+        error_messages={
+            "invalid": "Choose the company by name.",
+            "min_value": "Choose the company by name.",
+            "max_value": "Choose the company by name.",
+        },
     )
     create_company = forms.BooleanField(label="Create a new company", required=False)
     company_name = forms.CharField(max_length=200, required=False)
@@ -154,9 +164,9 @@ class ApproveForm(forms.Form):
             self.add_error("company_name", "Name the new company.")
         if not create and not data.get("company_id"):
             message = (
-                "Give an existing company id or create a new company."
+                "Choose an existing company by name or create a new company."
                 if self.allow_company_creation
-                else "Give an existing company id (company creation is switched off)."
+                else "Choose an existing company by name (company creation is switched off)."
             )
             self.add_error("company_id", message)
         return data

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import company_views, views
 
 app_name = "leads"
 
@@ -28,6 +28,8 @@ PANEL_URL_NAMES = [
     "lead_merge",
     "lead_reject",
     "lead_reject_undo",
+    "company_search",
+    "company_pick",
     "timeline",
     "event_details",
 ]
@@ -86,6 +88,8 @@ urlpatterns = [
         views.lead_reject_undo,
         name="lead_reject_undo",
     ),
+    path(panel + "companies/", company_views.company_search, name="company_search"),
+    path(panel + "companies/pick/", company_views.company_pick, name="company_pick"),
     path(panel + "timeline/", views.timeline, name="timeline"),
     path(panel + "event/", views.event_details, name="event_details"),
 ]

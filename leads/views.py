@@ -18,6 +18,7 @@ from crm.types import NewCompany
 from emhub.tenancy import admin_required
 
 from . import auth, selectors, services
+from .company_views import approve_company_chosen
 from .forms import (
     ApproveForm,
     BulkMatchForm,
@@ -506,9 +507,15 @@ def lead_approve(request, panel_key: str, contact_id: int):
             request, "leads/_approve_form.html", contact=contact, form=form, error=error
         )
     form, error = _approve_form(request, contact, request.POST)
+    chosen = approve_company_chosen(request, form)
     if not form.is_valid():
         return _fragment(
-            request, "leads/_approve_form.html", contact=contact, form=form, error=error
+            request,
+            "leads/_approve_form.html",
+            contact=contact,
+            form=form,
+            error=error,
+            company=chosen,
         )
     data = form.cleaned_data
     company = None
@@ -538,7 +545,12 @@ def lead_approve(request, panel_key: str, contact_id: int):
         )
     except CrmError as exc:
         return _fragment(
-            request, "leads/_approve_form.html", contact=contact, form=form, error=_crm_message(exc)
+            request,
+            "leads/_approve_form.html",
+            contact=contact,
+            form=form,
+            error=_crm_message(exc),
+            company=chosen,
         )
     response = _lead_card(
         request,

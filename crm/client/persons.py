@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import NotFoundCrmError, PermanentCrmError
-from ..types import Interest, NewCompany, Person, PersonMatch
+from ..types import Company, Interest, NewCompany, Person, PersonMatch
 from . import queries
 from .archive import as_datetime
 from .transport import elements
@@ -100,6 +100,34 @@ class PersonOperations:
         return self._person_matches(
             query, {column: text.strip()}, page_size=max(1, min(limit, 100))
         )
+
+    def _companies(self, query, values: dict, *, page_size: int) -> list[Company]:
+        rows = self._query(query, values, page=0, page_size=page_size)
+        return [
+            Company(
+                id=row["contactId"] or key,
+                name=row["name"] or "",
+                department=row["department"] or "",
+            )
+            for key, row in rows
+        ]
+
+    def search_companies(self, *, text: str, limit: int = 20) -> list[Company]:
+        """Archive.GetArchiveListByColumns on provider ``Contact``, restriction
+        ``name contains <text>``: companies by part of their name, by name."""
+        if not text.strip():
+            raise PermanentCrmError("Give part of the company's name")
+        return self._companies(
+            queries.COMPANIES_BY_NAME, {"name": text.strip()}, page_size=max(1, min(limit, 100))
+        )
+
+    def get_company(self, *, company_id: int) -> Company:
+        """Archive.GetArchiveListByColumns on provider ``Contact``, restriction
+        ``contactId equals <id>``; NotFoundCrmError when SuperOffice has no such company."""
+        found = self._companies(queries.COMPANY_BY_ID, {"contactId": company_id}, page_size=1)
+        if not found:
+            raise NotFoundCrmError(f"SuperOffice has no company {company_id}")
+        return found[0]
 
     def create_company(self, *, company: NewCompany) -> int:
         """Contact.SaveContactEntity with ContactId 0 (creates a company)."""

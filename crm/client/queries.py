@@ -67,6 +67,24 @@ PERSONS_BY_NAME = _person_search("persons_by_name", "fullName", "contains")
 PERSONS_BY_COMPANY = _person_search("persons_by_company", "personContact/name", "contains")
 PERSONS_BY_EMAIL_PART = _person_search("persons_by_email_part", "email/emailAddress", "contains")
 
+# Provider Contact, entity contact: companies (contact.md). name is a "stringorPK" column,
+# restricted with a string operator as fullName is above; contactId is an int column.
+_COMPANY_COLUMNS = ("contactId", "name", "department")
+COMPANIES_BY_NAME = ArchiveQuery(
+    name="companies_by_name",
+    provider="Contact",
+    columns=_COMPANY_COLUMNS,
+    restrictions=(("name", "contains"),),
+    order_by="name",
+)
+COMPANY_BY_ID = ArchiveQuery(
+    name="company_by_id",
+    provider="Contact",
+    columns=_COMPANY_COLUMNS,
+    restrictions=(("contactId", "equals"),),
+    order_by="contactId",
+)
+
 # ContactPersonStaticSelectionV2 holds companies (entity staticContact) and persons
 # (staticPerson); on it email/emailAddress is the company's e-mail and the person's is
 # personEmail/emailAddress (contactpersonstaticselectionv2.md).
@@ -191,6 +209,8 @@ QUERIES: tuple[ArchiveQuery, ...] = (
     PERSONS_BY_NAME,
     PERSONS_BY_COMPANY,
     PERSONS_BY_EMAIL_PART,
+    COMPANIES_BY_NAME,
+    COMPANY_BY_ID,
     SELECTION_MEMBERS,
     SELECTION_MEMBER_COUNT,
     SELECTION_HAS_PERSON,

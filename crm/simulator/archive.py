@@ -374,6 +374,29 @@ def _project_member_source(
     return Candidates(keys, row, "projectMemberId", used)
 
 
+def _company_source(t: Tenant, rs: list[Restriction], entities: tuple[str, ...]) -> Candidates:
+    by_id = _first(rs, "contactId", "equals")
+    if by_id is not None:
+        cid = _int_of(rs[by_id].values[0])
+        keys, used = ([cid] if cid in t.companies else []), {by_id}
+    else:
+        keys, used = sorted(t.companies), set()
+
+    def row(cid: int) -> Row:
+        company = t.companies[cid]
+        return (
+            "contact",
+            cid,
+            {
+                "contactId": cid,
+                "name": company["Name"],
+                "department": company.get("Department", ""),
+            },
+        )
+
+    return Candidates(keys, row, "contactId", used)
+
+
 def _ticket_source(t: Tenant, rs: list[Restriction], entities: tuple[str, ...]) -> Candidates:
     def row(tid: int) -> Row:
         ticket = t.service_tickets[tid]
@@ -451,6 +474,7 @@ def _consent_source(t: Tenant, rs: list[Restriction], entities: tuple[str, ...])
 
 SOURCES: dict[str, Callable[[Tenant, list[Restriction], tuple[str, ...]], Candidates]] = {
     "Person": _person_source,
+    "Contact": _company_source,
     "ContactPersonStaticSelectionV2": _selection_source,
     "ProjectMember": _project_member_source,
     "Ticket": _ticket_source,

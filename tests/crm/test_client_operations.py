@@ -441,3 +441,23 @@ def test_update_interests_is_unknown_to_a_netserver_older_than_11_13(crm, simula
     assert response.status_code == 500 and "ActionNotSupported" in response.text
     wsdl = requests.get(f"{simulator.base_url}Person.svc?wsdl", timeout=5).text
     assert "UpdateInterests" not in wsdl.split("<wsdl:portType")[1]
+
+
+def test_search_companies_finds_companies_by_part_of_their_name_sorted_by_name(crm, simulator):
+    name = simulator.state("companies/2")["Name"]
+    word = name.split()[1]
+
+    found = crm.search_companies(text=word.lower(), limit=100)
+
+    assert 2 in [c.id for c in found]
+    assert all(word.lower() in c.name.lower() for c in found)
+    assert [c.name for c in found] == sorted(c.name for c in found)
+    assert len(crm.search_companies(text=word, limit=1)) == 1
+
+
+def test_get_company_reads_it_by_id_and_an_unknown_one_is_not_found(crm, simulator):
+    company = crm.get_company(company_id=3)
+
+    assert (company.id, company.name) == (3, simulator.state("companies/3")["Name"])
+    with pytest.raises(NotFoundCrmError, match="no company 999999"):
+        crm.get_company(company_id=999_999)

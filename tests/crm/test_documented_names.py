@@ -16,7 +16,12 @@ from crm.catalogue import catalogue
 from crm.client import LIST_SOURCES, ZEEP_SETTINGS
 from crm.client.queries import QUERIES
 from crm.models import SuperOfficeConnection
-from crm.services import client_for_account, crm_list_items
+from crm.services import (
+    client_for_account,
+    crm_companies_search,
+    crm_company_get,
+    crm_list_items,
+)
 from crm.wsdl import spec
 from leads.services import candidates_for
 from tests.campaigns.factories import ContactFactory
@@ -71,6 +76,9 @@ def test_every_archive_query_and_list_the_hub_makes_is_answered_by_the_strict_si
     # Matching in the queue panel: by e-mail, by the e-mail's domain, by name and company.
     matched = ContactFactory(account=account, email="kim@fjord.example", last_name="Berg")
     candidates_for(account=account, contact=matched, search="Nordic")
+    # The approve form's company picker: companies by name, the chosen one by id.
+    crm_companies_search(account=account, text="Nordic")
+    crm_company_get(account=account, company_id=1)
     # Marker look-ups of retried runs, and the membership checks of link actions.
     client.find_ticket_by_marker(person_id=5, marker="[emhub:run:x]")
     client.find_appointment_by_marker(person_id=5, marker="[emhub:run:x]")
