@@ -137,9 +137,15 @@ class ApproveForm(forms.Form):
     )
     create_company = forms.BooleanField(label="Create a new company", required=False)
     company_name = forms.CharField(max_length=200, required=False)
-    country_id = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
-    category_id = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
-    business_id = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
+    country_id = forms.TypedChoiceField(
+        label="Country", coerce=int, required=False, empty_value=None
+    )
+    category_id = forms.TypedChoiceField(
+        label="Category", coerce=int, required=False, empty_value=None
+    )
+    business_id = forms.TypedChoiceField(
+        label="Business", coerce=int, required=False, empty_value=None
+    )
 
     def __init__(self, *args, allow_company_creation: bool, lists: dict, **kwargs):
         super().__init__(*args, **kwargs)

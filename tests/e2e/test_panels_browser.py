@@ -335,7 +335,7 @@ def test_a_rep_approves_a_lead_and_the_person_and_company_appear_in_superoffice(
     _screenshot(page, "lead-report.png")
     entry.get_by_role("button", name="Approve…").click()
     entry.get_by_label("Mobile").fill("+47 911 22 333")
-    entry.get_by_label("Country id").select_option(label="Norway")
+    entry.get_by_label("Country").select_option(label="Norway")
     entry.get_by_role("button", name="Create in SuperOffice").click()
     expect(entry).to_contain_text("Approved — SuperOffice person #")
 
@@ -486,6 +486,30 @@ def test_a_bulk_match_follows_its_work_in_place_until_done(
     for contact, person_id in ((exact, 7), (unknown, None), (left_out, None)):
         contact.refresh_from_db()
         assert contact.superoffice_person_id == person_id
+
+
+def test_a_rep_approves_a_lead_under_a_company_chosen_by_name(
+    page, live_server, superoffice_host, panel, simulator
+):
+    account = panel.account
+    campaign = CampaignFactory(account=account, name="Spring launch")
+    lead = ContactFactory(account=account, email="ola@kunde.example", last_name="Kunde")
+    EventFactory(account=account, campaign=campaign, contact=lead, type=EventType.LINK_CLICKED)
+    company = simulator.state("companies/3")
+    word = company["Name"].split()[1]
+
+    frame = _open_in_superoffice(page, superoffice_host, live_server, panel, "leads:lead_report")
+    _sign_in(page, frame)
+    entry = frame.locator(f'[data-contact="{lead.id}"]')
+    entry.get_by_role("button", name="Approve…").click()
+    entry.get_by_label("Existing company: type part of its name").fill(word.lower())
+    entry.get_by_role("button", name=f"{company['Name']} no. 3", exact=True).click()
+    expect(entry.get_by_test_id("chosen-company")).to_have_text(company["Name"])
+    entry.get_by_role("button", name="Create in SuperOffice").click()
+    expect(entry).to_contain_text("Approved — SuperOffice person #")
+
+    lead.refresh_from_db()
+    assert simulator.state(f"persons/{lead.superoffice_person_id}")["ContactId"] == 3
 
 
 def test_a_rep_reads_a_persons_timeline_on_the_person_card(
