@@ -1,4 +1,4 @@
-"""No marketer page names SuperOffice's operations, the hub's exception classes or its keys.
+"""No marketer or rep page names SuperOffice's operations, the hub's exception classes or its keys.
 
 Every HTML page a test renders (through Django's test client, or in Chromium during the
 browser tests) is read as a person sees it (text, titles, placeholders) and checked
@@ -26,8 +26,9 @@ FORBIDDEN = {
     "a consent purpose key": re.compile(r"\b(?:EMARKETING|STORE)\b"),
 }
 
-# Pages for admins, APIs and the panels' own pages are not marketer pages here.
-EXCLUDED_PREFIXES = ("/settings/", "/admin/", "/api/", "/panels/")
+# Pages for admins and APIs are not marketer pages here; the panels are the reps' pages
+# and are checked like the marketers'.
+EXCLUDED_PREFIXES = ("/settings/", "/admin/", "/api/")
 _SHOWN_ATTRIBUTES = {"title", "placeholder", "aria-label", "alt"}
 
 

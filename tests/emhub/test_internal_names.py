@@ -33,3 +33,9 @@ def test_the_check_leaves_plain_words_and_code_alone():
 def test_admin_pages_are_not_marketer_pages():
     assert not is_marketer_page("/settings/superoffice/calls/")
     assert is_marketer_page("/automations/runs/")
+
+
+def test_the_reps_panel_pages_are_checked_like_the_marketers():
+    assert is_marketer_page("/panels/AbC123/leads/")
+    assert is_marketer_page("/panels/AbC123/queue/")
+    assert not is_marketer_page("/settings/panels/")
