@@ -2,7 +2,7 @@
 
     DATABASE_URL=postgres://... CELERY_BROKER_URL=redis://... \
         .venv/bin/python bench/automations.py [--ingest 5000] [--runs 1000] [--paced 200] \
-        [--quick] [--json PATH]
+        [--scale-runs 300] [--quick] [--json PATH]
 
 ``--quick`` measures fewer events and runs; ``--json PATH`` also writes the figures to PATH as
 ``{"rows": [{"figure", "value", "unit", "target", "met"}]}``.
@@ -22,7 +22,10 @@ and measures:
    and a create-task run (below capacity, so no backlog), event
    received -> CRM object recorded: p50 / p95;
 5. SOAP calls per run for create sale and create task (authentication excluded: one per
-   ticket lifetime).
+   ticket lifetime);
+6. the scale-out curve: ``--scale-runs`` create-task runs end to end with 1, 2 and 4 worker
+   processes (each ``--concurrency 1``), each beside the floor of the same workers: runs per
+   second and empty tasks per second per point.
 """
 
 from __future__ import annotations
@@ -102,7 +105,7 @@ def start_simulator(persons: int) -> tuple[subprocess.Popen, int]:
     return proc, port
 
 
-def start_workers(n: int) -> list[subprocess.Popen]:
+def start_workers(n: int, name: str = "bench") -> list[subprocess.Popen]:
     db = settings.DATABASES["default"]
     env = {
         **os.environ,
@@ -125,7 +128,7 @@ def start_workers(n: int) -> list[subprocess.Popen]:
                 "--loglevel",
                 "WARNING",
                 "-n",
-                f"bench{i}@%h",
+                f"{name}{i}@%h",
                 "--without-heartbeat",
                 "--without-gossip",
                 "--without-mingle",
@@ -137,6 +140,51 @@ def start_workers(n: int) -> list[subprocess.Popen]:
         )
         for i in range(n)
     ]
+
+
+def stop_workers(workers: list[subprocess.Popen]) -> None:
+    for w in workers:
+        w.terminate()
+    for w in workers:
+        w.wait(30)
+
+
+def floor_rate_of(tasks: int) -> float:
+    """Empty Celery tasks per second through the broker and the workers now running."""
+    started = time.perf_counter()
+    with app.producer_or_acquire() as producer:
+        for _ in range(tasks):
+            app.send_task("celery.accumulate", args=(1,), producer=producer)
+    wait_for(lambda: queue_length() == 0, 300, "empty tasks")
+    return tasks / (time.perf_counter() - started)
+
+
+def scale_out_point(account: Account, *, workers: int, runs: int, persons: int) -> tuple:
+    """(runs/s, floor tasks/s) with `workers` worker processes of concurrency 1."""
+    procs = start_workers(workers, name=f"scale{workers}-")
+    try:
+        time.sleep(3)  # let the workers connect
+        campaign = Campaign.objects.create(account=account, name=f"Scale-out {workers}")
+        automation = Automation.objects.create(
+            account=account,
+            campaign=campaign,
+            name=f"Task x{workers}",
+            type=AutomationType.CREATE_TASK,
+            trigger_event_type=EventType.EMAIL_OPENED,
+            settings={"activity_type_id": 1, "owner_id": 2, "description": "Call {email}"},
+        )
+        contacts = make_contacts(account, runs, persons, f"scale{workers}-")
+        started = time.perf_counter()
+        for start in range(0, runs, 1000):
+            events_ingest(
+                account=account,
+                events=events(campaign, contacts[start : start + 1000], f"scale{workers}-{start}"),
+            )
+        wait_for(lambda: done_count(automation) >= runs, 900, f"runs with {workers} workers")
+        rate = runs / (time.perf_counter() - started)
+        return rate, floor_rate_of(runs)
+    finally:
+        stop_workers(procs)
 
 
 def queue_length() -> int:
@@ -190,12 +238,18 @@ def main() -> None:
     parser.add_argument("--paced", type=int, default=200)
     parser.add_argument("--persons", type=int, default=500)
     parser.add_argument(
+        "--scale-runs",
+        type=int,
+        default=300,
+        help="runs per point of the scale-out curve (1, 2 and 4 worker processes)",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="fewer events and runs, for the one-table bench"
     )
     parser.add_argument("--json", metavar="PATH", help="also write the figures here as rows")
     args = parser.parse_args()
     if args.quick:
-        args.ingest, args.runs, args.paced = 2000, 400, 50
+        args.ingest, args.runs, args.paced, args.scale_runs = 2000, 400, 50, 150
 
     db = settings.DATABASES["default"]
     db.setdefault("TEST", {})
@@ -317,6 +371,15 @@ def main() -> None:
         sale_calls, task_calls = calls_per_run(sale_auto), calls_per_run(task_auto)
         auths = CrmCall.objects.filter(agent="SoPrincipal").count()
 
+        # 6. scale-out: the same runs with 1, 2 and 4 worker processes, each beside the
+        # floor of those workers, so the figure for a machine with more cores can be read off.
+        stop_workers(workers)
+        workers = []
+        curve = {
+            n: scale_out_point(account, workers=n, runs=args.scale_runs, persons=args.persons)
+            for n in (1, 2, 4)
+        }
+
         e2e_rate = args.runs / e2e_seconds
         floor_rate = args.runs / floor_seconds
         print("emhub automation engine — one run")
@@ -342,6 +405,12 @@ def main() -> None:
             f"  SOAP calls per run: create sale {sale_calls:.2f}, create task "
             f"{task_calls:.2f} (target <= 2); authentications in the whole run: {auths}"
         )
+        print(f"  scale-out ({args.scale_runs} create-task runs per point, concurrency 1 each):")
+        for n, (rate, floor) in curve.items():
+            print(
+                f"    {n} worker process{'es' if n > 1 else '  '}: {rate:8.1f} runs/s, "
+                f"floor {floor:8.1f} tasks/s, ratio {rate / floor:.2f}"
+            )
         if args.json:
             ratio = e2e_rate / floor_rate
             rows = [
@@ -359,12 +428,14 @@ def main() -> None:
                     task_calls <= 2,
                 ),
             ]
+            for n, (rate, floor) in curve.items():
+                rows += [
+                    row(f"automations: scale-out, {n} worker processes", rate, "runs/s"),
+                    row(f"automations: scale-out floor, {n} worker processes", floor, "tasks/s"),
+                ]
             Path(args.json).write_text(json.dumps({"rows": rows}, indent=2))
     finally:
-        for w in workers:
-            w.terminate()
-        for w in workers:
-            w.wait(30)
+        stop_workers(workers)
         sim_proc.terminate()
         sim_proc.wait(10)
         connection.creation.destroy_test_db(test_name, verbosity=0)

@@ -318,6 +318,10 @@ NETSERVER_SIMULATOR = {
 # --- Tuning of the CRM work (defaults suit SuperOffice Online) -------------------
 CRM_LIST_TTL_SECONDS = env.int("CRM_LIST_TTL_SECONDS", default=900)
 CRM_MAX_CONCURRENT_CALLS_PER_ACCOUNT = env.int("CRM_MAX_CONCURRENT_CALLS_PER_ACCOUNT", default=4)
+# A worker process writes its SuperOffice call log in bulk (crm.call_log): at each run's
+# outcome and task's end, and in between when this many calls wait or the oldest is this old.
+CRM_CALL_LOG_FLUSH_SIZE = env.int("CRM_CALL_LOG_FLUSH_SIZE", default=200)
+CRM_CALL_LOG_FLUSH_SECONDS = env.float("CRM_CALL_LOG_FLUSH_SECONDS", default=2.0)
 # Consent pushes between cycles (consent.push, consent.webhooks).
 CONSENT_PUSH_LEASE_SECONDS = env.float("CONSENT_PUSH_LEASE_SECONDS", default=60.0)
 CONSENT_PUSH_DRAIN_SECONDS = env.float("CONSENT_PUSH_DRAIN_SECONDS", default=50.0)
