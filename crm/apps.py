@@ -5,6 +5,9 @@ class CrmConfig(AppConfig):
     name = "crm"
     verbose_name = "SuperOffice CRM"
 
+    def ready(self) -> None:
+        from . import call_cap  # noqa: F401 - registers the check of the call slots' lease
+
     def demo_seed(self, *, account, netserver_url: str = "") -> None:
         """Point the demo account at the local simulator with its sign-in from settings."""
         if not netserver_url:

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from emhub.models import Account
 
+from .call_cap import call_slots_for
 from .call_log import call_log_record
 from .client import CallRecord, ConnectionSettings, NetServerClient
 from .errors import ConfigurationCrmError, CrmError, PermanentCrmError
@@ -174,6 +175,8 @@ def client_for_account(
         correlation=correlation[:200],
         timeout=settings.CRM_TIMEOUT_SECONDS,
         max_concurrent_calls=getattr(settings, "CRM_MAX_CONCURRENT_CALLS_PER_ACCOUNT", 4),
+        call_slots=call_slots_for(base_url=connection.base_url),
+        slot_wait_seconds=getattr(settings, "CRM_CALL_SLOT_WAIT_SECONDS", None),
     )
 
 

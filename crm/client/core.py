@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from ..errors import ConfigurationCrmError, CrmError, TransientCrmError
 from ..types import Principal
 from ..wsdl import spec
-from . import transport
+from . import slots, transport
 from .transport import CallRecorder, TicketRefused
 
 BUNDLED_WSDL_DIR = Path(__file__).resolve().parent.parent / "wsdl"
@@ -103,6 +103,8 @@ class ClientCore:
         timeout: float = 30.0,
         wsdl_locator: WsdlLocator | None = None,
         max_concurrent_calls: int = 4,
+        call_slots: slots.CallSlots | None = None,
+        slot_wait_seconds: float | None = None,
         parse_archive_directly: bool = True,
     ) -> None:
         self.connection = connection
@@ -110,8 +112,10 @@ class ClientCore:
         # through zeep's object model, which costs about a millisecond per row; the
         # contract tests run both ways against the official WSDL.
         self.parse_archive_directly = parse_archive_directly
-        # One tenant's slow hour must not hold every thread of this process.
-        self._slots = transport.tenant_slots(connection.base_url, max_concurrent_calls)
+        # One tenant's slow hour must not hold every worker: at most this many calls to
+        # it at once, in this process or (``call_slots`` from crm.services) in them all.
+        self._slots = call_slots or slots.process_slots(connection.base_url, max_concurrent_calls)
+        self._slot_wait = timeout if slot_wait_seconds is None else slot_wait_seconds
         self.ticket_store = ticket_store or MemoryTicketStore()
         self.recorder = recorder
         self.correlation = correlation
@@ -168,15 +172,16 @@ class ClientCore:
     # -- one round trip ---------------------------------------------------------------
 
     def _send(self, **kwargs: Any) -> Any:
-        """``_send_now`` within the tenant's concurrency cap of this process."""
-        if not self._slots.acquire(timeout=self.timeout):
+        """``_send_now`` within the tenant's concurrency cap."""
+        token = self._slots.acquire(timeout=self._slot_wait)
+        if token is None:
             raise TransientCrmError(
                 "Too many concurrent calls to this SuperOffice tenant", retry_after=1.0
             )
         try:
             return self._send_now(**kwargs)
         finally:
-            self._slots.release()
+            self._slots.release(token)
 
     def _service_of(self, agent: str, binding: str | None = None, address: str | None = None):
         location = self.wsdl_locator(agent)

@@ -138,18 +138,8 @@ _cache_lock = threading.Lock()
 _zeep_clients: dict[tuple[str, float], zeep.Client] = {}
 _services: dict[tuple[str, float, str, str], Any] = {}
 _wsdl_cache = InMemoryCache(timeout=3600)
-_slots: dict[tuple[str, int], threading.BoundedSemaphore] = {}
 # Other modules' per-process caches (who signed in, signing keys), emptied with these.
 _other_caches: list[Callable[[], None]] = []
-
-
-def tenant_slots(base_url: str, limit: int) -> threading.BoundedSemaphore:
-    key = (base_url, limit)
-    slots = _slots.get(key)
-    if slots is None:
-        with _cache_lock:
-            slots = _slots.setdefault(key, threading.BoundedSemaphore(limit))
-    return slots
 
 
 def zeep_client(location: str, timeout: float) -> zeep.Client:

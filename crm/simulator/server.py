@@ -321,7 +321,8 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             idp.respond(self, self.sim, body)
             return
         if path.startswith(SERVICES_PREFIX):
-            self._soap(path[len(SERVICES_PREFIX) :].removesuffix(".svc"), body)
+            with self.sim.tenant.call_in_flight():
+                self._soap(path[len(SERVICES_PREFIX) :].removesuffix(".svc"), body)
             return
         self._send(404, b"not found", content_type="text/plain")
 

@@ -7,6 +7,7 @@ import secrets
 import threading
 from bisect import bisect_left, insort
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -194,14 +195,34 @@ class Tenant:
         self.allow_http_webhooks = allow_http_webhooks
         self.control = Control()
         self._dispatcher: webhooks.Dispatcher | None = None
+        # SOAP calls being answered now (kept across resets: they are still running).
+        self.in_flight = 0
         self.reset()
+
+    @contextmanager
+    def call_in_flight(self) -> Iterator[None]:
+        with self.lock:
+            self.in_flight += 1
+            self.counters["most_in_flight"] = max(self.counters["most_in_flight"], self.in_flight)
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.in_flight -= 1
 
     # -- seeding -------------------------------------------------------------
 
     def reset(self) -> None:
         with self.lock:
             self.control = Control()
-            self.counters: dict[str, int] = {"authentications": 0, "wsdl_loads": 0, "calls": 0}
+            # most_in_flight: the most SOAP calls answered at once (the hub's cap seen
+            # from SuperOffice's side).
+            self.counters: dict[str, int] = {
+                "authentications": 0,
+                "wsdl_loads": 0,
+                "calls": 0,
+                "most_in_flight": 0,
+            }
             self.op_counts: dict[str, int] = {}
             self.tickets: dict[str, tuple[int, datetime]] = {}
             self.access_tokens: dict[str, tuple[int, datetime]] = {}

@@ -322,6 +322,21 @@ CRM_MAX_CONCURRENT_CALLS_PER_ACCOUNT = env.int("CRM_MAX_CONCURRENT_CALLS_PER_ACC
 # outcome and task's end, and in between when this many calls wait or the oldest is this old.
 CRM_CALL_LOG_FLUSH_SIZE = env.int("CRM_CALL_LOG_FLUSH_SIZE", default=200)
 CRM_CALL_LOG_FLUSH_SECONDS = env.float("CRM_CALL_LOG_FLUSH_SECONDS", default=2.0)
+# Where the cap on concurrent calls lives (crm.client.slots). With a Redis URL it holds across every worker
+# process and machine: by default the Redis of the broker, where there is one. Empty (the
+# embedded default's filesystem broker, one worker process): a semaphore per process.
+CRM_CALL_SLOTS_URL = env.str(
+    "CRM_CALL_SLOTS_URL",
+    default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",
+)
+# A slot in Redis is a lease, so a killed worker's slots come back when it ends. It must
+# outlast any call (a call ends at CRM_DEADLINE_SECONDS at the latest; crm.call_cap checks it).
+CRM_CALL_SLOT_LEASE_SECONDS = env.float(
+    "CRM_CALL_SLOT_LEASE_SECONDS", default=max(CRM_TIMEOUT_SECONDS, CRM_DEADLINE_SECONDS) + 15
+)
+# How long a call waits for a free slot before it gives up as a transient error (the
+# run is retried with backoff).
+CRM_CALL_SLOT_WAIT_SECONDS = env.float("CRM_CALL_SLOT_WAIT_SECONDS", default=CRM_TIMEOUT_SECONDS)
 # Consent pushes between cycles (consent.push, consent.webhooks).
 CONSENT_PUSH_LEASE_SECONDS = env.float("CONSENT_PUSH_LEASE_SECONDS", default=60.0)
 CONSENT_PUSH_DRAIN_SECONDS = env.float("CONSENT_PUSH_DRAIN_SECONDS", default=50.0)

@@ -15,12 +15,15 @@ FIELD_ENCRYPTION_KEYS = [
     "Zm9vYmFyYmF6cXV4cXV1eHh5enp5eHh5enp5eHh5enk=",
 ]
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/15")
+# The cap on SuperOffice calls in the broker's Redis, as in production.
+CRM_CALL_SLOTS_URL = env.str("CRM_CALL_SLOTS_URL", default=CELERY_BROKER_URL)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 CRM_ALLOW_PRIVATE_ADDRESSES = True
 # One process per test run; tests/conftest.py empties it before every test.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 CRM_TIMEOUT_SECONDS = 5.0
+CRM_CALL_SLOT_WAIT_SECONDS = CRM_TIMEOUT_SECONDS
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -29,5 +29,7 @@ BROKER_DIR = _RUN_DIR / "broker"
 CELERY_BROKER_URL = "filesystem://"
 CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(BROKER_DIR)
 CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
+# As in the embedded default: no Redis, the cap on SuperOffice calls is per process.
+CRM_CALL_SLOTS_URL = ""
 for _folder in ("queue", "processed", "control"):
     (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)

@@ -17,3 +17,5 @@ AUTOMATIONS_REDISPATCH_AFTER_SECONDS = env.float(
 )
 AUTOMATIONS_CONFIG_PAUSE_SECONDS = env.float("AUTOMATIONS_CONFIG_PAUSE_SECONDS", default=2.0)
 AUTOMATIONS_MAX_ATTEMPTS = env.int("AUTOMATIONS_MAX_ATTEMPTS", default=30)
+# The fault test of the call cap's leases makes calls short, to make the leases short.
+CRM_TIMEOUT_SECONDS = env.float("CRM_TIMEOUT_SECONDS", default=_base.CRM_TIMEOUT_SECONDS)
