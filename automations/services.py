@@ -35,6 +35,7 @@ from django.utils import timezone
 
 from campaigns.models import Contact, Event
 
+from . import admission
 from .models import Automation, AutomationSettings, ErrorKind, Run, RunStatus
 
 logger = logging.getLogger(__name__)
@@ -303,7 +304,7 @@ def runs_create_for_events(
     created = _runs_insert(rows, now=now, may_conflict=not events_are_new)
     to_dispatch = [r.id for r in created if r.status == RunStatus.PENDING]
     if to_dispatch:
-        transaction.on_commit(lambda: runs_dispatch(run_ids=to_dispatch))
+        transaction.on_commit(lambda: runs_dispatch(run_ids=to_dispatch, account_id=account.pk))
     return created
 
 
@@ -365,20 +366,57 @@ RUNS_PER_MESSAGE = 5
 _PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 
 
-def runs_dispatch(*, run_ids: list[int], fan_out: bool = True) -> int:
-    """Publish wake-up messages; never raises. Returns how many runs' wake-ups went out.
+def runs_dispatch(
+    *, run_ids: list[int], fan_out: bool = True, account_id: int | None = None
+) -> int:
+    """Publish wake-ups; never raises. Returns how many runs' wake-ups went out.
 
-    Up to FAN_OUT_ABOVE runs go out as `execute_runs` messages of RUNS_PER_MESSAGE runs;
-    more as fan-out messages a worker splits. When the broker is unreachable the first
-    failure stops the batch (each publish would wait for its own timeout) and the runs
-    not yet published are marked so the sweeper takes them.
+    First each account's runs in flight are kept to its limit (automations.admission):
+    the runs beyond it stay in the ledger for later. Up to FAN_OUT_ABOVE runs go out as
+    `execute_runs` messages of RUNS_PER_MESSAGE runs; more as fan-out messages a worker
+    splits; those of an account with runs held back one per message. When the broker is
+    unreachable the first failure stops the batch (each publish would wait for its own
+    timeout) and the runs not yet published are marked so the sweeper takes them.
+    ``account_id``: the runs are all this account's.
     """
+    if not fan_out:
+        return _runs_publish(free=run_ids, held={}, fan_out=False)
+    try:
+        admitted = admission.runs_admit(run_ids=run_ids, account_id=account_id)
+    except Exception:
+        logger.warning("Could not admit %d runs; the sweeper will", len(run_ids), exc_info=True)
+        _runs_undispatch(run_ids=run_ids)
+        return 0
+    return _runs_publish(free=admitted.free, held=admitted.held, fan_out=True)
+
+
+def _runs_publish(*, free: list[int], held: dict[int, list[int]], fan_out: bool) -> int:
     from .tasks import dispatch_runs, execute_runs
 
     published = 0
-    pending = list(run_ids)
+    pending = list(free)
+    # Accounts with runs held back: one run per message (each may take a call slot of its
+    # own), taken in turn across the accounts; the worker tops the account up after it.
+    singles = [
+        (account_id, ids[place])
+        for place in range(max((len(ids) for ids in held.values()), default=0))
+        for account_id, ids in held.items()
+        if place < len(ids)
+    ]
+    total = len(pending) + len(singles)
     try:
         with execute_runs.app.producer_or_acquire() as producer:
+            while singles:
+                account_id, run_id = singles[0]
+                execute_runs.apply_async(
+                    ([run_id],),
+                    {"account_id": account_id},
+                    producer=producer,
+                    retry=True,
+                    retry_policy=_PUBLISH_RETRY,
+                )
+                del singles[0]
+                published += 1
             if fan_out and len(pending) > FAN_OUT_ABOVE:
                 while pending:
                     chunk = pending[:FAN_OUT_CHUNK]
@@ -398,12 +436,24 @@ def runs_dispatch(*, run_ids: list[int], fan_out: bool = True) -> int:
     except Exception:
         logger.warning(
             "Could not publish wake-ups of %d of %d runs; the sweeper will re-dispatch them",
-            len(pending),
-            len(run_ids),
+            len(pending) + len(singles),
+            total,
             exc_info=True,
         )
-        _runs_undispatch(run_ids=pending)
+        _runs_undispatch(run_ids=pending + [run_id for _, run_id in singles])
     return published
+
+
+def runs_top_up(*, account_id: int) -> int:
+    """Publish the account's next held-back runs, up to its in-flight limit; never raises."""
+    try:
+        run_ids = admission.runs_next_of_account(account_id=account_id)
+    except Exception:
+        logger.warning("Could not top up account %s; the sweeper will", account_id, exc_info=True)
+        return 0
+    if not run_ids:
+        return 0
+    return _runs_publish(free=[], held={account_id: run_ids}, fan_out=False)
 
 
 def _runs_undispatch(*, run_ids: list[int]) -> None:
@@ -414,12 +464,14 @@ def _runs_undispatch(*, run_ids: list[int]) -> None:
         logger.exception("Could not mark runs as undispatched")
 
 
-def runs_execute(*, run_ids: list[int]) -> list[RunOutcome]:
+def runs_execute(*, run_ids: list[int], account_id: int | None = None) -> list[RunOutcome]:
     """Execute the runs of one wake-up message in turn.
 
     When one of them is put back to wait (SuperOffice failing, the account paused), the
     rest are not tried now: each would likely wait out the same timeout in a row. They
-    are left to the sweeper, which dispatches them on its next round.
+    are left to the sweeper, which dispatches them on its next round. ``account_id``: the
+    message is of an account with runs held back (automations.admission), whose next
+    runs are published when these are done, unless SuperOffice is failing.
     """
     outcomes = []
     for index, run_id in enumerate(run_ids):
@@ -428,6 +480,8 @@ def runs_execute(*, run_ids: list[int]) -> list[RunOutcome]:
         if outcome.status == RunStatus.PENDING and index + 1 < len(run_ids):
             _runs_undispatch(run_ids=run_ids[index + 1 :])
             break
+    if account_id is not None and not (outcomes and outcomes[-1].status == RunStatus.PENDING):
+        runs_top_up(account_id=account_id)
     return outcomes
 
 
@@ -452,23 +506,26 @@ def runs_sweep(*, limit: int = 2000) -> int:
             status=RunStatus.PENDING, next_attempt_at=now, waiting_since=None
         )
 
-    due = (
-        Run.objects.filter(status=RunStatus.PENDING, next_attempt_at__lte=now)
+    # Each account's oldest due runs, up to its in-flight limit (automations.admission).
+    due = admission.runs_due_per_account(
+        base=Run.objects.filter(status=RunStatus.PENDING, next_attempt_at__lte=now)
         .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale))
-        .exclude(account_id__in=paused_accounts)
-        .order_by("next_attempt_at")
-        .values_list("id", flat=True)[:limit]
+        .exclude(account_id__in=paused_accounts),
+        limit=limit,
     )
-    expired = (
+    expired = list(
         Run.objects.filter(status=RunStatus.RUNNING, lease_expires_at__lt=now)
         .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale))
         .values_list("id", flat=True)[:limit]
     )
-    run_ids = list(dict.fromkeys([*resumed_ids, *due, *expired]))
+    candidates = list(dict.fromkeys([*resumed_ids, *due]))
+    admitted = admission.runs_admit(run_ids=candidates)
+    free = list(dict.fromkeys([*admitted.free, *expired]))
+    run_ids = free + [run_id for ids in admitted.held.values() for run_id in ids]
     if not run_ids:
         return 0
     Run.objects.filter(id__in=run_ids).update(dispatched_at=now)
-    return runs_dispatch(run_ids=run_ids)
+    return _runs_publish(free=free, held=admitted.held, fan_out=True)
 
 
 def _paused_accounts_not_fixed(*, now) -> list[int]:

@@ -13,9 +13,11 @@ def execute_run(run_id: int) -> str:
 
 
 # One wake-up for a few runs (a click's actions, a small batch); acks_late as above.
+# account_id: the runs' account has runs held back; its next ones go out after these.
 @shared_task(name="automations.execute_runs", acks_late=True, ignore_result=True)
-def execute_runs(run_ids: list[int]) -> list[str]:
-    return [outcome.status for outcome in services.runs_execute(run_ids=run_ids)]
+def execute_runs(run_ids: list[int], account_id: int | None = None) -> list[str]:
+    outcomes = services.runs_execute(run_ids=run_ids, account_id=account_id)
+    return [outcome.status for outcome in outcomes]
 
 
 @shared_task(name="automations.dispatch_runs", ignore_result=True)

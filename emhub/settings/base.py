@@ -347,6 +347,13 @@ CONSENT_PUSH_KEEP_DAYS = env.int("CONSENT_PUSH_KEEP_DAYS", default=30)
 # A rep's match holds its runs this long, so a wrong match can be undone before they act.
 AUTOMATIONS_MATCH_UNDO_SECONDS = env.int("AUTOMATIONS_MATCH_UNDO_SECONDS", default=30)
 AUTOMATIONS_MAX_ATTEMPTS = env.int("AUTOMATIONS_MAX_ATTEMPTS", default=8)
+# An account's runs on their way at once (published, not finished); the rest wait in the
+# ledger, so one account's backlog never fills the broker's queue ahead of the others'
+# (automations.admission). The call cap by default: more would only wait for a slot.
+# 0 publishes every due run at once.
+AUTOMATIONS_IN_FLIGHT_PER_ACCOUNT = env.int(
+    "AUTOMATIONS_IN_FLIGHT_PER_ACCOUNT", default=CRM_MAX_CONCURRENT_CALLS_PER_ACCOUNT
+)
 AUTOMATIONS_RETRY_BASE_SECONDS = env.float("AUTOMATIONS_RETRY_BASE_SECONDS", default=10.0)
 AUTOMATIONS_RETRY_CAP_SECONDS = env.float("AUTOMATIONS_RETRY_CAP_SECONDS", default=900.0)
 CAMPAIGNS_IMPORT_PAGE_SIZE = env.int("CAMPAIGNS_IMPORT_PAGE_SIZE", default=500)

@@ -307,11 +307,14 @@ def test_with_the_broker_unreachable_dispatch_never_raises_and_leaves_runs_to_th
 
 
 def test_a_small_batch_wakes_up_in_messages_of_a_few_runs_and_a_large_one_fans_out(
-    account, campaign, matched_contact
+    account, campaign, matched_contact, settings
 ):
     from emhub.celery import app
 
     from .conftest import purge_broker, queued_messages
+
+    # How messages are made, with no limit on an account's runs in flight (test_fairness).
+    settings.AUTOMATIONS_IN_FLIGHT_PER_ACCOUNT = 0
 
     runs = _runs_of_one_automation(campaign, matched_contact, 30)
     ids = [r.id for r in runs]
