@@ -322,9 +322,10 @@ CRM_MAX_CONCURRENT_CALLS_PER_ACCOUNT = env.int("CRM_MAX_CONCURRENT_CALLS_PER_ACC
 # outcome and task's end, and in between when this many calls wait or the oldest is this old.
 CRM_CALL_LOG_FLUSH_SIZE = env.int("CRM_CALL_LOG_FLUSH_SIZE", default=200)
 CRM_CALL_LOG_FLUSH_SECONDS = env.float("CRM_CALL_LOG_FLUSH_SECONDS", default=2.0)
-# Where the cap on concurrent calls lives (crm.client.slots). With a Redis URL it holds across every worker
-# process and machine: by default the Redis of the broker, where there is one. Empty (the
-# embedded default's filesystem broker, one worker process): a semaphore per process.
+# Where the cap on concurrent calls lives (crm.client.slots). With a Redis URL it holds
+# across every worker process and machine: by default the Redis of the broker, where there
+# is one. Empty (the embedded default's filesystem broker, one worker process): a
+# semaphore per process.
 CRM_CALL_SLOTS_URL = env.str(
     "CRM_CALL_SLOTS_URL",
     default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",
