@@ -374,6 +374,8 @@ def test_a_strict_official_client_parses_every_other_reply_the_hub_reads(crm_acc
             "email/emailAddress": "duplicate@example.com",
             "fullName": "a",
             "personContact/name": "Nordic",
+            "name": "Nordic",
+            "contactId": "1",
             "consentPerson/updatedDate": "[D:01.01.2024]",
         }
         official.call(
