@@ -106,12 +106,15 @@ class ClientCore:
         call_slots: slots.CallSlots | None = None,
         slot_wait_seconds: float | None = None,
         parse_archive_directly: bool = True,
+        read_persons_directly: bool = True,
     ) -> None:
         self.connection = connection
         # Archive replies (thousands of rows) are read straight from the XML instead of
         # through zeep's object model, which costs about a millisecond per row; the
         # contract tests run both ways against the official WSDL.
         self.parse_archive_directly = parse_archive_directly
+        # The same for a person read (crm.client.persons.person_from_reply).
+        self.read_persons_directly = read_persons_directly
         # One tenant's slow hour must not hold every worker: at most this many calls to
         # it at once, in this process or (``call_slots`` from crm.services) in them all.
         self._slots = call_slots or slots.process_slots(connection.base_url, max_concurrent_calls)
@@ -204,12 +207,16 @@ class ClientCore:
         address: str | None = None,
         check: Callable[[Any], None] | None = None,
         raw_reply: bool = False,
+        read: Callable[[Any, Callable[[], Any]], Any] | None = None,
     ) -> Any:
         """One SOAP round trip, classified and logged. Returns the reply body (with
         ``raw_reply``, the response element as lxml parsed it, see ``transport.send_raw``).
 
         ``check`` may raise a CrmError for a reply that is valid SOAP but a refusal
-        (a failed sign-in), so the log row carries the real outcome."""
+        (a failed sign-in), so the log row carries the real outcome. ``read`` (implies
+        ``raw_reply``) turns the response element into what is returned, given it and
+        a function that reads it through zeep instead; what it raises is classified and
+        logged like an error of zeep's own reading."""
         started, started_at = time.perf_counter(), datetime.now(UTC)
         capture: Any = None
 
@@ -226,7 +233,7 @@ class ClientCore:
         try:
             zclient, zservice = self._service_of(agent, binding, address)
             capture = zclient.transport.capture
-            if raw_reply:
+            if raw_reply or read is not None:
                 result = transport.send_raw(zclient, zservice, operation, params, headers)
             else:
                 result = getattr(zservice, operation)(**params, _soapheaders=headers)
@@ -243,6 +250,19 @@ class ClientCore:
         if failure is not None:
             record(failure)
             raise failure
+        if read is not None:
+            element = body
+            try:
+                body = read(element, lambda: transport.zeep_body(zservice, operation, element))
+            except CrmError as exc:
+                record(exc)
+                raise
+            except Exception as exc:
+                error = transport.classify(
+                    exc, base_url=self.connection.base_url, timeout=self.timeout
+                )
+                record(error)
+                raise error from exc
         if check is not None:
             try:
                 check(body)
@@ -287,12 +307,26 @@ class ClientCore:
         self.ticket_store.save(ticket=ticket, expires_at=expires_at)
         return ticket
 
-    def _call(self, agent: str, operation: str, *, raw_reply: bool = False, **params: Any) -> Any:
+    def _call(
+        self,
+        agent: str,
+        operation: str,
+        *,
+        raw_reply: bool = False,
+        read: Callable[[Any, Callable[[], Any]], Any] | None = None,
+        **params: Any,
+    ) -> Any:
         headers = {
             "ApplicationToken": self.connection.application_token,
             "Credentials": {"Ticket": self._current_ticket()},
         }
-        send = {"agent": agent, "operation": operation, "params": params, "raw_reply": raw_reply}
+        send = {
+            "agent": agent,
+            "operation": operation,
+            "params": params,
+            "raw_reply": raw_reply,
+            "read": read,
+        }
         try:
             return self._send(**send, headers=headers)
         except TicketRefused:

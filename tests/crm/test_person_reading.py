@@ -1,0 +1,181 @@
+"""A person is read straight from GetPersonEntity's XML (crm.client.persons.person_from_reply)
+as zeep reads it: the same Person, the same error and the same call log outcome for every
+person the simulator has, and for replies of every odd shape a NetServer could send,
+answered over HTTP by a loopback server to the real client."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from lxml import etree
+
+from crm.client import MemoryTicketStore, NetServerClient, bundled_wsdl
+from crm.client.persons import person_from_reply
+from crm.client.transport import zeep_client
+from crm.errors import PermanentCrmError
+from crm.models import SuperOfficeConnection
+from crm.services import connection_settings_of
+from tests.crm.loopback import loopback_server, soap
+
+from .test_contract import SERVICES88, official_wsdl
+
+pytestmark = pytest.mark.django_db
+
+
+def _clients(account, **kwargs) -> tuple[NetServerClient, NetServerClient]:
+    connection = connection_settings_of(SuperOfficeConnection.objects.get(account=account))
+    return tuple(
+        NetServerClient(connection=connection, timeout=10, read_persons_directly=direct, **kwargs)
+        for direct in (True, False)
+    )
+
+
+def _outcome(client: NetServerClient, person_id: int):
+    try:
+        return client.get_person(person_id=person_id)
+    except Exception as exc:  # compared between the two readings
+        return (type(exc), str(exc))
+
+
+@pytest.mark.parametrize("wsdl", ["hub", "official"])
+@pytest.mark.parametrize("newer", [False, True])
+def test_every_person_read_directly_equals_zeeps_reading(crm_account, simulator, wsdl, newer):
+    if wsdl == "official" and not SERVICES88.is_dir():
+        pytest.skip("SuperOffice's official WSDL files are not available")
+    locator = official_wsdl if wsdl == "official" else bundled_wsdl
+    direct, through_zeep = _clients(crm_account, wsdl_locator=locator)
+    # Persons with every field the hub reads set: consents, interests, custom fields.
+    direct.set_person_custom_field(person_id=7, field="x_score", value="[I:3]")
+    direct.set_person_interests(person_id=7, add_ids=[1, 3])
+    direct.set_no_mailing(person_id=8, no_mailing=True)
+    simulator.control(newer_version=newer)
+    try:
+        for person_id in [*range(1, 301), 0, 999_999]:
+            assert _outcome(direct, person_id) == _outcome(through_zeep, person_id), person_id
+    finally:
+        simulator.control(newer_version=False)
+    person = direct.get_person(person_id=7)
+    assert person.custom_fields == {"x_score": "[I:3]"} and person.interests
+    assert person.email and person.company_id and person.created_at and person.country_id
+
+
+# --- replies of odd shapes, from a loopback server -----------------------------------------
+
+NS = "http://www.superoffice.net/ws/crm/NetServer/Services88"
+
+
+def _sample_reply(crm_account) -> str:
+    """A real GetPersonEntity reply of the simulator, as it came over the wire."""
+    direct, _ = _clients(crm_account)
+    direct.set_person_custom_field(person_id=5, field="x_score", value="[I:4]")
+    direct.get_person(person_id=5)
+    reply = zeep_client(bundled_wsdl("Person"), 10).transport.capture.response
+    return reply.decode()
+
+
+def _nil(name: str):
+    return lambda xml: re.sub(
+        rf"<{name}>.*?</{name}>", f'<{name} i:nil="true"/>', xml, count=1, flags=re.S
+    )
+
+
+ODD_SHAPES = {
+    "as sent": lambda xml: xml,
+    "nil title": _nil("Title"),
+    "nil contact": _nil("Contact"),
+    "nil emails": _nil("Emails"),
+    "nil interests": _nil("Interests"),
+    "empty contact": lambda xml: re.sub(r"<Contact>.*?</Contact>", "<Contact/>", xml, flags=re.S),
+    "nil response": _nil("Response"),
+    "no response": lambda xml: re.sub(r"<Response>.*</Response>", "", xml, flags=re.S),
+    "unknown elements": lambda xml: (
+        xml.replace("<Contact>", "<Contact><Extra>1</Extra>")
+        .replace("<PersonId>", "<Later>x</Later><PersonId>")
+        .replace("</Response>", "<AddedLater><A>1</A></AddedLater></Response>")
+        .replace("<Response>", "<Before/><Response>")
+    ),
+    "elements out of order": lambda xml: re.sub(
+        r"(<PersonId>\d+</PersonId>)(.*)(</Response>)", r"\2\1\3", xml, flags=re.S
+    ),
+    "a name twice": lambda xml: xml.replace(
+        "<Firstname>", "<Firstname>First</Firstname><Firstname>"
+    ),
+    "another prefix": lambda xml: xml.replace(
+        "<GetPersonEntityResponse ", '<p:GetPersonEntityResponse xmlns:p="urn:other" '
+    ).replace("</GetPersonEntityResponse>", "</p:GetPersonEntityResponse>"),
+    "bad person id": lambda xml: re.sub(r"<PersonId>\d+", "<PersonId>five", xml),
+    "bad country id": lambda xml: re.sub(r"<CountryId>\d+", "<CountryId>x", xml),
+    "bad date": lambda xml: xml.replace("<CreatedDate>", "<CreatedDate>yesterday"),
+    "spaced values": lambda xml: xml.replace("<NoMailing>false", "<NoMailing> true ").replace(
+        "<CreatedDate>", "<CreatedDate>  "
+    ),
+    "xsi type": lambda xml: xml.replace("<Firstname>", '<Firstname i:type="xs:int">'),
+    "a comment": lambda xml: xml.replace("<PersonId>", "<!-- note --><PersonId>"),
+    "an empty email item": lambda xml: xml.replace("<Emails>", "<Emails><EntityElement/>"),
+    "a nil email item": lambda xml: xml.replace(
+        "<Emails>", '<Emails><EntityElement i:nil="true"/>'
+    ),
+    "a fault in a 200 reply": lambda xml: re.sub(
+        r"<s:Body>.*</s:Body>",
+        "<s:Body><s:Fault><faultcode>s:Client</faultcode><faultstring>Bad</faultstring>"
+        "</s:Fault></s:Body>",
+        xml,
+        flags=re.S,
+    ),
+    "not an envelope": lambda xml: xml.replace("s:Envelope", "s:Letter"),
+    "no body": lambda xml: re.sub(r"<s:Body>.*</s:Body>", "", xml, flags=re.S),
+    "a failure header": lambda xml: xml.replace(
+        "<s:Header>",
+        f'<s:Header><ExceptionInfo xmlns="{NS}"><Message>Gone</Message>'
+        "<ExceptionType>EntityNotFound</ExceptionType></ExceptionInfo>",
+    ).replace(">true</Succeeded>", ">false</Succeeded>"),
+}
+
+
+def test_replies_of_odd_shapes_are_read_directly_as_zeep_reads_them(crm_account, simulator):
+    sample = _sample_reply(crm_account)
+    assert "<CustomFields><StringKeyValuePair>" in sample and "<Interests>" in sample
+    with loopback_server() as netserver:
+        connection = connection_settings_of(SuperOfficeConnection.objects.get(account=crm_account))
+        connection = type(connection)(
+            **{**connection.__dict__, "base_url": f"{netserver.url}/Remote/Services88/"}
+        )
+        tickets = MemoryTicketStore()
+        tickets.save(ticket="a-ticket", expires_at=datetime.now(UTC) + timedelta(hours=1))
+        logs: dict[bool, list] = {True: [], False: []}
+        clients = {
+            direct: NetServerClient(
+                connection=connection,
+                ticket_store=tickets,
+                recorder=logs[direct].append,
+                timeout=10,
+                read_persons_directly=direct,
+            )
+            for direct in (True, False)
+        }
+        read = {}
+        for name, shape in ODD_SHAPES.items():
+            netserver.behaviour["*"] = soap(shape(sample).encode())
+            outcomes = [_outcome(clients[direct], 5) for direct in (True, False)]
+            if name == "no body":
+                # The same error, worded better than zeep's TypeError.
+                assert outcomes[0][0] is outcomes[1][0] is PermanentCrmError
+            else:
+                assert outcomes[0] == outcomes[1], name
+            read[name] = outcomes[0]
+        assert [r.outcome for r in logs[True]] == [r.outcome for r in logs[False]]
+        assert len(logs[True]) == len(ODD_SHAPES)
+    # The reply as sent is read directly, not left to zeep.
+    body = etree.fromstring(sample.encode()).find("{http://schemas.xmlsoap.org/soap/envelope/}Body")
+    assert person_from_reply(body[0]) == read["as sent"]
+    # The shapes did reach the reading: a person, no person, and errors.
+    assert read["as sent"].custom_fields == {"x_score": "[I:4]"}
+    assert read["unknown elements"] == read["elements out of order"] == read["as sent"]
+    assert read["nil contact"].company_id is None and read["nil emails"].emails == ()
+    assert read["spaced values"].no_mailing is True
+    assert read["bad person id"][0].__name__ == "NotFoundCrmError"
+    assert read["bad country id"].country_id is None and read["bad date"].created_at is None
+    assert read["a fault in a 200 reply"][0].__name__ == "PermanentCrmError"
+    assert read["an empty email item"][0] is AttributeError
