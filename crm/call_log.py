@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import datetime
 
 from django.conf import settings
@@ -38,6 +38,10 @@ from .models import CrmCall, SuperOfficeConnection
 logger = logging.getLogger(__name__)
 
 _OUTCOMES_NOT_AN_ERROR = (CrmCall.Outcome.OK, CrmCall.Outcome.TICKET_REFUSED)
+
+# A record's fields are flat values (text, numbers, a datetime): read as they are, not
+# deep-copied by dataclasses.asdict, which cost two thirds of taking a call in.
+_CALL_FIELDS = tuple(f.name for f in fields(CallRecord))
 
 _lock = threading.Lock()
 _rows: list[CrmCall] = []
@@ -81,7 +85,7 @@ def call_log_buffered() -> int:
 def call_log_record(*, account_id: int, connection_id: int, call: CallRecord) -> None:
     """Take one call into the log: written now, or buffered (see the module's note)."""
     global _oldest_at
-    row = CrmCall(account_id=account_id, **asdict(call))
+    row = CrmCall(account_id=account_id, **{name: getattr(call, name) for name in _CALL_FIELDS})
     with _lock:
         _rows.append(row)
         if _oldest_at is None:
