@@ -2,8 +2,11 @@
 
 import secrets
 
+from django.core.cache import cache
 from django.db import models
 from django.db.models.functions import Lower
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from emhub.models import Account
@@ -107,6 +110,20 @@ class TrackedLink(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+def link_cache_key(token: str) -> str:
+    """Where campaigns.clicks keeps what a click on this link needs (its ids and response)."""
+    return f"campaigns:link:{token}"
+
+
+# Every web process reads links through the shared cache: a saved or deleted link is
+# forgotten there at once (here, so a change from any process, the admin included, does
+# it). A bulk update() sends no signal; the cache's timeout bounds how long that lasts.
+@receiver(post_save, sender=TrackedLink, dispatch_uid="campaigns.link_forget_saved")
+@receiver(post_delete, sender=TrackedLink, dispatch_uid="campaigns.link_forget_deleted")
+def _link_forget(sender, instance, **kwargs) -> None:
+    cache.delete(link_cache_key(instance.token))
 
 
 def new_form_token() -> str:
@@ -228,6 +245,36 @@ class Event(models.Model):
         return (
             f"{self.get_type_display()} by {self.contact_id} at {self.occurred_at:%Y-%m-%d %H:%M}"
         )
+
+
+class RawClick(models.Model):
+    """A click on a tracked link (or an open of the pixel) as the public endpoint took it:
+    one row written before the recipient is answered, turned into an event by a worker
+    (campaigns.clicks). The row is deleted in the transaction that stores its event, so
+    each one becomes exactly one event, however often the drain is woken or fails.
+
+    Plain ids, not foreign keys: the endpoint writes the row without reading the contact
+    or checking it exists; the drain checks everything and drops what names nothing.
+    """
+
+    class Kind(models.TextChoices):
+        CLICK = "click", "Click"
+        OPEN = "open", "Open"
+
+    kind = models.CharField(max_length=5, choices=Kind.choices, default=Kind.CLICK)
+    # A click: the link's token, as the recipient's URL names it.
+    token = models.CharField(max_length=32, blank=True)
+    # From the signed reference (its signature was checked before the row was written).
+    contact_id = models.BigIntegerField()
+    # An open: the campaign and the sendout (if any) its pixel names.
+    campaign_id = models.BigIntegerField(null=True, blank=True)
+    sendout_id = models.BigIntegerField(null=True, blank=True)
+    method = models.CharField(max_length=8, default="GET")
+    user_agent = models.CharField(max_length=300, blank=True)
+    occurred_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.kind} by {self.contact_id} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
 
 
 # --- Imports from SuperOffice ----------------------------------------------------------

@@ -1,9 +1,10 @@
-"""Celery entry points of imports and sendouts: each takes an id, and the row's own
-claim (a conditional update with a lease) makes a second delivery a no-op."""
+"""Celery entry points of imports, sendouts and the click drain: an import or a sendout
+task takes an id, and the row's own claim (a conditional update with a lease) makes a
+second delivery a no-op; the drain claims its raw clicks itself (campaigns.clicks)."""
 
 from celery import shared_task
 
-from . import imports, sendouts
+from . import clicks, imports, sendouts
 
 # An import or a sendout of tens of thousands runs for minutes; the lease on its row is
 # renewed after every page or batch meanwhile.
@@ -43,3 +44,10 @@ def send_due_sendouts() -> int:
 def resume_stalled_imports() -> int:
     """Every few minutes (beat): imports whose message was lost or whose worker died."""
     return imports.imports_resume_stalled()
+
+
+@shared_task(name="campaigns.drain_clicks", ignore_result=True)
+def drain_clicks() -> int:
+    """Woken by a click (debounced) and every few seconds by beat: raw clicks and opens
+    become events. A second delivery, or two drains at once, find the rows taken."""
+    return clicks.raw_clicks_drain()

@@ -26,7 +26,7 @@ from django_ratelimit.decorators import ALL
 
 from emhub.tenancy import account_required
 
-from . import selectors, services
+from . import clicks, selectors, services
 from . import unsubscribe as unsubscribe_service
 from .forms import (
     CampaignEditForm,
@@ -37,7 +37,7 @@ from .forms import (
     HostedFormForm,
     TrackedLinkForm,
 )
-from .models import FORM_FIELDS, Form, LinkResponse, TrackedLink
+from .models import FORM_FIELDS, Form, LinkResponse
 from .sendout_selectors import campaign_sendout_figures
 
 PER_PAGE = 25
@@ -339,22 +339,21 @@ def _user_agent(request) -> str:
 
 @require_safe
 def link_click(request, token: str):
-    """`/t/<token>/?c=<signed contact ref>`: record the click, then respond at once:
-    a redirect, or the link's text page. A HEAD (what link checkers send) is recorded
-    as a filtered click."""
-    try:
-        click = services.link_click_record(
-            token=token,
-            contact_ref=request.GET.get("c"),
-            user_agent=_user_agent(request),
-            method=request.method,
-        )
-    except TrackedLink.DoesNotExist as exc:
-        raise Http404("No such link") from exc
-    if click.response.kind == LinkResponse.TEXT:
-        response = render(request, "campaigns/link_page.html", {"page": click.response})
+    """`/t/<token>/?c=<signed contact ref>`: take the click, then respond at once: a
+    redirect, or the link's text page. The click's event is stored by a worker
+    (campaigns.clicks). A HEAD (what link checkers send) is recorded as a filtered click."""
+    target = clicks.click_take(
+        token=token,
+        contact_ref=request.GET.get("c"),
+        user_agent=_user_agent(request),
+        method=request.method,
+    )
+    if target is None:
+        raise Http404("No such link")
+    if target.response.kind == LinkResponse.TEXT:
+        response = render(request, "campaigns/link_page.html", {"page": target.response})
     else:
-        response = HttpResponseRedirect(click.redirect_url)
+        response = HttpResponseRedirect(target.response.url)
     # The tracking URL carries the contact's reference: keep it out of the next site's Referer.
     response["Referrer-Policy"] = "no-referrer"
     return _no_store(response)
@@ -362,10 +361,11 @@ def link_click(request, token: str):
 
 @require_safe
 def open_pixel(request, ref: str):
-    """`/o/<signed ref>.gif`: record that the email was opened; answer with a 1x1 GIF."""
+    """`/o/<signed ref>.gif`: take the open (its event is stored by a worker, as a
+    click's); answer with a 1x1 GIF."""
     if request.method == "GET":
         try:
-            services.email_open_record(ref=ref, user_agent=_user_agent(request))
+            clicks.open_take(ref=ref, user_agent=_user_agent(request))
         except services.TrackingRefInvalid as exc:
             raise Http404("No such image") from exc
     return _no_store(HttpResponse(PIXEL_GIF, content_type="image/gif"))

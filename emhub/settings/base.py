@@ -284,6 +284,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 30.0,
         "options": {"expires": 29},
     },
+    # Raw clicks and opens whose drain was not woken (the broker was down when they came).
+    "campaigns-drain-clicks": {
+        "task": "campaigns.drain_clicks",
+        "schedule": 10.0,
+        "options": {"expires": 9},
+    },
     "campaigns-resume-stalled-imports": {
         "task": "campaigns.resume_stalled_imports",
         "schedule": 60.0,
@@ -362,6 +368,9 @@ CAMPAIGNS_SEND_MAX_ATTEMPTS = env.int("CAMPAIGNS_SEND_MAX_ATTEMPTS", default=5)
 # A click this soon after the email was sent to the contact is a mail scanner's, not a
 # person's (campaigns.scanners): it is kept, marked filtered, and triggers nothing.
 LINK_SCANNER_SECONDS = env.float("LINK_SCANNER_SECONDS", default=10.0)
+# A click is answered at once and its event stored by a worker: the first click of this
+# window wakes it for the window's end, so a burst of clicks is one batch (campaigns.clicks).
+CAMPAIGNS_CLICK_DRAIN_DELAY_SECONDS = env.float("CAMPAIGNS_CLICK_DRAIN_DELAY_SECONDS", default=1.0)
 # Public form submissions one address may send, all forms together (django-ratelimit).
 FORMS_SUBMISSIONS_RATE = env.str("FORMS_SUBMISSIONS_RATE", default="10/m")
 

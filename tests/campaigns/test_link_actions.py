@@ -14,6 +14,7 @@ from automations.models import Automation, AutomationType, Run, RunStatus
 from campaigns import link_responses
 from campaigns.models import Event, EventType, LinkResponse
 from campaigns.services import tracking_url_for_link
+from campaigns.tasks import drain_clicks
 from crm.models import SuperOfficeConnection
 from tests.automations.factories import (
     AutomationFactory,
@@ -63,8 +64,13 @@ def _path(link, contact) -> str:
     return f"{parts.path}?{parts.query}"
 
 
-def _click(client, link, contact, *, user_agent=BROWSER, method="get"):
-    return getattr(client, method)(_path(link, contact), HTTP_USER_AGENT=user_agent)
+def _click(client, link, contact, *, user_agent=BROWSER, method="get", drain=True):
+    """Follow the link as the recipient's browser does; then, unless told not to, run the
+    drain a worker runs (campaigns.tasks.drain_clicks), which stores the click's event."""
+    response = getattr(client, method)(_path(link, contact), HTTP_USER_AGENT=user_agent)
+    if drain:
+        drain_clicks()
+    return response
 
 
 def _action(link, type_, settings, **kwargs) -> Automation:
@@ -339,7 +345,12 @@ def test_a_click_with_three_actions_publishes_one_wake_up_that_carries_out_all_t
     purge_broker(app)
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert _click(client, link, reader).status_code == 302
+        assert _click(client, link, reader, drain=False).status_code == 302
+    # The click wakes the drain; the drain stores its event and runs, and publishes theirs.
+    assert queued_messages(app) == [("campaigns.drain_clicks", [])]
+    assert not Run.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert drain_clicks() == 1
     messages = queued_messages(app)
 
     run_ids = list(Run.objects.order_by("id").values_list("id", flat=True))

@@ -12,6 +12,7 @@ from django.utils import timezone
 from automations.models import AutomationType, Run
 from campaigns import imports, sendout_selectors, sendouts
 from campaigns.models import Channel, Event, EventType, SendoutMessage, TrackedLink
+from campaigns.tasks import drain_clicks
 from consent.models import Origin, Purpose
 from consent.services import consent_record
 from tests.automations.factories import AutomationFactory
@@ -73,11 +74,13 @@ def _mail_of(reader):
 def _open(client, reader):
     pixel = re.search(r'<img src="([^"]+/o/[^"]+)"', _html(_mail_of(reader))).group(1)
     assert client.get(_path(pixel), HTTP_USER_AGENT=BROWSER).status_code == 200
+    drain_clicks()  # what a worker does next: the open becomes its event
 
 
 def _click(client, reader, link, *, method="get"):
     url = next(u for u in re.findall(r'href="([^"]+)"', _html(_mail_of(reader))) if link.token in u)
     getattr(client, method)(_path(url), HTTP_USER_AGENT=BROWSER)
+    drain_clicks()
 
 
 @pytest.fixture

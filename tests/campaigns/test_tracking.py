@@ -8,13 +8,14 @@ from django.test import Client
 from django.test.utils import override_settings
 from django.utils import timezone
 
-from campaigns.models import Contact, Event, EventType
+from campaigns.models import Contact, Event, EventType, RawClick
 from campaigns.services import (
     contact_ref_make,
     form_action_url,
     open_pixel_url,
     tracking_url_for_link,
 )
+from campaigns.tasks import drain_clicks
 from campaigns.views import PIXEL_GIF
 
 from .factories import CampaignFactory, ContactFactory, FormFactory, TrackedLinkFactory
@@ -64,6 +65,11 @@ def test_a_click_records_the_event_and_redirects_to_the_link(visitor, link, cont
     assert response["Location"] == "https://www.example.com/pricing?plan=pro"
     assert response["Referrer-Policy"] == "no-referrer"
     assert "no-store" in response["Cache-Control"]
+    # Answered before the event is stored: the click waits as one raw row for the drain.
+    assert RawClick.objects.count() == 1 and not Event.objects.exists()
+
+    assert drain_clicks() == 1
+    assert not RawClick.objects.exists()
     event = Event.objects.get()
     assert (event.type, event.contact, event.link, event.campaign_id) == (
         EventType.LINK_CLICKED,
@@ -82,6 +88,8 @@ def test_every_click_is_an_event(visitor, link, contact):
     url = path_of(tracking_url_for_link(link=link, contact=contact))
     visitor.get(url)
     visitor.get(url)
+    drain_clicks()
+    drain_clicks()  # a second drain (a duplicate wake-up, the sweep) finds nothing left
     assert Event.objects.filter(type=EventType.LINK_CLICKED).count() == 2
 
 
@@ -92,6 +100,7 @@ def test_a_click_goes_to_the_automations(visitor, link, contact, monkeypatch):
         lambda *, account, events, events_are_new: handed.extend(events) or [],
     )
     visitor.get(path_of(tracking_url_for_link(link=link, contact=contact)))
+    drain_clicks()
     assert [e.type for e in handed] == [EventType.LINK_CLICKED]
 
 
@@ -116,6 +125,7 @@ def test_a_damaged_contact_reference_still_reaches_the_destination_unrecorded(
     assert response.status_code == 302
     assert response["Location"] == link.url
     assert "no-store" in response["Cache-Control"]
+    drain_clicks()
     assert not Event.objects.exists()
 
 
@@ -123,7 +133,8 @@ def test_a_reference_to_another_accounts_contact_records_nothing(visitor, link, 
     stranger = ContactFactory(account=other_account)
     response = visitor.get(path_of(tracking_url_for_link(link=link, contact=stranger)))
     assert (response.status_code, response["Location"]) == (302, link.url)
-    assert not Event.objects.exists()
+    assert drain_clicks() == 1  # taken, and dropped: the contact is not the link's account's
+    assert not Event.objects.exists() and not RawClick.objects.exists()
 
 
 @pytest.mark.parametrize("sendout", [77, "77", "not-a-sendout", None])
@@ -143,6 +154,7 @@ def test_a_click_after_the_campaigns_email_was_sent_names_its_sendout(
     )
     response = visitor.get(path_of(tracking_url_for_link(link=link, contact=contact)))
     assert response.status_code == 302
+    drain_clicks()
     click = Event.objects.get(type=EventType.LINK_CLICKED)
     expected = 77 if sendout in (77, "77") else None
     assert click.data.get("sendout") == expected
@@ -163,15 +175,105 @@ def test_a_link_without_a_contact_still_works_but_records_nothing(visitor, link)
 def test_a_head_request_from_a_link_scanner_is_recorded_as_a_filtered_click(visitor, link, contact):
     response = visitor.head(path_of(tracking_url_for_link(link=link, contact=contact)))
     assert response.status_code == 302
+    drain_clicks()
     event = Event.objects.get()
     assert event.data["filtered"] == "head"
 
 
-def test_a_click_takes_a_few_queries(visitor, link, contact, django_assert_max_num_queries):
+def test_a_click_takes_one_query_once_its_link_is_cached(
+    visitor, link, contact, django_assert_num_queries
+):
     url = path_of(tracking_url_for_link(link=link, contact=contact))
-    # link, contact, last email sent, savepoint, insert, release, the automations' lookup
-    with django_assert_max_num_queries(9):
+    with django_assert_num_queries(2):  # the link, the raw click
         visitor.get(url)
+    with django_assert_num_queries(1):  # the raw click: the link comes from the cache
+        visitor.get(url)
+
+
+def test_a_changed_or_deleted_link_is_not_served_from_the_cache(visitor, link, contact):
+    url = path_of(tracking_url_for_link(link=link, contact=contact))
+    assert visitor.get(url)["Location"] == link.url
+    link.url = "https://www.example.com/moved"
+    link.save()
+    assert visitor.get(url)["Location"] == "https://www.example.com/moved"
+    link.delete()
+    assert visitor.get(url).status_code == 404
+    drain_clicks()  # the two clicks on the link before it was deleted name no link now
+    assert not Event.objects.exists() and not RawClick.objects.exists()
+
+
+def test_the_drain_takes_a_batch_of_clicks_in_a_handful_of_queries(
+    visitor, campaign, link, account
+):
+    other = TrackedLinkFactory(campaign=campaign)
+    readers = [ContactFactory(account=account) for _ in range(20)]
+    for reader in readers:
+        visitor.get(path_of(tracking_url_for_link(link=link, contact=reader)))
+        visitor.get(path_of(tracking_url_for_link(link=other, contact=reader)))
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert drain_clicks() == 40
+    assert len(queries) <= 16, [q["sql"] for q in queries]
+    assert Event.objects.filter(type=EventType.LINK_CLICKED).count() == 40
+    assert set(Event.objects.values_list("contact", "link")) == {
+        (r.pk, lnk.pk) for r in readers for lnk in (link, other)
+    }
+    readers[0].refresh_from_db()
+    assert readers[0].engaged_count == 2
+
+
+def test_a_click_whose_wake_up_was_never_published_is_taken_by_the_sweep(
+    visitor, link, contact, django_capture_on_commit_callbacks
+):
+    """As if the broker was down or the process died between the insert and the publish:
+    the click is stored, and the sweep (beat's run of the same drain) takes it."""
+    from django.conf import settings
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = visitor.get(path_of(tracking_url_for_link(link=link, contact=contact)))
+    assert response.status_code == 302 and len(callbacks) == 1  # the wake-up, not run
+    schedule = settings.CELERY_BEAT_SCHEDULE["campaigns-drain-clicks"]
+    assert schedule["task"] == drain_clicks.name
+    drain_clicks()
+    assert Event.objects.get().contact == contact
+
+
+def test_a_burst_of_clicks_wakes_the_drain_once(
+    visitor, link, contact, django_capture_on_commit_callbacks
+):
+    from emhub.celery import app
+    from tests.automations.conftest import purge_broker, queued_messages
+
+    purge_broker(app)
+    url = path_of(tracking_url_for_link(link=link, contact=contact))
+    for _ in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert visitor.get(url).status_code == 302
+    assert queued_messages(app) == [("campaigns.drain_clicks", [])]
+    assert drain_clicks() == 3
+    # The drain that started lets the next click wake the next drain.
+    with django_capture_on_commit_callbacks(execute=True):
+        visitor.get(url)
+    assert queued_messages(app) == [("campaigns.drain_clicks", [])]
+    assert drain_clicks() == 1 and Event.objects.count() == 4
+
+
+def test_a_drain_that_fails_leaves_its_clicks_for_the_next(visitor, link, contact, monkeypatch):
+    visitor.get(path_of(tracking_url_for_link(link=link, contact=contact)))
+
+    def failing(**kwargs):
+        raise RuntimeError("the worker died")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("automations.services.runs_create_for_events", failing)
+        with pytest.raises(RuntimeError):
+            drain_clicks()
+    assert RawClick.objects.count() == 1 and not Event.objects.exists()
+
+    assert drain_clicks() == 1
+    assert Event.objects.count() == 1 and not RawClick.objects.exists()
 
 
 # --- open pixel ---------------------------------------------------------------------------
@@ -184,6 +286,7 @@ def test_the_open_pixel_records_an_open_and_answers_a_gif(visitor, campaign, con
     assert response["Content-Type"] == "image/gif"
     assert response.content == PIXEL_GIF and PIXEL_GIF.startswith(b"GIF89a")
     assert "no-cache" in response["Cache-Control"] and "no-store" in response["Cache-Control"]
+    drain_clicks()
     event = Event.objects.get()
     assert (event.type, event.contact, event.campaign, event.source) == (
         EventType.EMAIL_OPENED,
@@ -200,7 +303,8 @@ def test_a_forged_pixel_records_nothing(visitor, campaign, contact, other_accoun
     # A genuine reference whose campaign is of another account than the contact's.
     theirs = CampaignFactory(account=other_account)
     assert visitor.get(path_of(open_pixel_url(campaign=theirs, contact=contact))).status_code == 404
-    assert not Event.objects.exists()
+    drain_clicks()
+    assert not Event.objects.exists() and not RawClick.objects.exists()
 
 
 # --- forms --------------------------------------------------------------------------------
