@@ -4,6 +4,7 @@ import pytest
 
 from campaigns.models import Contact, Event, EventType, TrackedLink
 from campaigns.services import tracking_url_for_link
+from campaigns.tasks import drain_clicks
 from emhub.models import Membership
 from tests.factories import DEFAULT_PASSWORD, AccountFactory, MembershipFactory, UserFactory
 
@@ -55,6 +56,7 @@ def test_a_marketer_makes_a_campaign_with_a_link_and_sees_a_recipients_click(
     assert recipient.url == landing
     recipient.close()
 
+    drain_clicks()  # what a worker does next: the click becomes its event
     click = Event.objects.get()
     assert (click.type, click.contact, click.link) == (EventType.LINK_CLICKED, contact, link)
     page.reload()
