@@ -106,13 +106,14 @@ def click_take(
     except signing.BadSignature as exc:
         logger.info("Click on link %s with an invalid contact reference: %s", target.link_id, exc)
         return target
-    RawClick.objects.create(
+    _raw_insert(
         kind=RawClick.Kind.CLICK,
         token=target.token,
         contact_id=contact_id,
+        campaign_id=None,
+        sendout_id=None,
         method=method.upper()[:8],
         user_agent=user_agent[:USER_AGENT_MAX_LENGTH],
-        occurred_at=timezone.now(),
     )
     transaction.on_commit(drain_wake)
     return target
@@ -131,15 +132,45 @@ def open_take(*, ref: str, user_agent: str = "") -> None:
         raise services.TrackingRefInvalid(str(exc)) from exc
     if not Campaign.objects.filter(pk=campaign_id, account__contacts__pk=contact_id).exists():
         raise services.TrackingRefInvalid("No such campaign and contact")
-    RawClick.objects.create(
+    _raw_insert(
         kind=RawClick.Kind.OPEN,
+        token="",
         contact_id=contact_id,
         campaign_id=campaign_id,
         sendout_id=sendout_id[0] if sendout_id else None,
+        method="GET",
         user_agent=user_agent[:USER_AGENT_MAX_LENGTH],
-        occurred_at=timezone.now(),
     )
     transaction.on_commit(drain_wake)
+
+
+_RAW_COLUMNS = (
+    "kind",
+    "token",
+    "contact_id",
+    "campaign_id",
+    "sendout_id",
+    "method",
+    "user_agent",
+    "occurred_at",
+)
+
+
+def _raw_insert(**values) -> None:
+    """One INSERT of a raw row, past the ORM's save(): the endpoint's only write, and
+    Model.save (signals, field preparation, RETURNING the id nobody reads) costs twice
+    the CPU of the statement itself. Every value is a placeholder; the table and column
+    names are the model's own."""
+    values["occurred_at"] = connection.ops.adapt_datetimefield_value(timezone.now())
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(RawClick._meta.get_field(name).column) for name in _RAW_COLUMNS)
+    placeholders = ", ".join(["%s"] * len(_RAW_COLUMNS))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(RawClick._meta.db_table)} ({columns})"  # noqa: S608
+            f" VALUES ({placeholders})",
+            [values[name] for name in _RAW_COLUMNS],
+        )
 
 
 def drain_wake() -> None:

@@ -43,7 +43,7 @@ def test_a_failing_tracked_link_shows_the_branded_page_and_logs(
     link = TrackedLinkFactory(campaign=CampaignFactory(account=account))
     contact = ContactFactory(account=account)
     # The click's one write: its raw row (campaigns.clicks).
-    monkeypatch.setattr("campaigns.models.RawClick.objects.create", _failing)
+    monkeypatch.setattr("campaigns.clicks._raw_insert", _failing)
     with override_settings(DEBUG=debug), caplog.at_level(logging.ERROR, "django.request"):
         response = visitor.get(f"/t/{link.token}/", {"c": contact_ref_make(contact=contact)})
     _plain(response, 500)
