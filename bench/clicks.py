@@ -6,18 +6,23 @@ next to a static redirect served by the same server (the floor).
 
 Makes a throwaway PostgreSQL database (DATABASE_URL's name plus `_bench_clicks`), a
 campaign whose link has three actions (set a field, a request, a CRMScript) and 200
-recipients matched to SuperOffice persons, so every click stores its event and three runs
-and publishes their wake-up (one message for the three) to the broker (CELERY_BROKER_URL;
-the queue is purged afterwards; no worker runs, so SuperOffice is never called). Two
-measurements:
+recipients matched to SuperOffice persons. A click writes one raw click and answers; the
+first of a burst publishes the drain's wake-up (campaigns.clicks). The drain, run here as
+a worker runs it, stores each click's event and three runs and publishes their wake-up
+(one message for the three) to the broker (CELERY_BROKER_URL; the queue is purged
+afterwards; no worker runs, so SuperOffice is never called). Three measurements:
 
 1. In process, with Django's test client: the server time of one request through the
-   middleware, the view, PostgreSQL and the broker, with no socket and no HTTP parsing.
+   middleware, the view, PostgreSQL and the broker, with no socket and no HTTP parsing,
+   and its CPU time and queries.
 2. Over HTTP on loopback: gunicorn with sync workers and database connections kept
    between requests (as in production: CONN_MAX_AGE 60 with health checks; `--conn-max-age
    0` opens one per request) and `concurrency` client threads. Clicks per second are what
    the clients saw; latency percentiles are the server time gunicorn logs for each request
-   (`%(D)s`), and the clients' round trip.
+   (`%(D)s`), and the clients' round trip. gunicorn reads gunicorn.conf.py from the
+   project folder, as in both run modes (its access log redacts secrets).
+3. The drain: every raw click of 1 and 2 turned into its event and runs, clicks per
+   second and CPU per click; the counts are checked (one event and three runs a click).
 
 The static redirect (`/static-redirect/`, bench/clicks_urls.py) touches neither the
 database nor the broker: the same server's floor. The targets are a median server time
@@ -64,6 +69,7 @@ BROWSER = (
     "Chrome/131.0 Safari/537.36"
 )
 STATIC = "/static-redirect/"
+STATIC_TARGET = "https://example.com/signup"  # bench/clicks_urls.py
 
 
 def pct(values: list[float], p: float) -> float:
@@ -121,22 +127,34 @@ def setup_data(paths_wanted: int) -> list[str]:
     return [paths[n % len(paths)] for n in range(paths_wanted)]
 
 
-def in_process(paths: list[str]) -> tuple[list[float], list[float]]:
+def in_process(paths: list[str]) -> tuple[list[float], list[float], dict[str, float]]:
+    """Server times (ms) of /t/ and of the floor, one after the other, and the CPU time
+    (ms) and queries of each per request."""
+    from django.test.utils import CaptureQueriesContext
+
     client = Client(HTTP_USER_AGENT=BROWSER)
     for path in paths[:20]:  # warm up: imports, template and URL caches, connections
         client.get(path)
         client.get(STATIC)
     clicks, floor = [], []
-    for path in paths:
-        start = time.perf_counter()
-        response = client.get(path)
-        clicks.append((time.perf_counter() - start) * 1000)
-        assert response.status_code == 302, response.status_code
-        start = time.perf_counter()
-        static = client.get(STATIC)
-        floor.append((time.perf_counter() - start) * 1000)
-        assert static.status_code == 302, static.status_code
-    return clicks, floor
+    cpu = {"click": 0.0, "floor": 0.0}
+    with CaptureQueriesContext(connection) as queries:
+        for path in paths:
+            cpu_start, start = time.process_time(), time.perf_counter()
+            response = client.get(path)
+            clicks.append((time.perf_counter() - start) * 1000)
+            cpu["click"] += time.process_time() - cpu_start
+            assert response.status_code == 302, response.status_code
+            cpu_start, start = time.process_time(), time.perf_counter()
+            static = client.get(STATIC)
+            floor.append((time.perf_counter() - start) * 1000)
+            cpu["floor"] += time.process_time() - cpu_start
+            # The routed static redirect, not a 404 page or a redirect to sign-in.
+            assert (static.status_code, static["Location"]) == (302, STATIC_TARGET), static
+    figures = {f"{k}_cpu_ms": v / len(paths) * 1000 for k, v in cpu.items()}
+    # The floor touches no database: every query is a click's.
+    figures["click_queries"] = len(queries) / len(paths)
+    return clicks, floor, figures
 
 
 def free_port() -> int:
@@ -193,6 +211,8 @@ def get(port: int, path: str) -> int:
         conn.request("GET", path, headers={"User-Agent": BROWSER})
         response = conn.getresponse()
         response.read()
+        if path == STATIC and response.getheader("Location") != STATIC_TARGET:
+            raise AssertionError(f"{STATIC} is not the static redirect: {response.status}")
         return response.status
     finally:
         conn.close()
@@ -232,6 +252,27 @@ def server_times(log: Path, prefix: str) -> list[float]:
     return out
 
 
+def drain() -> dict[str, float]:
+    """Every raw click to its event and runs, as the worker's drain does; the counts are
+    checked: one event and three runs a click, no raw click left."""
+    from automations.models import Run
+    from campaigns.clicks import raw_clicks_drain
+    from campaigns.models import Event, RawClick
+
+    waiting = RawClick.objects.count()
+    cpu_start, start = time.process_time(), time.perf_counter()
+    taken = raw_clicks_drain()
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    events, runs = Event.objects.count(), Run.objects.count()
+    print(
+        f"\n3. The drain: {taken} raw clicks in {wall:.2f} s ({taken / wall:.0f}/s, "
+        f"{cpu / taken * 1000:.2f} ms CPU a click); stored {events} click events, {runs} runs"
+    )
+    assert taken == waiting == events and runs == 3 * events, (taken, waiting, events, runs)
+    assert not RawClick.objects.exists()
+    return {"rate": taken / wall, "cpu_ms": cpu / taken * 1000}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clicks", type=int, default=2000)
@@ -253,9 +294,7 @@ def main() -> None:
             f"bench/clicks.py measures PostgreSQL; DATABASE_URL is {connection.vendor}."
         )
 
-    from automations.models import Run
     from bench.rows import row, rows_write
-    from campaigns.models import Event
     from emhub.celery import app
 
     connection.settings_dict["TEST"]["NAME"] = f"{connection.settings_dict['NAME']}_bench_clicks"
@@ -268,17 +307,21 @@ def main() -> None:
         print(
             f"PostgreSQL {connection.pg_version // 10000}, CONN_MAX_AGE "
             f"{connection.settings_dict.get('CONN_MAX_AGE')}, {os.cpu_count()} CPUs, "
-            f"load average {os.getloadavg()[0]:.1f}; each click stores 1 event + 3 runs "
-            "and publishes 1 wake-up for the 3"
+            f"load average {os.getloadavg()[0]:.1f}; each click writes 1 raw click, the "
+            "drain stores its event + 3 runs and publishes 1 wake-up for the 3"
         )
 
-        clicks, floor = in_process(paths)
+        clicks, floor, cost = in_process(paths)
         print("\n1. In process (Django test client, server time, one at a time)")
         print(line("GET /t/<token>/?c=…", clicks))
         print(line("GET /static-redirect/ (floor)", floor))
         print(
             f"{'':<34} /t/ is {statistics.median(clicks) / statistics.median(floor):.1f}x "
             "the floor's median"
+        )
+        print(
+            f"{'CPU per request':<34} /t/ {cost['click_cpu_ms']:.3f} ms, floor "
+            f"{cost['floor_cpu_ms']:.3f} ms; /t/ {cost['click_queries']:.2f} queries"
         )
 
         log = Path(tempfile.mkdtemp(prefix="emhub-bench-")) / "access.log"
@@ -303,7 +346,7 @@ def main() -> None:
         print(line("static redirect server time", floor_server))
         print(line("/t/ client round trip", click_rtt))
         print(line("static redirect round trip", floor_rtt))
-        print(f"\nstored: {Event.objects.count()} click events, {Run.objects.count()} runs")
+        drained = drain()
         server_median, ratio = statistics.median(click_server), click_rate / floor_rate
         rows_write(
             args.json,
@@ -321,6 +364,10 @@ def main() -> None:
                 row("clicks: /t/ / floor", ratio, "ratio", ">= 0.3", ratio >= 0.3),
                 row("clicks: /t/ in process median", statistics.median(clicks), "ms"),
                 row("clicks: static redirect in process median", statistics.median(floor), "ms"),
+                row("clicks: /t/ CPU per request in process", cost["click_cpu_ms"], "ms"),
+                row("clicks: /t/ queries per request", cost["click_queries"], "queries"),
+                row("clicks: drain, raw clicks to events and runs", drained["rate"], "clicks/s"),
+                row("clicks: drain CPU per click", drained["cpu_ms"], "ms"),
             ],
         )
     finally:
