@@ -276,6 +276,64 @@ def test_a_drain_that_fails_leaves_its_clicks_for_the_next(visitor, link, contac
     assert Event.objects.count() == 1 and not RawClick.objects.exists()
 
 
+@pytest.mark.postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_two_drains_at_once_take_different_clicks_and_each_click_once(visitor, link, account):
+    """The first drain's batch waits inside its transaction (another connection holds its
+    contact's row); a second drain skips the rows the first claimed and takes the others."""
+    import threading
+
+    from django.db import connection, connections, transaction
+
+    from campaigns.clicks import raw_clicks_drain
+
+    held, other = ContactFactory(account=account), ContactFactory(account=account)
+    for reader in (held, held, other, other):
+        visitor.get(path_of(tracking_url_for_link(link=link, contact=reader)))
+    hold, release, taken = threading.Event(), threading.Event(), {}
+
+    def holder():
+        try:
+            with transaction.atomic():
+                list(Contact.objects.select_for_update().filter(pk=held.pk))
+                hold.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    def first_drain():
+        try:
+            taken["first"] = raw_clicks_drain(batch_size=2)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=holder), threading.Thread(target=first_drain)]
+    threads[0].start()
+    assert hold.wait(10)
+    threads[1].start()
+    with connection.cursor() as cursor:  # until the first drain waits for the held row
+        for _ in range(200):
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            if cursor.fetchone()[0]:
+                break
+            threading.Event().wait(0.05)
+        else:
+            raise AssertionError("the first drain never waited")
+    taken["second"] = raw_clicks_drain()
+    release.set()
+    for thread in threads:
+        thread.join(30)
+
+    assert taken == {"first": 2, "second": 2}
+    assert sorted(Event.objects.values_list("contact", flat=True)) == sorted(
+        [held.pk, held.pk, other.pk, other.pk]
+    )
+    assert not RawClick.objects.exists()
+
+
 # --- open pixel ---------------------------------------------------------------------------
 
 
