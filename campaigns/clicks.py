@@ -72,19 +72,27 @@ def link_target(*, token: str) -> LinkTarget | None:
     if len(token) > TOKEN_MAX_LENGTH:
         return None
     key = link_cache_key(token)
-    target = cache.get(key)
-    if target is None:
-        link = TrackedLink.objects.filter(token=token).first()
-        if link is None:
-            return None
-        target = LinkTarget(
-            token=link.token,
-            link_id=link.pk,
-            account_id=link.account_id,
-            response=link_responses.response_for_link(link=link),
+    cached = cache.get(key)
+    # Plain values in the cache, not pickled classes: a process of the next release reads
+    # what one of this release wrote (anything else is a miss).
+    if isinstance(cached, tuple) and len(cached) == 6:
+        link_id, account_id, *response = cached
+        return LinkTarget(
+            token=token,
+            link_id=link_id,
+            account_id=account_id,
+            response=link_responses.Response(*response),
         )
-        cache.set(key, target, LINK_CACHE_SECONDS)
-    return target
+    link = TrackedLink.objects.filter(token=token).first()
+    if link is None:
+        return None
+    response = link_responses.response_for_link(link=link)
+    cache.set(
+        key,
+        (link.pk, link.account_id, response.kind, response.url, response.title, response.html),
+        LINK_CACHE_SECONDS,
+    )
+    return LinkTarget(token=token, link_id=link.pk, account_id=link.account_id, response=response)
 
 
 def click_take(
