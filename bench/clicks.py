@@ -243,6 +243,21 @@ def over_http(port: int, paths: list[str], concurrency: int) -> tuple[float, lis
     return len(paths) / (time.perf_counter() - start), times
 
 
+def workers_cpu(master: int) -> float:
+    """CPU seconds (user + system) the gunicorn master's worker processes have used: a
+    figure the machine's other load does not inflate as it does wall-clock times."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # The command may hold spaces: the fields after it start past its ")".
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a process that ended meanwhile
+        if int(fields[1]) == master:  # ppid
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def server_times(log: Path, prefix: str) -> list[float]:
     out = []
     for row in log.read_text().splitlines():
@@ -330,8 +345,13 @@ def main() -> None:
         over_http(port, paths[:50], args.concurrency)  # warm up every worker
         over_http(port, [STATIC] * 50, args.concurrency)
         log.write_text("")
+        cpu_start = workers_cpu(proc.pid)
         floor_rate, floor_rtt = over_http(port, [STATIC] * len(paths), args.concurrency)
+        cpu_floor = workers_cpu(proc.pid)
         click_rate, click_rtt = over_http(port, paths, args.concurrency)
+        cpu_clicks = workers_cpu(proc.pid)
+        floor_cpu_ms = (cpu_floor - cpu_start) / len(paths) * 1000
+        click_cpu_ms = (cpu_clicks - cpu_floor) / len(paths) * 1000
         time.sleep(0.5)  # let gunicorn flush its access log
         print(
             f"\n2. Over HTTP: gunicorn, {args.workers} sync workers, "
@@ -344,6 +364,10 @@ def main() -> None:
         click_server, floor_server = server_times(log, "/t/"), server_times(log, STATIC)
         print(line("/t/ server time (gunicorn)", click_server))
         print(line("static redirect server time", floor_server))
+        print(
+            f"{'gunicorn workers CPU per request':<34} /t/ {click_cpu_ms:.2f} ms, "
+            f"static redirect {floor_cpu_ms:.2f} ms"
+        )
         print(line("/t/ client round trip", click_rtt))
         print(line("static redirect round trip", floor_rtt))
         drained = drain()
@@ -361,6 +385,8 @@ def main() -> None:
                 row("clicks: /t/ server time p99 (gunicorn)", pct(click_server, 99), "ms"),
                 row("clicks: /t/ through gunicorn", click_rate, "clicks/s"),
                 row("clicks: static redirect (floor)", floor_rate, "clicks/s"),
+                row("clicks: /t/ gunicorn CPU per request", click_cpu_ms, "ms"),
+                row("clicks: static redirect gunicorn CPU per request", floor_cpu_ms, "ms"),
                 row("clicks: /t/ / floor", ratio, "ratio", ">= 0.3", ratio >= 0.3),
                 row("clicks: /t/ in process median", statistics.median(clicks), "ms"),
                 row("clicks: static redirect in process median", statistics.median(floor), "ms"),
