@@ -144,6 +144,22 @@ class Run(models.Model):
                 name="run_running_lease_idx",
                 condition=models.Q(status="running"),
             ),
+            # The Manage Automations Queue and the Lead Report read the waiting runs only:
+            # partial, so the ingest path's inserts of pending runs do not touch it, and
+            # covering, so grouping them by contact is an index-only scan.
+            models.Index(
+                fields=["account", "contact", "waiting_since"],
+                name="run_waiting_idx",
+                include=["event"],
+                condition=models.Q(status="waiting_for_match"),
+            ),
+            # Event details: the runs that made a SuperOffice object. Partial: runs that
+            # made nothing (most, and every new one) are not in it.
+            models.Index(
+                fields=["account", "crm_object_type", "crm_object_id"],
+                name="run_crm_object_idx",
+                condition=models.Q(crm_object_id__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
