@@ -62,29 +62,60 @@ class QueueEntry:
 def queue_page(*, account: Account, page: str | int | None = 1, search: str = "") -> Page:
     """Contacts with runs waiting for a SuperOffice person, longest waiting first.
 
-    Driven by the waiting runs (one GROUP BY over the account's waiting runs, which an
-    index finds), then the page's contacts and their runs: four queries whatever the size.
+    Driven by the waiting runs (one GROUP BY over the account's waiting runs, which the
+    partial run_waiting_idx index holds), then the page's contacts and their runs: three
+    queries whatever the size. The page's rows carry the number of waiting contacts
+    (a window count over the groups), so the total the page shows costs no second pass
+    over the waiting runs.
     """
-    waiting = Run.objects.filter(
-        account=account,
-        status=RunStatus.WAITING_FOR_MATCH,
-        contact__superoffice_person_id__isnull=True,
-    )
+    waiting = Run.objects.filter(account=account, status=RunStatus.WAITING_FOR_MATCH)
     if search:
         waiting = waiting.filter(
             Q(contact__email__icontains=search)
             | Q(contact__first_name__icontains=search)
             | Q(contact__last_name__icontains=search)
-            | Q(contact__company_name__icontains=search)
+            | Q(contact__company_name__icontains=search),
+            contact__superoffice_person_id__isnull=True,
+        )
+    else:
+        # A run still waiting although its contact has a person (a match committed while
+        # the run was made; the sweeper resumes it) is not shown. Asked as "no such
+        # contact" over the account's matched contacts: cheaper than joining every waiting
+        # run to its contact, and the runs stay an index-only scan of run_waiting_idx.
+        waiting = waiting.exclude(
+            Exists(
+                Contact.objects.filter(
+                    account=account, pk=OuterRef("contact_id"), superoffice_person_id__isnull=False
+                )
+            )
         )
     groups = (
         waiting.order_by()
         .values("contact_id")
-        .annotate(waiting=Count("id"), since=Min("waiting_since"))
+        .annotate(waiting=Count("*"), since=Min("waiting_since"))
         .order_by(F("since").asc(nulls_last=True), "contact_id")
     )
-    result = _paginate(groups, page, PAGE_SIZE)
-    rows = list(result.object_list)
+    paginator = Paginator(groups, PAGE_SIZE)
+    try:
+        number = max(int(page or 1), 1)
+    except (TypeError, ValueError):
+        number = 1
+    counted = groups.annotate(total=Window(Count("*")))
+    rows = _queue_rows(counted, number)
+    if rows:
+        total = rows[0]["total"]
+    elif number == 1:
+        total = 0
+    else:
+        # Past the last page: count, and show the last page as Paginator.get_page does.
+        # Only a stale link pays for the extra queries.
+        total = groups.count()
+        number = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+        rows = _queue_rows(counted, number) if total else []
+    # The paginator's count is what the page shows ("N contacts waiting", "of M pages"):
+    # set from the window count instead of a COUNT query of its own.
+    paginator.count = total
+    result = Page(rows, number, paginator)
     ids = [row["contact_id"] for row in rows]
     contacts = Contact.objects.filter(account=account, pk__in=ids).in_bulk()
     runs_by_contact: dict[int, list[Run]] = {i: [] for i in ids}
@@ -105,6 +136,11 @@ def queue_page(*, account: Account, page: str | int | None = 1, search: str = ""
         if row["contact_id"] in contacts
     ]
     return result
+
+
+def _queue_rows(counted, number: int) -> list[dict]:
+    offset = (number - 1) * PAGE_SIZE
+    return list(counted[offset : offset + PAGE_SIZE])
 
 
 def waiting_runs_for(*, account: Account, contact: Contact) -> list[Run]:
