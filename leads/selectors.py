@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.core.paginator import Page, Paginator
+from django.db import connection
 from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, Window
 from django.db.models.functions import RowNumber, TruncMonth
 from django.utils import timezone
@@ -20,6 +21,8 @@ from .models import BulkMatch, LeadDecision, PanelSession, PanelSettings
 PAGE_SIZE = 20
 TIMELINE_PAGE_SIZE = 25
 ACTIVITY_PER_LEAD = 5
+# Any page number above this one is past the end (and stays an integer SQLite can bind).
+MAX_PAGE = 10**9
 
 
 def panel_settings_for(*, account: Account) -> PanelSettings:
@@ -63,10 +66,9 @@ def queue_page(*, account: Account, page: str | int | None = 1, search: str = ""
     """Contacts with runs waiting for a SuperOffice person, longest waiting first.
 
     Driven by the waiting runs (one GROUP BY over the account's waiting runs, which the
-    partial run_waiting_idx index holds), then the page's contacts and their runs: three
-    queries whatever the size. The page's rows carry the number of waiting contacts
-    (a window count over the groups), so the total the page shows costs no second pass
-    over the waiting runs.
+    partial run_waiting_idx index holds, giving the page and the number of waiting
+    contacts at once), then the page's contacts and their runs: three queries whatever
+    the size and whatever the page asked for.
     """
     waiting = Run.objects.filter(account=account, status=RunStatus.WAITING_FOR_MATCH)
     if search:
@@ -93,30 +95,22 @@ def queue_page(*, account: Account, page: str | int | None = 1, search: str = ""
         waiting.order_by()
         .values("contact_id")
         .annotate(waiting=Count("*"), since=Min("waiting_since"))
-        .order_by(F("since").asc(nulls_last=True), "contact_id")
     )
-    paginator = Paginator(groups, PAGE_SIZE)
     try:
-        number = max(int(page or 1), 1)
+        number = int(page or 1)
     except (TypeError, ValueError):
         number = 1
-    counted = groups.annotate(total=Window(Count("*")))
-    rows = _queue_rows(counted, number)
-    if rows:
-        total = rows[0]["total"]
-    elif number == 1:
-        total = 0
-    else:
-        # Past the last page: count, and show the last page as Paginator.get_page does.
-        # Only a stale link pays for the extra queries.
-        total = groups.count()
-        number = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
-        rows = _queue_rows(counted, number) if total else []
-    # The paginator's count is what the page shows ("N contacts waiting", "of M pages"):
-    # set from the window count instead of a COUNT query of its own.
+    # As Paginator.get_page: a page below the first or past the last shows the last.
+    number = number if 1 <= number <= MAX_PAGE else MAX_PAGE
+    rows = _queue_rows(groups, number)
+    total = rows[0][3] if rows else 0
+    number = (rows[0][4] - 1) // PAGE_SIZE + 1 if rows else 1
+    # The paginator's count is what the page shows ("N contacts waiting", "of M pages"),
+    # known from the window count: no COUNT query of its own.
+    paginator = Paginator((), PAGE_SIZE)
     paginator.count = total
     result = Page(rows, number, paginator)
-    ids = [row["contact_id"] for row in rows]
+    ids = [row[0] for row in rows]
     contacts = Contact.objects.filter(account=account, pk__in=ids).in_bulk()
     runs_by_contact: dict[int, list[Run]] = {i: [] for i in ids}
     for run in (
@@ -127,20 +121,52 @@ def queue_page(*, account: Account, page: str | int | None = 1, search: str = ""
         runs_by_contact[run.contact_id].append(run)
     result.object_list = [
         QueueEntry(
-            contact=contacts[row["contact_id"]],
-            waiting=row["waiting"],
-            waiting_since=row["since"],
-            runs=runs_by_contact[row["contact_id"]],
+            contact=contacts[contact_id],
+            waiting=waiting,
+            # The page's runs are all of the contact's waiting runs: the earliest is the
+            # group's (read here, as the database's own type, not from the raw row).
+            waiting_since=min(
+                (r.waiting_since for r in runs_by_contact[contact_id] if r.waiting_since),
+                default=None,
+            ),
+            runs=runs_by_contact[contact_id],
         )
-        for row in rows
-        if row["contact_id"] in contacts
+        for contact_id, waiting, *_ in rows
+        if contact_id in contacts
     ]
     return result
 
 
-def _queue_rows(counted, number: int) -> list[dict]:
+def _queue_rows(groups, number: int) -> list[tuple]:
+    """The page ``number`` of the queue's groups as (contact_id, waiting, since, total,
+    place), in one query: each group carries its place in the queue's order (a row number)
+    and the number of groups (a window count), and the page is taken by place, clamped to
+    the last page as Paginator.get_page does for a stale link. So the total the page shows
+    costs no second pass over the waiting runs, and a page past the end no extra query.
+
+    The ORM cannot filter on a window over grouped rows (it would group by the window), so
+    the grouped query is wrapped here; CASE instead of LEAST keeps it to SQL that SQLite
+    and PostgreSQL both run, and integer division is that of both.
+    """
+    placed = groups.annotate(
+        total=Window(Count("*")),
+        place=Window(
+            RowNumber(), order_by=[F("since").asc(nulls_last=True), F("contact_id").asc()]
+        ),
+    ).values_list("contact_id", "waiting", "since", "total", "place")
+    sql, params = placed.query.sql_with_params()
+    start = "CASE WHEN %s < (g.total - 1) / %s * %s THEN %s ELSE (g.total - 1) / %s * %s END"
     offset = (number - 1) * PAGE_SIZE
-    return list(counted[offset : offset + PAGE_SIZE])
+    start_params = [offset, PAGE_SIZE, PAGE_SIZE, offset, PAGE_SIZE, PAGE_SIZE]
+    with connection.cursor() as cursor:
+        # Only the ORM's compiled SQL and the constant above are put in the text; every
+        # value (the search, the account, the offset) is a parameter.
+        cursor.execute(
+            f"SELECT g.* FROM ({sql}) g WHERE g.place > {start} AND g.place <= {start} + %s "  # noqa: S608
+            "ORDER BY g.place",
+            [*params, *start_params, *start_params, PAGE_SIZE],
+        )
+        return cursor.fetchall()
 
 
 def waiting_runs_for(*, account: Account, contact: Contact) -> list[Run]:

@@ -31,11 +31,14 @@ SALE = 501
 # (page, its URL name, its query string)
 PAGES = [
     ("queue", "leads:queue", {}),
+    # Past the last page on the small account, a full page on the large one.
+    ("queue, page 2", "leads:queue", {"page": "2"}),
     ("queue, filtered", "leads:queue", {"q": "example"}),
     ("lead report", "leads:lead_report", {}),
     ("lead report, flagged only", "leads:lead_report", {"flagged": "1"}),
     ("timeline", "leads:timeline", {"atid": str(PERSON)}),
     ("timeline, clicks only", "leads:timeline", {"atid": str(PERSON), "type": "link_clicked"}),
+    ("timeline, page 2", "leads:timeline", {"atid": str(PERSON), "page": "2"}),
     ("event details of a sale", "leads:event_details", {"said": str(SALE)}),
 ]
 
