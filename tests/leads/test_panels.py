@@ -486,6 +486,8 @@ def _lead_emails(body):
     return LEAD_EMAIL.findall(body)
 
 
+# The Lead Report reads these leads with SQL of its own: checked on SQLite too.
+@pytest.mark.both_databases
 def test_a_run_waiting_on_an_opened_email_makes_a_lead_and_counts(client, local_panel):
     account = local_panel.account
     local_panel.flag_after_days = 2
@@ -524,6 +526,8 @@ def test_a_run_waiting_on_an_opened_email_makes_a_lead_and_counts(client, local_
     assert "2 engagements" not in body
 
 
+# The Lead Report reads these leads with SQL of its own: checked on SQLite too.
+@pytest.mark.both_databases
 def test_a_run_waiting_on_an_open_alone_makes_a_lead(client, local_panel):
     account = local_panel.account
     on_open = AutomationFactory(
