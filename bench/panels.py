@@ -180,8 +180,10 @@ class Builder:
         # The rows went in past events_ingest, which keeps the contacts' engagement counts
         # as events arrive (bench/ingest.py measures that): count them once, as a back-fill.
         contacts_engagement_recount(account=self.account)
+        # As autovacuum leaves the tables after a bulk load (PostgreSQL vacuums after
+        # inserts too): statistics, and the visibility map index-only scans rely on.
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
+            cursor.execute("VACUUM ANALYZE")
 
 
 def _backend_stat_path() -> Path | None:
