@@ -6,6 +6,7 @@ stored once per sender `event_id` and handed to the automations in the same
 transaction, whatever door it came through.
 """
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -123,58 +124,240 @@ def _contacts_upsert(
     wanted: dict[str, dict[str, Any]],
     known: dict[str, Contact] | None = None,
     update_existing: bool = True,
+    engaged: dict[str, list] | None = None,
 ) -> dict[str, Contact]:
     """Bulk upsert: {email: fields} -> {email: contact}, in a handful of queries whatever the size.
 
     `known` are contacts the caller already holds (the tracking endpoints), not looked up again.
     Without `update_existing` the fields only go into contacts created here: a contact that
-    exists keeps its name, phone and company whatever was sent.
+    exists keeps its name, phone and company whatever was sent. `engaged` ({email: [count,
+    first at, last at]}) is added to the contacts' engaged events: a contact created here is
+    inserted with it, one that exists gets it in the same UPDATE as its changed fields.
     """
     now = timezone.now()
+    engaged = engaged or {}
     found = dict(known or {})
+    created: dict[str, Contact] = {}
     to_find = [email for email in wanted if email not in found]
     if to_find:
         found.update(_contacts_by_email(account=account, emails=to_find))
         missing = [email for email in to_find if email not in found]
         if missing:
-            rows = [
-                Contact(
-                    account=account, email=email, created_at=now, updated_at=now, **wanted[email]
-                )
-                for email in missing
-            ]
-            try:
-                # Where the database returns the new ids (PostgreSQL), no read-back is needed.
-                with transaction.atomic():
-                    created = Contact.objects.bulk_create(rows)
-                if any(contact.pk is None for contact in created):
-                    raise IntegrityError("no ids returned")
-                found.update({contact.email: contact for contact in created})
-            except IntegrityError:
-                # ON CONFLICT DO NOTHING: a contact another request created at the same moment
-                # wins, and we read it back below like any other.
-                for contact in rows:
-                    contact.pk = None
-                    contact._state.adding = True
-                Contact.objects.bulk_create(rows, ignore_conflicts=True)
-                found.update(_contacts_by_email(account=account, emails=missing))
-    if not update_existing:
-        # The contacts made here already carry the fields; the others keep theirs.
-        return found
-    changed: list[Contact] = []
-    changed_fields: set[str] = set()
+            created = _contacts_insert(
+                account=account, wanted=wanted, emails=missing, engaged=engaged, now=now
+            )
+            found.update(created)
+            lost = [email for email in missing if email not in created]
+            if lost:
+                # Another request created these at the same moment: theirs win, and they
+                # are updated below like any contact that existed.
+                found.update(_contacts_by_email(account=account, emails=lost))
+    changes: dict[int, dict[str, Any]] = {}
+    facts: dict[int, list] = {}
     for email, fields in wanted.items():
+        if email in created:
+            continue  # inserted with its fields and its engagement
         contact = found[email]
-        dirty = [name for name, value in fields.items() if getattr(contact, name) != value]
-        if dirty:
-            for name in dirty:
-                setattr(contact, name, fields[name])
-            contact.updated_at = now
-            changed.append(contact)
-            changed_fields.update(dirty)
-    if changed:
-        Contact.objects.bulk_update(changed, fields=sorted(changed_fields | {"updated_at"}))
+        if update_existing:
+            dirty = {
+                name: value for name, value in fields.items() if getattr(contact, name) != value
+            }
+            if dirty:
+                for name, value in dirty.items():
+                    setattr(contact, name, value)
+                contact.updated_at = now
+                changes[contact.pk] = dirty
+        if email in engaged:
+            facts[contact.pk] = engaged[email]
+    if changes or facts:
+        _contacts_update(changes=changes, facts=facts, found=found, now=now)
     return found
+
+
+def _json_rows(rows: list[dict]) -> str:
+    """A batch's rows as one JSON array, for json_to_recordset: one parameter however many
+    rows, and no per-value adaptation by Django or the driver (the cost of bulk_create)."""
+    return json.dumps(rows, ensure_ascii=False, default=_json_default, separators=(",", ":"))
+
+
+def _json_default(value):
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _contacts_insert(
+    *,
+    account: Account,
+    wanted: dict[str, dict[str, Any]],
+    emails: list[str],
+    engaged: dict[str, list],
+    now: datetime,
+) -> dict[str, Contact]:
+    """Insert the contacts of `emails`, with their fields and engaged events; the ones this
+    call created, by email. One another request created first is left out (the caller reads
+    it back): ON CONFLICT DO NOTHING, so the race costs no savepoint and no error."""
+    # In email order, so two batches creating the same contacts wait on each other in the
+    # same order instead of deadlocking.
+    emails = sorted(emails)
+    rows = []
+    for email in emails:
+        count, first_at, last_at = engaged.get(email, (0, None, None))
+        rows.append(
+            Contact(
+                account=account,
+                email=email,
+                created_at=now,
+                updated_at=now,
+                engaged_count=count,
+                engaged_first_at=first_at,
+                engaged_last_at=last_at,
+                **wanted[email],
+            )
+        )
+    if connection.vendor == "postgresql":
+        return _contacts_insert_postgresql(account=account, rows=rows, now=now)
+    try:
+        # SQLite returns the new ids too; a writer holds the database's lock from BEGIN, so
+        # no other request creates one of these contacts meanwhile.
+        with transaction.atomic():
+            made = Contact.objects.bulk_create(rows)
+        if any(contact.pk is None for contact in made):
+            raise IntegrityError("no ids returned")
+        return {contact.email: contact for contact in made}
+    except IntegrityError:
+        # Where it happens anyway: insert past the conflicts without the engagement, and
+        # let the caller read every one back and add the engagement by UPDATE.
+        for contact in rows:
+            contact.pk = None
+            contact._state.adding = True
+            contact.engaged_count, contact.engaged_first_at, contact.engaged_last_at = 0, None, None
+        Contact.objects.bulk_create(rows, ignore_conflicts=True)
+        return {}
+
+
+# What a contact row is made of in the INSERT below, besides its account and times.
+_CONTACT_INSERT_FIELDS = (*CONTACT_FIELDS, "superoffice_person_id")
+
+
+def _contacts_insert_postgresql(
+    *, account: Account, rows: list[Contact], now: datetime
+) -> dict[str, Contact]:
+    table = connection.ops.quote_name(Contact._meta.db_table)
+    text_fields = ", ".join(f"{name} text" for name in CONTACT_FIELDS)
+    fields = ", ".join(CONTACT_FIELDS)
+    # Blank text fields are '' (NOT NULL); the json leaves out what was not sent.
+    values = ", ".join(f"coalesce(r.{name}, '')" for name in CONTACT_FIELDS)
+    payload = _json_rows(
+        [
+            {
+                "email": c.email,
+                "engaged_count": c.engaged_count,
+                "engaged_first_at": c.engaged_first_at,
+                "engaged_last_at": c.engaged_last_at,
+                **{name: getattr(c, name) for name in _CONTACT_INSERT_FIELDS},
+            }
+            for c in rows
+        ]
+    )
+    # Only the model's own table and column names are put into the text.
+    sql = (
+        f"INSERT INTO {table} (account_id, email, {fields}, superoffice_person_id,"  # noqa: S608
+        " created_at, updated_at, engaged_count, engaged_first_at, engaged_last_at)"
+        f" SELECT %s, r.email, {values}, r.superoffice_person_id, %s, %s,"
+        " r.engaged_count, r.engaged_first_at, r.engaged_last_at"
+        f" FROM json_to_recordset(%s::json) AS r (email text, {text_fields},"
+        " superoffice_person_id bigint, engaged_count integer,"
+        " engaged_first_at timestamptz, engaged_last_at timestamptz)"
+        " ON CONFLICT DO NOTHING RETURNING id, email"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [account.pk, now, now, payload])
+        ids = dict((email, pk) for pk, email in cursor.fetchall())
+    made = {}
+    for contact in rows:
+        pk = ids.get(contact.email)
+        if pk is not None:
+            contact.pk = pk
+            contact._state.adding = False
+            contact._state.db = connection.alias
+            made[contact.email] = contact
+    return made
+
+
+def _contacts_update(
+    *,
+    changes: dict[int, dict[str, Any]],
+    facts: dict[int, list],
+    found: dict[str, Contact],
+    now: datetime,
+) -> None:
+    """Write existing contacts' changed fields (`changes`, {id: {field: value}}) and add
+    their new engaged events (`facts`, {id: [count, first at, last at]}), in id order so two
+    batches touching the same contacts lock them in the same order."""
+    ids = sorted(changes.keys() | facts.keys())
+    if connection.vendor == "postgresql":
+        _contacts_update_postgresql(ids=ids, changes=changes, facts=facts, now=now)
+        return
+    if changes:
+        by_id = {contact.pk: contact for contact in found.values()}
+        names = set().union(*changes.values())
+        Contact.objects.bulk_update(
+            [by_id[pk] for pk in sorted(changes)], fields=sorted(names | {"updated_at"})
+        )
+    if facts:
+        _contacts_engagement_add_portable(facts=facts)
+
+
+def _contacts_update_postgresql(
+    *, ids: list[int], changes: dict[int, dict[str, Any]], facts: dict[int, list], now: datetime
+) -> None:
+    # One UPDATE joined to the batch's rows: a field is set where the row's `changes` has it;
+    # LEAST and GREATEST skip the nulls of a contact's first engaged event.
+    table = connection.ops.quote_name(Contact._meta.db_table)
+    names = sorted(set().union(*changes.values())) if changes else []
+    sets = [
+        f"{connection.ops.quote_name(Contact._meta.get_field(name).column)} ="
+        f" CASE WHEN v.changes ? '{name}'"
+        f" THEN (v.changes ->> '{name}')::{_cast_type(name)}"
+        f" ELSE c.{connection.ops.quote_name(Contact._meta.get_field(name).column)} END"
+        for name in names
+    ]
+    sets += [
+        "updated_at = CASE WHEN v.changes IS NULL THEN c.updated_at ELSE %s END",
+        "engaged_count = c.engaged_count + coalesce(v.n, 0)",
+        "engaged_first_at = LEAST(c.engaged_first_at, v.first_at)",
+        "engaged_last_at = GREATEST(c.engaged_last_at, v.last_at)",
+    ]
+    payload = _json_rows(
+        [
+            {
+                "id": pk,
+                "changes": changes.get(pk),
+                **dict(
+                    zip(("n", "first_at", "last_at"), facts.get(pk, (0, None, None)), strict=True)
+                ),
+            }
+            for pk in ids
+        ]
+    )
+    # Only the model's own table, column and field names are put into the text.
+    sql = (
+        f"UPDATE {table} AS c SET {', '.join(sets)}"  # noqa: S608
+        " FROM json_to_recordset(%s::json) AS v"
+        " (id bigint, changes jsonb, n integer, first_at timestamptz, last_at timestamptz)"
+        " WHERE c.id = v.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [now, payload])
+
+
+_NO_FACT = (0, None, None)
+
+
+def _cast_type(name: str) -> str:
+    # The column's type without its length (varchar, bigint), as Django's UNNEST insert does.
+    return Contact._meta.get_field(name).db_type(connection).split("(")[0]
 
 
 # --- Campaigns, links and forms ----------------------------------------------------------
@@ -617,6 +800,7 @@ def _events_store(*, account: Account, events: list[dict], source: str) -> Inges
             wanted=wanted,
             known=known,
             update_existing=source != Event.Source.FORM,
+            engaged=_engagement_by_email(new),
         )
         if wanted
         else {}
@@ -638,7 +822,7 @@ def _events_store(*, account: Account, events: list[dict], source: str) -> Inges
         )
         for c in new
     ]
-    stored = Event.objects.bulk_create(rows) if rows else []
+    stored = _events_insert(account=account, rows=rows, now=now) if rows else []
     new_ids = {
         c.event_id: row.pk for c, row in zip(new, stored, strict=True) if c.event_id is not None
     }
@@ -654,54 +838,44 @@ def _events_store(*, account: Account, events: list[dict], source: str) -> Inges
             first_id = existing.get(c.event_id) or new_ids[c.event_id]
             results.append(IngestedEvent(event_id=c.event_id, id=first_id, duplicate=True))
 
-    _contacts_engagement_add(events=stored)
     runs = _automation_runs_create(account=account, events=stored)
     return IngestResult(events=results, stored=stored, runs=runs)
 
 
-def _contacts_engagement_add(*, events: list[Event]) -> None:
-    """Add newly stored engaged events to their contacts' engaged_count, engaged_first_at
-    and engaged_last_at: one UPDATE per batch, whatever its size.
+def _is_engaged(event_type: str, data) -> bool:
+    # A scanner's or a link preview's click is no sign of a person's interest.
+    return event_type in ENGAGED_EVENT_TYPES and not (
+        isinstance(data, dict) and data.get("filtered")
+    )
+
+
+def _engagement_by_email(new: list[_Clean]) -> dict[str, list]:
+    """The engaged events among a batch's new ones, per contact email: [count, first at,
+    last at], added to the contacts as they are upserted (a new contact is inserted with
+    them, an existing one gets them in the UPDATE of its fields).
 
     Only new events get here, so a re-sent event id is not counted twice.
     """
-    facts: dict[int, list] = {}
-    for event in events:
-        if event.type not in ENGAGED_EVENT_TYPES:
+    facts: dict[str, list] = {}
+    for c in new:
+        if not _is_engaged(c.type, c.data):
             continue
-        if isinstance(event.data, dict) and event.data.get("filtered"):
-            continue  # a scanner's or a link preview's click is no sign of a person's interest
-        fact = facts.get(event.contact_id)
+        fact = facts.get(c.email)
         if fact is None:
-            facts[event.contact_id] = [1, event.occurred_at, event.occurred_at]
+            facts[c.email] = [1, c.occurred_at, c.occurred_at]
         else:
             fact[0] += 1
-            fact[1] = min(fact[1], event.occurred_at)
-            fact[2] = max(fact[2], event.occurred_at)
-    if not facts:
-        return
-    # In id order, so two batches touching the same contacts lock them in the same order.
-    rows = sorted(facts.items())
-    if connection.vendor == "postgresql":
-        # A join to the batch's values: Case/When would compare every row with every contact.
-        # LEAST and GREATEST skip the nulls of a contact's first engaged event.
-        table = connection.ops.quote_name(Contact._meta.db_table)
-        # Only placeholders and the model's own table name are put into the text.
-        values = ", ".join(
-            ["(%s::bigint, %s::integer, %s::timestamptz, %s::timestamptz)"] * len(rows)
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {table} AS c SET engaged_count = c.engaged_count + v.n,"  # noqa: S608
-                " engaged_first_at = LEAST(c.engaged_first_at, v.first_at),"
-                " engaged_last_at = GREATEST(c.engaged_last_at, v.last_at)"
-                f" FROM (VALUES {values}) AS v (id, n, first_at, last_at) WHERE c.id = v.id",
-                [value for contact_id, fact in rows for value in (contact_id, *fact)],
-            )
-        return
+            fact[1] = min(fact[1], c.occurred_at)
+            fact[2] = max(fact[2], c.occurred_at)
+    return facts
 
-    # Elsewhere (SQLite, the embedded default) the same in one portable statement; MIN and
-    # MAX of SQLite are null when an argument is, hence the Coalesce.
+
+def _contacts_engagement_add_portable(*, facts: dict[int, list]) -> None:
+    """Add {contact id: [count, first at, last at]} to the contacts' engaged events in one
+    portable UPDATE (SQLite, the embedded default). MIN and MAX of SQLite are null when an
+    argument is, hence the Coalesce."""
+    rows = sorted(facts.items())
+
     def per_contact(index: int, output_field):
         whens = [When(pk=contact_id, then=Value(fact[index])) for contact_id, fact in rows]
         return Case(*whens, output_field=output_field)
@@ -713,6 +887,56 @@ def _contacts_engagement_add(*, events: list[Event]) -> None:
         engaged_first_at=Least(Coalesce("engaged_first_at", first), first),
         engaged_last_at=Greatest(Coalesce("engaged_last_at", last), last),
     )
+
+
+def _events_insert(*, account: Account, rows: list[Event], now: datetime) -> list[Event]:
+    """Insert a batch's new events; they come back with their ids, in the order given.
+
+    A plain INSERT, no ON CONFLICT: an event id another request stored since our check
+    fails the batch with IntegrityError, and events_ingest tries it again from the start.
+    """
+    if connection.vendor != "postgresql":
+        return Event.objects.bulk_create(rows)
+    table = connection.ops.quote_name(Event._meta.db_table)
+    payload = _json_rows(
+        [
+            {
+                "i": i,
+                "campaign_id": e.campaign_id,
+                "contact_id": e.contact_id,
+                "type": e.type,
+                "occurred_at": e.occurred_at,
+                "external_id": e.external_id,
+                "source": e.source,
+                "link_id": e.link_id,
+                "form_id": e.form_id,
+                "data": e.data,
+            }
+            for i, e in enumerate(rows)
+        ]
+    )
+    # Only the model's own table name is put into the text.
+    sql = (
+        f"INSERT INTO {table} (account_id, campaign_id, contact_id, type, occurred_at,"  # noqa: S608
+        " received_at, external_id, source, link_id, form_id, data)"
+        " SELECT %s, r.campaign_id, r.contact_id, r.type, r.occurred_at, %s, r.external_id,"
+        " r.source, r.link_id, r.form_id, r.data"
+        " FROM json_to_recordset(%s::json) AS r (i integer, campaign_id bigint,"
+        " contact_id bigint, type text, occurred_at timestamptz, external_id text,"
+        " source text, link_id bigint, form_id bigint, data jsonb)"
+        " ORDER BY r.i RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [account.pk, now, payload])
+        # The rows are inserted in the batch's order and each takes the sequence's next
+        # value as it is, so the ids in ascending order are the rows' in the batch's order,
+        # whatever order RETURNING gives them in.
+        ids = sorted(pk for (pk,) in cursor.fetchall())
+    for event, pk in zip(rows, ids, strict=True):
+        event.pk = pk
+        event._state.adding = False
+        event._state.db = connection.alias
+    return rows
 
 
 def contacts_engagement_recount(*, account: Account) -> int:
