@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import (
+    BooleanField,
     Case,
     CharField,
     Count,
@@ -29,10 +30,12 @@ from django.db.models import (
     Max,
     Min,
     OuterRef,
+    Q,
     Subquery,
     Value,
     When,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce, Greatest, Least, Lower
 from django.urls import reverse
@@ -87,12 +90,28 @@ def email_validate(email: str) -> str:
     return email
 
 
+def _one_of(column: str, lookup: str, values) -> Q | RawSQL:
+    """The filter `lookup__in=values`; on PostgreSQL as `column = ANY(%s)` with the values in
+    one array parameter, as Django's IN writes and the driver adapts one placeholder per
+    value, a few milliseconds of CPU for the 1,000 of a batch. `column` is SQL of the
+    model's own table and column names only."""
+    values = list(values)
+    if connection.vendor == "postgresql":
+        return RawSQL(f"{column} = ANY(%s)", [values], output_field=BooleanField())  # noqa: S611
+    return Q(**{f"{lookup}__in": values})
+
+
+def _column(model, name: str) -> str:
+    quote = connection.ops.quote_name
+    return f"{quote(model._meta.db_table)}.{quote(model._meta.get_field(name).column)}"
+
+
 def _contacts_by_email(*, account: Account, emails) -> dict[str, Contact]:
     # Filter on lower(email) so the unique index (account, lower(email)) serves the lookup.
     qs = (
         Contact.objects.filter(account=account)
         .alias(email_lower=Lower("email"))
-        .filter(email_lower__in=list(emails))
+        .filter(_one_of(f"lower({_column(Contact, 'email')})", "email_lower", emails))
     )
     return {contact.email.lower(): contact for contact in qs}
 
@@ -759,9 +778,9 @@ def _events_store(*, account: Account, events: list[dict], source: str) -> Inges
     existing: dict[str, int] = {}
     if sent_ids:
         existing = dict(
-            Event.objects.filter(account=account, external_id__in=sent_ids).values_list(
-                "external_id", "id"
-            )
+            Event.objects.filter(account=account)
+            .filter(_one_of(_column(Event, "external_id"), "external_id", sent_ids))
+            .values_list("external_id", "id")
         )
 
     # The first event of each id not stored yet is new; every other one is a duplicate.
