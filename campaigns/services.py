@@ -201,15 +201,16 @@ _NO_FACT = (0, None, None)
 
 def _json_rows(rows: list[dict]) -> str:
     """A batch's rows as one JSON array, for json_to_recordset: one parameter however many
-    rows, and no per-value adaptation by Django or the driver (the cost of bulk_create)."""
+    rows, and no per-value adaptation by Django or the driver (the cost of bulk_create).
+
+    Times go in as ISO 8601 text (`_iso`). No other conversion: an event's data that is
+    no JSON fails as it does through the JSONField."""
     # ASCII escapes: the encoder is several times faster than with ensure_ascii=False.
-    return json.dumps(rows, default=_json_default, separators=(",", ":"))
+    return json.dumps(rows, separators=(",", ":"))
 
 
-def _json_default(value):
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
 
 
 def _contacts_insert(
@@ -279,7 +280,17 @@ def _contacts_insert_postgresql(
         " ON CONFLICT DO NOTHING RETURNING id, email"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [account.pk, now, now, _json_rows(rows)])
+        payload = _json_rows(
+            [
+                {
+                    **row,
+                    "engaged_first_at": _iso(row["engaged_first_at"]),
+                    "engaged_last_at": _iso(row["engaged_last_at"]),
+                }
+                for row in rows
+            ]
+        )
+        cursor.execute(sql, [account.pk, now, now, payload])
         ids = dict((email, pk) for pk, email in cursor.fetchall())
     blank = {
         **dict.fromkeys(CONTACT_FIELDS, ""),
@@ -346,11 +357,12 @@ def _contacts_update_postgresql(
             {
                 "id": pk,
                 "changes": changes.get(pk),
-                **dict(
-                    zip(("n", "first_at", "last_at"), facts.get(pk, (0, None, None)), strict=True)
-                ),
+                "n": n,
+                "first_at": _iso(first_at),
+                "last_at": _iso(last_at),
             }
             for pk in ids
+            for n, first_at, last_at in [facts.get(pk, _NO_FACT)]
         ]
     )
     # Only the model's own table, column and field names are put into the text.
@@ -951,7 +963,12 @@ def _events_insert(
         for c in new
     ]
     table = connection.ops.quote_name(Event._meta.db_table)
-    payload = _json_rows([{"i": i, **row} for i, row in enumerate(rows)])
+    payload = _json_rows(
+        [
+            {"i": i, **row, "occurred_at": row["occurred_at"].isoformat()}
+            for i, row in enumerate(rows)
+        ]
+    )
     # Only the model's own table name is put into the text.
     sql = (
         f"INSERT INTO {table} (account_id, campaign_id, contact_id, type, occurred_at,"  # noqa: S608
