@@ -481,7 +481,8 @@ def test_two_requests_racing_with_the_same_events_store_them_once(monkeypatch, c
     caplog.set_level(logging.INFO, logger="campaigns.services")
     account = AccountFactory(slug="race")
     campaign = CampaignFactory(account=account)
-    batch = [event(campaign, n) for n in range(20)]
+    link = TrackedLinkFactory(campaign=campaign)
+    batch = [event(campaign, n, type=EventType.LINK_CLICKED, link=link.pk) for n in range(20)]
     barrier = threading.Barrier(2, timeout=10)
     waited = set()
     real_upsert = services._contacts_upsert
@@ -515,3 +516,9 @@ def test_two_requests_racing_with_the_same_events_store_them_once(monkeypatch, c
     assert sorted(r.duplicates for r in results) == [0, 20]
     assert Event.objects.filter(account=account).count() == 20
     assert Contact.objects.filter(account=account).count() == 20
+    # The loser's contacts lost the insert to the winner's, were read back and counted in
+    # its transaction, which rolled back: each click is counted once.
+    assert (
+        sorted(Contact.objects.filter(account=account).values_list("engaged_count", flat=True))
+        == [1] * 20
+    )
