@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,105 +47,30 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.db.models import Count  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from automations.models import Automation, AutomationType, Run, RunStatus  # noqa: E402
+from bench.harness import (  # noqa: E402
+    connect_account,
+    make_contacts,
+    process_cpu_seconds,
+    purge,
+    queue_length,
+    start_simulator,
+    start_workers,
+    stop_processes,
+    throwaway_database,
+    wait_for,
+)
 from campaigns.models import Campaign, Contact, EventType  # noqa: E402
 from campaigns.services import events_ingest  # noqa: E402
 from crm.models import CrmCall  # noqa: E402
-from crm.services import connection_save  # noqa: E402
 from emhub.celery import app  # noqa: E402
 from emhub.models import Account  # noqa: E402
 
 PACED_RATE = 5
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-def start_simulator(persons: int) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    proc = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "manage.py",
-            "netserver_simulator",
-            "--port",
-            str(port),
-            "--persons",
-            str(persons),
-        ],
-        cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-    def up() -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return True
-        except OSError:
-            return False
-
-    wait_for(up, 30, "the simulator")
-    return proc, port
-
-
-def start_workers(n: int, name: str = "bench") -> list[subprocess.Popen]:
-    db = settings.DATABASES["default"]
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:"
-        f"{db['PORT'] or 5432}/{db['NAME']}",
-    }
-    return [
-        subprocess.Popen(  # noqa: S603
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "emhub",
-                "worker",
-                "--pool",
-                "prefork",
-                "--concurrency",
-                "1",
-                "--loglevel",
-                "WARNING",
-                "-n",
-                f"{name}{i}@%h",
-                "--without-heartbeat",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for i in range(n)
-    ]
-
-
-def stop_workers(workers: list[subprocess.Popen]) -> None:
-    for w in workers:
-        w.terminate()
-    for w in workers:
-        w.wait(30)
 
 
 def floor_rate_of(tasks: int) -> float:
@@ -184,17 +108,70 @@ def scale_out_point(account: Account, *, workers: int, runs: int, persons: int) 
         rate = runs / (time.perf_counter() - started)
         return rate, floor_rate_of(runs)
     finally:
-        stop_workers(procs)
+        stop_processes(procs)
 
 
-def queue_length() -> int:
-    with app.connection_for_write() as conn:
-        return conn.default_channel.client.llen("celery")
+def worker_loop(
+    account: Account, *, runs: int, persons: int, sim_proc, prefix: str = "loop"
+) -> dict:
+    """What a run costs a worker, measured in this process: `runs` create-task runs of one
+    account taken in, then the broker's messages executed here one after another as a
+    worker process executes them (call log buffered, flushed after each task), with every
+    query captured. Returns queries, call-log inserts, messages and CPU milliseconds (this
+    process and the simulator) per run."""
+    from crm.call_log import call_log_buffering, call_log_flush
 
-
-def purge() -> None:
-    with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge("celery")
+    campaign = Campaign.objects.create(account=account, name="Worker loop")
+    automation = Automation.objects.create(
+        account=account,
+        campaign=campaign,
+        name="Task loop",
+        type=AutomationType.CREATE_TASK,
+        trigger_event_type=EventType.EMAIL_OPENED,
+        settings={"activity_type_id": 1, "owner_id": 2, "description": "Call {email}"},
+    )
+    contacts = make_contacts(account, runs, persons, prefix)
+    purge()
+    for start in range(0, runs, 1000):
+        events_ingest(
+            account=account,
+            events=events(campaign, contacts[start : start + 1000], f"{prefix}{start}"),
+        )
+    call_log_buffering(on=True)
+    messages = 0
+    cpu_started, sim_started = time.process_time(), process_cpu_seconds(sim_proc)
+    try:
+        with (
+            CaptureQueriesContext(connection) as queries,
+            app.connection_for_write() as conn,
+        ):
+            queue = conn.SimpleQueue("celery", no_ack=True)
+            while True:
+                try:
+                    message = queue.get(timeout=1)
+                except queue.Empty:
+                    break
+                task_args, task_kwargs, _embed = message.decode()
+                app.tasks[message.headers["task"]](*task_args, **task_kwargs)
+                call_log_flush()
+                messages += 1
+            queue.close()
+    finally:
+        call_log_buffering(on=False)
+    cpu = time.process_time() - cpu_started
+    sim_cpu = process_cpu_seconds(sim_proc) - sim_started
+    done = done_count(automation)
+    if done < runs:
+        raise SystemExit(f"worker loop: {done} of {runs} runs done")
+    statements = [q["sql"] for q in queries.captured_queries]
+    call_log = sum(1 for sql in statements if sql.startswith('INSERT INTO "crm_crmcall"'))
+    return {
+        "queries": len(statements) / runs,
+        "call_log_inserts": call_log / runs,
+        "messages": messages / runs,
+        "cpu_ms": cpu * 1000 / runs,
+        "sim_cpu_ms": sim_cpu * 1000 / runs,
+    }
 
 
 def events(campaign: Campaign, contacts: list[Contact], prefix: str) -> list[dict]:
@@ -207,19 +184,6 @@ def events(campaign: Campaign, contacts: list[Contact], prefix: str) -> list[dic
         }
         for i, c in enumerate(contacts)
     ]
-
-
-def make_contacts(account: Account, n: int, persons: int, prefix: str) -> list[Contact]:
-    return Contact.objects.bulk_create(
-        [
-            Contact(
-                account=account,
-                email=f"{prefix}{i}@bench.example",
-                superoffice_person_id=1 + i % persons,
-            )
-            for i in range(n)
-        ]
-    )
 
 
 def done_count(automation: Automation) -> int:
@@ -244,6 +208,12 @@ def main() -> None:
         help="runs per point of the scale-out curve (1, 2 and 4 worker processes)",
     )
     parser.add_argument(
+        "--loop-runs",
+        type=int,
+        default=300,
+        help="runs of the in-process worker loop (queries, CPU per run); at most 1,000",
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="fewer events and runs, for the one-table bench"
     )
     parser.add_argument("--json", metavar="PATH", help="also write the figures here as rows")
@@ -251,22 +221,16 @@ def main() -> None:
     if args.quick:
         args.ingest, args.runs, args.paced, args.scale_runs = 2000, 400, 50, 150
 
-    db = settings.DATABASES["default"]
-    db.setdefault("TEST", {})
-    db["TEST"].update(NAME=f"test_{db['NAME']}_bench_automations", MIGRATE=False)
-    test_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    with throwaway_database("_bench_automations"):
+        measure(args)
+
+
+def measure(args) -> None:
     sim_proc, port = start_simulator(args.persons)
     workers: list[subprocess.Popen] = []
     try:
         account = Account.objects.create(slug="bench", name="Bench")
-        connection_save(
-            account=account,
-            base_url=f"http://127.0.0.1:{port}/Remote/Services88/",
-            auth_mode="onsite",
-            username=settings.NETSERVER_SIMULATOR["USERNAME"],
-            password=settings.NETSERVER_SIMULATOR["PASSWORD"],
-            application_token=settings.NETSERVER_SIMULATOR["APP_TOKEN"],
-        )
+        connect_account(account, port)
         purge()
 
         # 1. ingest, no worker running: what the API's transaction costs.
@@ -290,6 +254,10 @@ def main() -> None:
         ingest_seconds = time.perf_counter() - started
         ingest_runs = Run.objects.filter(automation__campaign=ingest_campaign).count()
         Run.objects.filter(automation__campaign=ingest_campaign).update(status=RunStatus.CANCELLED)
+        purge()
+
+        # What a run costs a worker (queries, call-log inserts, messages, CPU), in process.
+        loop = worker_loop(account, runs=args.loop_runs, persons=args.persons, sim_proc=sim_proc)
         purge()
 
         # 2. end to end with two worker processes.
@@ -373,7 +341,7 @@ def main() -> None:
 
         # 6. scale-out: the same runs with 1, 2 and 4 worker processes, each beside the
         # floor of those workers, so the figure for a machine with more cores can be read off.
-        stop_workers(workers)
+        stop_processes(workers)
         workers = []
         curve = {
             n: scale_out_point(account, workers=n, runs=args.scale_runs, persons=args.persons)
@@ -405,6 +373,12 @@ def main() -> None:
             f"  SOAP calls per run: create sale {sale_calls:.2f}, create task "
             f"{task_calls:.2f} (target <= 2); authentications in the whole run: {auths}"
         )
+        print(
+            f"  per run, in-process worker loop ({args.loop_runs} create-task runs): "
+            f"{loop['queries']:.2f} queries, {loop['call_log_inserts']:.2f} call-log inserts, "
+            f"{loop['messages']:.2f} messages, CPU {loop['cpu_ms']:.1f} ms worker + "
+            f"{loop['sim_cpu_ms']:.1f} ms simulator"
+        )
         print(f"  scale-out ({args.scale_runs} create-task runs per point, concurrency 1 each):")
         for n, (rate, floor) in curve.items():
             print(
@@ -428,6 +402,16 @@ def main() -> None:
                     task_calls <= 2,
                 ),
             ]
+            rows += [
+                row("automations: queries per run (worker loop)", loop["queries"], "queries"),
+                row(
+                    "automations: call-log inserts per run (worker loop)",
+                    loop["call_log_inserts"],
+                    "inserts",
+                ),
+                row("automations: messages per run (worker loop)", loop["messages"], "messages"),
+                row("automations: worker CPU per run (worker loop)", loop["cpu_ms"], "ms"),
+            ]
             for n, (rate, floor) in curve.items():
                 rows += [
                     row(f"automations: scale-out, {n} worker processes", rate, "runs/s"),
@@ -435,10 +419,8 @@ def main() -> None:
                 ]
             Path(args.json).write_text(json.dumps({"rows": rows}, indent=2))
     finally:
-        stop_workers(workers)
-        sim_proc.terminate()
-        sim_proc.wait(10)
-        connection.creation.destroy_test_db(test_name, verbosity=0)
+        stop_processes(workers)
+        stop_processes([sim_proc], timeout=10)
 
 
 if __name__ == "__main__":
