@@ -23,6 +23,7 @@ import logging
 import os
 import random
 import socket
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,6 +31,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import IntegrityError, connections, transaction
 from django.db.models import F, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
@@ -464,15 +466,34 @@ def _runs_undispatch(*, run_ids: list[int]) -> None:
         logger.exception("Could not mark runs as undispatched")
 
 
+def lane_runs() -> int:
+    """Runs one message of a held-back account executes at most (see runs_execute)."""
+    return _setting("AUTOMATIONS_LANE_RUNS", 50)
+
+
+def lane_seconds() -> float:
+    """Seconds after which such a message takes no further run of its account."""
+    return _setting("AUTOMATIONS_LANE_SECONDS", 0.25)
+
+
 def runs_execute(*, run_ids: list[int], account_id: int | None = None) -> list[RunOutcome]:
     """Execute the runs of one wake-up message in turn.
 
     When one of them is put back to wait (SuperOffice failing, the account paused), the
     rest are not tried now: each would likely wait out the same timeout in a row. They
-    are left to the sweeper, which dispatches them on its next round. ``account_id``: the
-    message is of an account with runs held back (automations.admission), whose next
-    runs are published when these are done, unless SuperOffice is failing.
+    are left to the sweeper, which dispatches them on its next round.
+
+    ``account_id``: the message is of an account with runs held back
+    (automations.admission), one of its places in flight. After its own runs the worker
+    keeps that place: it claims the account's next held-back runs itself, one statement
+    each, instead of one broker round trip per run, until the message has executed
+    lane_runs() runs or lane_seconds() have gone by. Then it publishes the account's next
+    runs (runs_top_up) and the message ends, so the messages of other accounts queued
+    meanwhile are taken in their turn: another account's fresh run waits behind at most
+    the limit's worth of messages of at most lane_seconds() (or one run) each. Unless
+    SuperOffice is failing, when the account's next runs wait for the sweeper.
     """
+    started = time.monotonic()
     outcomes = []
     for index, run_id in enumerate(run_ids):
         outcome = run_execute(run_id=run_id)
@@ -480,7 +501,16 @@ def runs_execute(*, run_ids: list[int], account_id: int | None = None) -> list[R
         if outcome.status == RunStatus.PENDING and index + 1 < len(run_ids):
             _runs_undispatch(run_ids=run_ids[index + 1 :])
             break
-    if account_id is not None and not (outcomes and outcomes[-1].status == RunStatus.PENDING):
+    if account_id is None:
+        return outcomes
+    while not (outcomes and outcomes[-1].status == RunStatus.PENDING):
+        if len(outcomes) >= lane_runs() or time.monotonic() - started >= lane_seconds():
+            break
+        run = run_claim_next(account_id=account_id)
+        if run is None:
+            break
+        outcomes.append(_run_perform(run))
+    if not (outcomes and outcomes[-1].status == RunStatus.PENDING):
         runs_top_up(account_id=account_id)
     return outcomes
 
@@ -607,6 +637,53 @@ def run_claim(*, run_id: int) -> Run | None:
     return claimed_run.get()
 
 
+def run_claim_next(*, account_id: int) -> Run | None:
+    """Claim the account's oldest due run that is held back (pending, no wake-up out) and
+    read it with everything it needs; None when there is none left.
+
+    On PostgreSQL one statement: the UPDATE takes the row a subquery picks with FOR
+    UPDATE SKIP LOCKED, so two workers doing this for one account take different runs
+    instead of waiting on each other, and reads it back (RETURNING). Elsewhere the oldest
+    few are read and claimed one by one with run_claim's conditional UPDATE, which one
+    claimer wins.
+    """
+    now = timezone.now()
+    held = Run.objects.filter(
+        account_id=account_id,
+        status=RunStatus.PENDING,
+        next_attempt_at__lte=now,
+        dispatched_at__isnull=True,
+    )
+    if connections[held.db].vendor != "postgresql":
+        for run_id in held.order_by("next_attempt_at", "id").values_list("id", flat=True)[:3]:
+            run = run_claim(run_id=run_id)
+            if run is not None:
+                return run
+        return None
+    table = connections[held.db].ops.quote_name(Run._meta.db_table)
+    pick_sql, pick_params = (
+        held.order_by("next_attempt_at", "id").values("id")[:1].query.sql_with_params()
+    )
+    # "id = (subquery)": a scalar subquery is evaluated once. As "id IN (subquery)" the
+    # planner may scan it again for every row, and with SKIP LOCKED each scan returns the
+    # next row, so one claim would take the whole backlog. The conditions are repeated
+    # outside, where a row another claimer changed meanwhile is checked again.
+    claimable = held.filter(
+        # Django's own compiled SQL, its parameters passed apart.
+        id=RawSQL(f"{pick_sql} FOR UPDATE OF {table} SKIP LOCKED", pick_params)  # noqa: S611
+    )
+    claim = {
+        "status": RunStatus.RUNNING,
+        "attempts": F("attempts") + 1,
+        "lease_expires_at": now + timedelta(seconds=lease_seconds()),
+        "claimed_by": _worker_name(),
+        "started_at": now,
+        "dispatched_at": now,
+    }
+    select = Run.objects.select_related(*_CLAIMED_WITH).all()
+    return next(iter(_select_after_update(select, update=claimable, values=claim)), None)
+
+
 def _select_after_update(select: QuerySet, *, update: QuerySet, values: dict) -> QuerySet:
     """``select``, run on the rows ``update`` changed, as they are after the change, in one
     PostgreSQL statement: ``WITH changed AS (UPDATE ... RETURNING *) SELECT ... FROM changed``.
@@ -705,15 +782,20 @@ class RunOutcome:
 
 def run_execute(*, run_id: int) -> RunOutcome:
     """Claim, act in SuperOffice, record. Safe to call any number of times for one run."""
+    run = run_claim(run_id=run_id)
+    if run is None:
+        return RunOutcome("skipped", "not claimable")
+    return _run_perform(run)
+
+
+def _run_perform(run: Run) -> RunOutcome:
+    """Act in SuperOffice for a claimed run and record the outcome."""
     from crm.errors import (
         ConfigurationCrmError,
         PermanentCrmError,
         TransientCrmError,
     )
 
-    run = run_claim(run_id=run_id)
-    if run is None:
-        return RunOutcome("skipped", "not claimable")
     now = timezone.now()
 
     automation_settings = _loaded_settings_of(run.account)

@@ -71,8 +71,9 @@ def test_runs_that_fit_the_limit_go_out_together(account, limit, app):
 
 
 def test_a_finished_message_of_a_held_back_account_publishes_its_next_oldest_run(
-    connected_account, limit, app
+    connected_account, limit, app, settings
 ):
+    settings.AUTOMATIONS_LANE_SECONDS = 0  # its time is up after its own run
     backlog = _runs(connected_account, 10)
     services.runs_dispatch(run_ids=backlog, account_id=connected_account.pk)
     purge_broker(app)
@@ -83,6 +84,45 @@ def test_a_finished_message_of_a_held_back_account_publishes_its_next_oldest_run
     # Two of the limit are still in flight; the finished one's place goes to the next.
     assert _published(app) == [[backlog[LIMIT]]]
     assert Run.objects.get(id=backlog[LIMIT]).dispatched_at is not None
+
+
+def test_the_worker_of_a_held_back_account_takes_its_next_runs_itself_up_to_the_lane_size(
+    connected_account, limit, app, settings
+):
+    settings.AUTOMATIONS_LANE_RUNS = 3
+    settings.AUTOMATIONS_LANE_SECONDS = 60
+    backlog = _runs(connected_account, 10)
+    services.runs_dispatch(run_ids=backlog, account_id=connected_account.pk)
+    purge_broker(app)
+
+    outcomes = services.runs_execute(run_ids=[backlog[0]], account_id=connected_account.pk)
+
+    # Its own run, then the two oldest held back, each claimed by this worker without a
+    # message; then the account's place goes on to the next oldest, through the broker.
+    assert [o.status for o in outcomes] == ["done", "done", "done"]
+    done = set(Run.objects.filter(status="done").values_list("id", flat=True))
+    assert done == {backlog[0], backlog[LIMIT], backlog[LIMIT + 1]}
+    assert _published(app) == [[backlog[LIMIT + 2]]]
+    # The runs in flight were never more than the limit: two published, one executing.
+    assert Run.objects.filter(id__in=backlog[1:LIMIT], status="pending").count() == 2
+
+
+def test_claiming_an_accounts_next_run_takes_one_held_back_run_once(account, limit, app):
+    backlog = _runs(account, 6)
+    services.runs_dispatch(run_ids=backlog, account_id=account.pk)
+
+    first = services.run_claim_next(account_id=account.pk)
+    second = services.run_claim_next(account_id=account.pk)
+
+    # The oldest held back, one per claim (not the runs whose wake-up is out).
+    assert (first.id, second.id) == (backlog[LIMIT], backlog[LIMIT + 1])
+    assert first.status == "running" and first.attempts == 1
+    running = Run.objects.filter(status="running").values_list("id", flat=True)
+    assert sorted(running) == [backlog[LIMIT], backlog[LIMIT + 1]]
+    assert services.run_claim_next(account_id=account.pk).id == backlog[LIMIT + 2]
+    assert services.run_claim_next(account_id=account.pk) is None
+    # A claimed run is not claimed again by its own message.
+    assert services.run_execute(run_id=first.id).status == "skipped"
 
 
 def test_the_sweeper_takes_each_accounts_oldest_runs_up_to_the_limit(
