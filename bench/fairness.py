@@ -28,12 +28,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -45,14 +43,21 @@ import django  # noqa: E402
 django.setup()
 
 from django.conf import settings  # noqa: E402
-from django.db import connection  # noqa: E402
 
 from automations import services as automation_services  # noqa: E402
 from automations.models import Automation, AutomationType, Run, RunStatus  # noqa: E402
+from bench.harness import (  # noqa: E402
+    connect_account,
+    make_contacts,
+    purge,
+    start_simulator,
+    start_workers,
+    stop_processes,
+    throwaway_database,
+    wait_for,
+)
 from campaigns.models import Campaign, Contact, EventType  # noqa: E402
 from campaigns.services import events_ingest  # noqa: E402
-from crm.services import connection_save  # noqa: E402
-from emhub.celery import app  # noqa: E402
 from emhub.models import Account  # noqa: E402
 
 CALL_SECONDS = 0.5
@@ -60,111 +65,22 @@ PERSONS = 500
 SWEEP_SECONDS = 15.0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def sweep_every(seconds: float):
+    """A `between` for wait_for: this process plays beat, the sweeper every `seconds`."""
+    next_sweep = time.monotonic() + seconds
 
-
-def wait_for(predicate, timeout: float, what: str, *, sweep: bool = False) -> None:
-    deadline = time.monotonic() + timeout
-    next_sweep = time.monotonic() + SWEEP_SECONDS
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        if sweep and time.monotonic() > next_sweep:
+    def tick() -> None:
+        nonlocal next_sweep
+        if time.monotonic() > next_sweep:
             automation_services.runs_sweep()
-            next_sweep = time.monotonic() + SWEEP_SECONDS
-        time.sleep(0.05)
+            next_sweep = time.monotonic() + seconds
 
-
-def start_simulator() -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    proc = subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "manage.py",
-            "netserver_simulator",
-            "--port",
-            str(port),
-            "--persons",
-            str(PERSONS),
-        ],
-        cwd=REPO_ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-    def up() -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return True
-        except OSError:
-            return False
-
-    wait_for(up, 30, "a simulator")
-    request = urllib.request.Request(  # noqa: S310 - loopback simulator
-        f"http://127.0.0.1:{port}/_sim/control",
-        data=json.dumps({"mode": "slow", "delay": CALL_SECONDS}).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    urllib.request.urlopen(request, timeout=10).read()  # noqa: S310
-    return proc, port
-
-
-def start_workers(n: int, concurrency: int) -> list[subprocess.Popen]:
-    db = settings.DATABASES["default"]
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:"
-        f"{db['PORT'] or 5432}/{db['NAME']}",
-    }
-    return [
-        subprocess.Popen(  # noqa: S603
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "emhub",
-                "worker",
-                "--pool",
-                "prefork",
-                "--concurrency",
-                str(concurrency),
-                "--loglevel",
-                "WARNING",
-                "-n",
-                f"fair{i}@%h",
-                "--without-heartbeat",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for i in range(n)
-    ]
-
-
-def purge() -> None:
-    with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge("celery")
+    return tick
 
 
 def account_with_task_automation(slug: str, port: int) -> tuple[Account, Campaign, Automation]:
     account = Account.objects.create(slug=slug, name=slug.title())
-    connection_save(
-        account=account,
-        base_url=f"http://127.0.0.1:{port}/Remote/Services88/",
-        auth_mode="onsite",
-        username=settings.NETSERVER_SIMULATOR["USERNAME"],
-        password=settings.NETSERVER_SIMULATOR["PASSWORD"],
-        application_token=settings.NETSERVER_SIMULATOR["APP_TOKEN"],
-    )
+    connect_account(account, port)
     campaign = Campaign.objects.create(account=account, name="Fairness")
     automation = Automation.objects.create(
         account=account,
@@ -175,19 +91,6 @@ def account_with_task_automation(slug: str, port: int) -> tuple[Account, Campaig
         settings={"activity_type_id": 1, "owner_id": 2, "description": "Call {email}"},
     )
     return account, campaign, automation
-
-
-def make_contacts(account: Account, n: int, prefix: str) -> list[Contact]:
-    return Contact.objects.bulk_create(
-        [
-            Contact(
-                account=account,
-                email=f"{prefix}{i}@bench.example",
-                superoffice_person_id=1 + i % PERSONS,
-            )
-            for i in range(n)
-        ]
-    )
 
 
 def ingest(account: Account, campaign: Campaign, contacts: list[Contact], prefix: str) -> None:
@@ -210,18 +113,19 @@ def paced_latencies(
     account: Account, campaign: Campaign, automation: Automation, n: int, prefix: str
 ) -> list[float]:
     """n events one a second; seconds from each event received to its run's CRM object."""
-    contacts = make_contacts(account, n, prefix)
+    contacts = make_contacts(account, n, PERSONS, prefix)
     started = time.perf_counter()
-    next_sweep = time.monotonic() + SWEEP_SECONDS
+    sweep = sweep_every(SWEEP_SECONDS)
     for i, contact in enumerate(contacts):
         ingest(account, campaign, [contact], prefix=f"{prefix}{i}")
-        if time.monotonic() > next_sweep:
-            automation_services.runs_sweep()
-            next_sweep = time.monotonic() + SWEEP_SECONDS
+        sweep()
         time.sleep(max(0.0, started + (i + 1) - time.perf_counter()))
     runs = Run.objects.filter(automation=automation, contact__in=contacts)
     wait_for(
-        lambda: runs.filter(status=RunStatus.DONE).count() >= n, 300, f"{prefix} runs", sweep=True
+        lambda: runs.filter(status=RunStatus.DONE).count() >= n,
+        300,
+        f"{prefix} runs",
+        between=sweep_every(SWEEP_SECONDS),
     )
     return sorted(
         (r.finished_at - r.event.received_at).total_seconds() for r in runs.select_related("event")
@@ -249,11 +153,12 @@ def main() -> None:
     if args.quick:
         args.backlog, args.paced = 1000, 20
 
-    db = settings.DATABASES["default"]
-    db.setdefault("TEST", {})
-    db["TEST"].update(NAME=f"test_{db['NAME']}_bench_fairness", MIGRATE=False)
-    test_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    simulators = [start_simulator(), start_simulator()]
+    with throwaway_database("_bench_fairness"):
+        measure(args)
+
+
+def measure(args) -> None:
+    simulators = [start_simulator(PERSONS, delay=CALL_SECONDS) for _ in range(2)]
     workers: list[subprocess.Popen] = []
     try:
         account_a, campaign_a, automation_a = account_with_task_automation(
@@ -263,7 +168,7 @@ def main() -> None:
             "fresh", simulators[1][1]
         )
         purge()
-        workers = start_workers(2, 4)
+        workers = start_workers(2, concurrency=4, name="fair")
         time.sleep(3)  # let both workers connect
         # Each account signs in once before anything is timed.
         paced_latencies(account_a, campaign_a, automation_a, 1, "warm-a")
@@ -271,7 +176,7 @@ def main() -> None:
 
         alone = paced_latencies(account_b, campaign_b, automation_b, args.paced, "alone")
 
-        backlog_contacts = make_contacts(account_a, args.backlog, "backlog")
+        backlog_contacts = make_contacts(account_a, args.backlog, PERSONS, "backlog")
         ingest(account_a, campaign_a, backlog_contacts, "backlog")
         backlog_runs = Run.objects.filter(automation=automation_a, contact__in=backlog_contacts)
         beside_started = time.perf_counter()
@@ -329,16 +234,9 @@ def main() -> None:
             ]
             Path(args.json).write_text(json.dumps({"rows": rows}, indent=2))
     finally:
-        for w in workers:
-            w.terminate()
-        for w in workers:
-            w.wait(30)
-        for proc, _port in simulators:
-            proc.terminate()
-            proc.wait(10)
+        stop_processes(workers)
+        stop_processes([proc for proc, _port in simulators], timeout=10)
         purge()
-        connection.close()
-        connection.creation.destroy_test_db(test_name, verbosity=0)
 
 
 if __name__ == "__main__":
