@@ -26,7 +26,7 @@ import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connections, transaction
@@ -609,14 +609,8 @@ _CLAIMED_WITH = (
 )
 
 
-def run_claim(*, run_id: int) -> Run | None:
-    """Take the run with one conditional UPDATE; None when another worker has it or it is
-    not due. Holds on SQLite (no FOR UPDATE) and PostgreSQL alike.
-
-    On PostgreSQL the UPDATE and the read of the run with everything it needs are one
-    statement (UPDATE ... RETURNING in a WITH); elsewhere they are two.
-    """
-    now = timezone.now()
+def _claim_by_id(*, run_id, now, lease, worker):
+    """The claim of one run: (claimable rows, their new values, the select of the run)."""
     claimable = Run.objects.filter(
         Q(status=RunStatus.PENDING, next_attempt_at__lte=now)
         | Q(status=RunStatus.RUNNING, lease_expires_at__lt=now),
@@ -625,13 +619,61 @@ def run_claim(*, run_id: int) -> Run | None:
     claim = {
         "status": RunStatus.RUNNING,
         "attempts": F("attempts") + 1,
-        "lease_expires_at": now + timedelta(seconds=lease_seconds()),
-        "claimed_by": _worker_name(),
+        "lease_expires_at": lease,
+        "claimed_by": worker,
         "started_at": now,
     }
-    claimed_run = Run.objects.select_related(*_CLAIMED_WITH).filter(id=run_id)
-    if connections[claimable.db].vendor == "postgresql":
-        return next(iter(_select_after_update(claimed_run, update=claimable, values=claim)), None)
+    return claimable, claim, Run.objects.select_related(*_CLAIMED_WITH).filter(id=run_id)
+
+
+def _claim_next_of_account(*, account_id, now, lease, worker):
+    """The claim of an account's oldest held-back run (PostgreSQL; see run_claim_next)."""
+    held = Run.objects.filter(
+        account_id=account_id,
+        status=RunStatus.PENDING,
+        next_attempt_at__lte=now,
+        dispatched_at__isnull=True,
+    )
+    table = connections[held.db].ops.quote_name(Run._meta.db_table)
+    pick_sql, pick_params = (
+        held.order_by("next_attempt_at", "id").values("id")[:1].query.sql_with_params()
+    )
+    # "id = (subquery)": a scalar subquery is evaluated once. As "id IN (subquery)" the
+    # planner may scan it again for every row, and with SKIP LOCKED each scan returns the
+    # next row, so one claim would take the whole backlog. The conditions are repeated
+    # outside, where a row another claimer changed meanwhile is checked again.
+    claimable = held.filter(
+        # Django's own compiled SQL, its parameters passed apart.
+        id=RawSQL(f"{pick_sql} FOR UPDATE OF {table} SKIP LOCKED", pick_params)  # noqa: S611
+    )
+    claim = {
+        "status": RunStatus.RUNNING,
+        "attempts": F("attempts") + 1,
+        "lease_expires_at": lease,
+        "claimed_by": worker,
+        "started_at": now,
+        "dispatched_at": now,
+    }
+    return claimable, claim, Run.objects.select_related(*_CLAIMED_WITH).all()
+
+
+def run_claim(*, run_id: int) -> Run | None:
+    """Take the run with one conditional UPDATE; None when another worker has it or it is
+    not due. Holds on SQLite (no FOR UPDATE) and PostgreSQL alike.
+
+    On PostgreSQL the UPDATE and the read of the run with everything it needs are one
+    statement (UPDATE ... RETURNING in a WITH); elsewhere they are two.
+    """
+    now = timezone.now()
+    values = {
+        "run_id": run_id,
+        "now": now,
+        "lease": now + timedelta(seconds=lease_seconds()),
+        "worker": _worker_name(),
+    }
+    if connections[Run.objects.db].vendor == "postgresql":
+        return _claim_statement(_claim_by_id, values)
+    claimable, claim, claimed_run = _claim_by_id(**values)
     if not claimable.update(**claim):
         return None
     return claimed_run.get()
@@ -648,40 +690,81 @@ def run_claim_next(*, account_id: int) -> Run | None:
     claimer wins.
     """
     now = timezone.now()
-    held = Run.objects.filter(
-        account_id=account_id,
-        status=RunStatus.PENDING,
-        next_attempt_at__lte=now,
-        dispatched_at__isnull=True,
-    )
-    if connections[held.db].vendor != "postgresql":
+    if connections[Run.objects.db].vendor != "postgresql":
+        held = Run.objects.filter(
+            account_id=account_id,
+            status=RunStatus.PENDING,
+            next_attempt_at__lte=now,
+            dispatched_at__isnull=True,
+        )
         for run_id in held.order_by("next_attempt_at", "id").values_list("id", flat=True)[:3]:
             run = run_claim(run_id=run_id)
             if run is not None:
                 return run
         return None
-    table = connections[held.db].ops.quote_name(Run._meta.db_table)
-    pick_sql, pick_params = (
-        held.order_by("next_attempt_at", "id").values("id")[:1].query.sql_with_params()
-    )
-    # "id = (subquery)": a scalar subquery is evaluated once. As "id IN (subquery)" the
-    # planner may scan it again for every row, and with SKIP LOCKED each scan returns the
-    # next row, so one claim would take the whole backlog. The conditions are repeated
-    # outside, where a row another claimer changed meanwhile is checked again.
-    claimable = held.filter(
-        # Django's own compiled SQL, its parameters passed apart.
-        id=RawSQL(f"{pick_sql} FOR UPDATE OF {table} SKIP LOCKED", pick_params)  # noqa: S611
-    )
-    claim = {
-        "status": RunStatus.RUNNING,
-        "attempts": F("attempts") + 1,
-        "lease_expires_at": now + timedelta(seconds=lease_seconds()),
-        "claimed_by": _worker_name(),
-        "started_at": now,
-        "dispatched_at": now,
+    values = {
+        "account_id": account_id,
+        "now": now,
+        "lease": now + timedelta(seconds=lease_seconds()),
+        "worker": _worker_name(),
     }
-    select = Run.objects.select_related(*_CLAIMED_WITH).all()
-    return next(iter(_select_after_update(select, update=claimable, values=claim)), None)
+    return _claim_statement(_claim_next_of_account, values)
+
+
+# Stand-ins for a claim's values while its statement is compiled: of their own type, and
+# values no claim has, so each is found again in the statement's parameters.
+_STAND_INS = {
+    "run_id": -900_000_000_001,
+    "account_id": -900_000_000_002,
+    "now": datetime(1901, 2, 3, 4, 5, 6, 1, tzinfo=UTC),
+    "lease": datetime(1901, 2, 3, 4, 5, 6, 2, tzinfo=UTC),
+    "worker": "\x1fclaimed-by\x1f",
+}
+
+
+def _claim_statement(build, values: dict) -> Run | None:
+    """Run a PostgreSQL claim statement (see _select_after_update) with these values.
+
+    Compiling the statement costs more than running it: it reads the run with ten
+    related rows, and Django builds such a select anew each time (about as much CPU as
+    the rest of the run's queries together). So each connection compiles a claim once,
+    with stand-ins for the values that change, and runs that SQL again with this claim's
+    values in their places. The compiler kept with it turns the rows into the run and its
+    related objects as Django's own does.
+    """
+    connection = connections[Run.objects.db]
+    statements = connection.__dict__.setdefault("_automations_claims", {})
+    statement = statements.get(build)
+    if statement is None:
+        stand_ins = {name: _STAND_INS[name] for name in values}
+        claimable, claim, select = build(**stand_ins)
+        compiler = _compiler_of(_select_after_update(select, update=claimable, values=claim))
+        sql, params = compiler.as_sql()
+        places = [
+            next((n for n, v in stand_ins.items() if type(p) is type(v) and p == v), None)
+            for p in params
+        ]
+        if set(places) - {None} != set(stand_ins):
+            statement = False  # a value not passed as it was given: compile every time
+        else:
+            kept: dict = {}
+            compiler.as_sql = lambda *args, **kwargs: (sql, kept["params"])
+            statement = (compiler, places, params, kept)
+        statements[build] = statement
+    if statement is False:
+        claimable, claim, select = build(**values)
+        return next(iter(_select_after_update(select, update=claimable, values=claim)), None)
+    compiler, places, params, kept = statement
+    kept["params"] = tuple(
+        p if n is None else values[n] for n, p in zip(places, params, strict=True)
+    )
+    runs = Run.objects.all()
+    runs.query.get_compiler = lambda *args, **kwargs: compiler
+    return next(iter(runs), None)
+
+
+def _compiler_of(queryset: QuerySet):
+    return queryset.query.get_compiler(queryset.db)
 
 
 def _select_after_update(select: QuerySet, *, update: QuerySet, values: dict) -> QuerySet:

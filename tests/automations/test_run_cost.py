@@ -9,6 +9,7 @@ and the outcome's update.
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from automations import services
 from automations.models import AutomationType, Run, RunStatus
@@ -115,3 +116,38 @@ def test_a_claimed_run_comes_with_what_it_needs_and_is_claimed_once(sim, task_ru
         1,
         claimed.claimed_by,
     )
+
+
+def test_each_claim_takes_its_own_run_with_its_own_values(sim, task_runs, other_account):
+    # The claim statements are compiled once and run again with each claim's values.
+    first, second = task_runs
+    other_campaign = CampaignFactory(account=other_account)
+    AutomationFactory(account=other_account, campaign=other_campaign)
+    other_contact = ContactFactory(account=other_account, superoffice_person_id=11)
+    event = Event.objects.create(
+        account=other_account,
+        campaign=other_campaign,
+        contact=other_contact,
+        type=EventType.EMAIL_OPENED,
+    )
+    (held,) = services.runs_create_for_events(account=other_account, events=[event])
+    Run.objects.filter(id=held.id).update(dispatched_at=None)  # held back
+    started = timezone.now()
+
+    claims = [
+        services.run_claim(run_id=first.id),
+        services.run_claim_next(account_id=other_account.pk),
+        services.run_claim(run_id=second.id),
+        services.run_claim_next(account_id=other_account.pk),
+    ]
+
+    assert [c.id if c else None for c in claims] == [first.id, held.id, second.id, None]
+    for claimed in claims[:3]:
+        stored = Run.objects.get(id=claimed.id)
+        assert (stored.status, stored.attempts) == (RunStatus.RUNNING, 1)
+        assert stored.claimed_by == claimed.claimed_by == services._worker_name()
+        assert started <= stored.started_at == claimed.started_at <= timezone.now()
+        assert stored.lease_expires_at == claimed.lease_expires_at > stored.started_at
+    assert claims[1].account_id == other_account.pk
+    assert claims[1].contact.superoffice_person_id == 11
+    assert claims[2].contact.superoffice_person_id == 10
