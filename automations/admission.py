@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Count, F, Q, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -111,21 +111,37 @@ def runs_next_of_account(*, account_id: int) -> list[int]:
     room = _room(account_ids=[account_id], excluding=[], now=now)[account_id]
     if not room:
         return []
+    held = Run.objects.filter(
+        account_id=account_id,
+        status=RunStatus.PENDING,
+        next_attempt_at__lte=now,
+        dispatched_at__isnull=True,
+    ).order_by("next_attempt_at", "id")
+    if connections[held.db].vendor == "postgresql":
+        return _mark_published(held, room=room, now=now)
     with transaction.atomic():
-        ids = list(
-            Run.objects.select_for_update(skip_locked=True)
-            .filter(
-                account_id=account_id,
-                status=RunStatus.PENDING,
-                next_attempt_at__lte=now,
-                dispatched_at__isnull=True,
-            )
-            .order_by("next_attempt_at", "id")
-            .values_list("id", flat=True)[:room]
-        )
+        ids = list(held.select_for_update(skip_locked=True).values_list("id", flat=True)[:room])
         if ids:
             Run.objects.filter(id__in=ids).update(dispatched_at=now)
     return ids
+
+
+def _mark_published(held, *, room: int, now) -> list[int]:
+    """PostgreSQL: pick and mark the runs in one statement (UPDATE ... RETURNING), oldest
+    first. ``= ANY(ARRAY(subquery))`` evaluates the subquery once; ``IN (subquery)`` may
+    rescan it per row, and with SKIP LOCKED each rescan would pick further runs."""
+    connection = connections[held.db]
+    table = connection.ops.quote_name(Run._meta.db_table)
+    pick_sql, pick_params = held.values("id")[:room].query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET dispatched_at = %s WHERE id = ANY(ARRAY({pick_sql} "  # noqa: S608 - Django's compiled SQL
+            f"FOR UPDATE OF {table} SKIP LOCKED)) AND dispatched_at IS NULL "
+            "RETURNING id, next_attempt_at",
+            (now, *pick_params),
+        )
+        rows = cursor.fetchall()
+    return [run_id for run_id, _ in sorted(rows, key=lambda row: (row[1], row[0]))]
 
 
 def runs_due_per_account(*, base, limit: int) -> list[int]:
