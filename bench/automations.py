@@ -25,7 +25,13 @@ and measures:
    ticket lifetime);
 6. the scale-out curve: ``--scale-runs`` create-task runs end to end with 1, 2 and 4 worker
    processes (each ``--concurrency 1``), each beside the floor of the same workers: runs per
-   second and empty tasks per second per point.
+   second and empty tasks per second per point;
+7. what a run costs a worker: ``--loop-runs`` create-task runs whose messages this process
+   takes from the broker and executes one after another as a worker process does, every
+   query captured: queries, call-log inserts, messages and CPU milliseconds (this process
+   and the simulator) per run.
+
+Start-up and shutdown (database, simulator, workers) are bench/harness.py's.
 """
 
 from __future__ import annotations
