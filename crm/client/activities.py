@@ -5,8 +5,26 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from . import queries
+from . import direct, queries
 from .transport import elements
+
+
+def _saved_id(operation: str, name: str) -> Any:
+    """A reader of the id ``name`` of the entity a Save<X>Entity reply returns (the hub
+    reads only that): an int, or left to zeep (no entity, no id, anything else)."""
+
+    def read(element: Any) -> int:
+        reply = direct.response_fields(element, operation, whole=True)
+        saved = direct.value(direct.fields_of(reply, "Response"), name, direct.INT)
+        if saved is None:
+            raise direct.LeftToZeep
+        return saved
+
+    return read
+
+
+_SALE_ID = _saved_id("SaveSaleEntity", "SaleId")
+_APPOINTMENT_ID = _saved_id("SaveAppointmentEntity", "AppointmentId")
 
 
 class ActivityOperations:
@@ -37,7 +55,13 @@ class ActivityOperations:
             "SaleId": 0,
             "Heading": heading,
         }
-        return self._call("Sale", "SaveSaleEntity", SaleEntity=entity).Response.SaleId
+        return self._call_read(
+            "Sale",
+            "SaveSaleEntity",
+            directly=_SALE_ID,
+            through_zeep=lambda body: body.Response.SaleId,
+            SaleEntity=entity,
+        )
 
     def find_sale_by_marker(self, *, person_id: int, marker: str) -> int | None:
         """Sale.GetSalesFromPerson (open and closed); the lowest id whose text or
@@ -82,8 +106,13 @@ class ActivityOperations:
             "Completed": "Completed" if completed else "NotStarted",
             "Task": {"TaskListItemId": task_id},
         }
-        saved = self._call("Appointment", "SaveAppointmentEntity", AppointmentEntity=entity)
-        return saved.Response.AppointmentId
+        return self._call_read(
+            "Appointment",
+            "SaveAppointmentEntity",
+            directly=_APPOINTMENT_ID,
+            through_zeep=lambda body: body.Response.AppointmentId,
+            AppointmentEntity=entity,
+        )
 
     def find_appointment_by_marker(self, *, person_id: int, marker: str) -> int | None:
         """Archive.GetArchiveListByColumns on provider ``Appointment``, restriction

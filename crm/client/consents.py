@@ -3,10 +3,61 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from ..types import Consent, ConsentChangeRow
-from . import queries
+from . import direct, queries
 from .transport import elements
+
+
+def _consents_of_infos(infos: Any) -> list[Consent]:
+    """The consents in zeep's body of a GetConsentInfos reply."""
+    return [
+        Consent(
+            purpose_key=i.ConsentPurposeKey or "",
+            purpose_name=i.ConsentPurposeName or "",
+            legal_base_key=i.LegalBaseKey or "",
+            legal_base_name=i.LegalBaseName or "",
+            source_key=i.ConsentSourceKey or "",
+            comment=i.Comment or "",
+            registered_at=i.Registered,
+            updated_at=i.Updated,
+        )
+        for i in elements(infos.Response, "ConsentInfo")
+    ]
+
+
+def _consents_read(element: Any) -> list[Consent]:
+    """The consents of a GetConsentInfos reply, read as ``_consents_of_infos`` reads zeep's
+    body of it."""
+    reply = direct.response_fields(element, "GetConsentInfos", whole=True)
+    value = direct.value
+    text, when = direct.STRING, direct.DATETIME
+    return [
+        Consent(
+            purpose_key=value(i, "ConsentPurposeKey", text) or "",
+            purpose_name=value(i, "ConsentPurposeName", text) or "",
+            legal_base_key=value(i, "LegalBaseKey", text) or "",
+            legal_base_name=value(i, "LegalBaseName", text) or "",
+            source_key=value(i, "ConsentSourceKey", text) or "",
+            comment=value(i, "Comment", text) or "",
+            registered_at=value(i, "Registered", when),
+            updated_at=value(i, "Updated", when),
+        )
+        for i in direct.items(reply, "Response", "ConsentInfo")
+    ]
+
+
+def _nothing_read(operation: str) -> Any:
+    """A reader of a reply the hub does not read (only that it came, and succeeded)."""
+
+    def read(element: Any) -> None:
+        direct.response_fields(element, operation, whole=True)
+
+    return read
+
+
+_SET_CONSENT_READ = _nothing_read("SetConsent")
 
 
 class ConsentOperations:
@@ -14,20 +65,13 @@ class ConsentOperations:
 
     def consents(self, *, person_id: int) -> list[Consent]:
         """Person.GetConsentInfos (may include withdrawn consents)."""
-        infos = self._call("Person", "GetConsentInfos", PersonId=person_id).Response
-        return [
-            Consent(
-                purpose_key=i.ConsentPurposeKey or "",
-                purpose_name=i.ConsentPurposeName or "",
-                legal_base_key=i.LegalBaseKey or "",
-                legal_base_name=i.LegalBaseName or "",
-                source_key=i.ConsentSourceKey or "",
-                comment=i.Comment or "",
-                registered_at=i.Registered,
-                updated_at=i.Updated,
-            )
-            for i in elements(infos, "ConsentInfo")
-        ]
+        return self._call_read(
+            "Person",
+            "GetConsentInfos",
+            directly=_consents_read,
+            through_zeep=_consents_of_infos,
+            PersonId=person_id,
+        )
 
     def set_consent(
         self,
@@ -39,9 +83,11 @@ class ConsentOperations:
         comment: str = "",
     ) -> None:
         """Person.SetConsent (keys: purpose "STORE"/"EMARKETING", legal base "61A"...)."""
-        self._call(
+        self._call_read(
             "Person",
             "SetConsent",
+            directly=_SET_CONSENT_READ,
+            through_zeep=lambda body: None,
             PersonId=person_id,
             Purpose=purpose_key,
             Source=source_key,

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from ..errors import ConfigurationCrmError, CrmError, TransientCrmError
 from ..types import Principal
 from ..wsdl import spec
-from . import slots, transport
+from . import direct, slots, transport
 from .transport import CallRecorder, TicketRefused
 
 BUNDLED_WSDL_DIR = Path(__file__).resolve().parent.parent / "wsdl"
@@ -107,6 +107,7 @@ class ClientCore:
         slot_wait_seconds: float | None = None,
         parse_archive_directly: bool = True,
         read_persons_directly: bool = True,
+        read_replies_directly: bool = True,
     ) -> None:
         self.connection = connection
         # Archive replies (thousands of rows) are read straight from the XML instead of
@@ -115,6 +116,8 @@ class ClientCore:
         self.parse_archive_directly = parse_archive_directly
         # The same for a person read (crm.client.persons.person_from_reply).
         self.read_persons_directly = read_persons_directly
+        # And for the replies of the engine's saves and consent sync (crm.client.direct).
+        self.read_replies_directly = read_replies_directly
         # One tenant's slow hour must not hold every worker: at most this many calls to
         # it at once, in this process or (``call_slots`` from crm.services) in them all.
         self._slots = call_slots or slots.process_slots(connection.base_url, max_concurrent_calls)
@@ -341,6 +344,23 @@ class ClientCore:
             raise ConfigurationCrmError(
                 "SuperOffice refused a freshly issued ticket", exception_type="TicketRefused"
             ) from exc
+
+    def _call_read(
+        self,
+        agent: str,
+        operation: str,
+        *,
+        directly: Callable[[Any], Any],
+        through_zeep: Callable[[Any], Any],
+        **params: Any,
+    ) -> Any:
+        """``_call``, the reply read by ``directly`` from its response element, or (where
+        that leaves it to zeep, or the client reads no replies directly) by
+        ``through_zeep`` from zeep's body, after the call is logged as without this."""
+        if not self.read_replies_directly:
+            return through_zeep(self._call(agent, operation, **params))
+        result = self._call(agent, operation, read=direct.reader(directly), **params)
+        return result.value if isinstance(result, direct.Read) else through_zeep(result)
 
 
 # The ticket lifetime: "The ticket is short-lived and will only last 6 hours"

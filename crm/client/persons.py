@@ -6,12 +6,18 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from zeep.xsd.types import builtins as xsd
-
 from ..errors import NotFoundCrmError, PermanentCrmError
 from ..types import Company, Interest, NewCompany, Person, PersonMatch
 from . import queries
 from .archive import as_datetime
+from .direct import BOOLEAN as _BOOLEAN
+from .direct import DATETIME as _DATETIME
+from .direct import INT as _INT
+from .direct import STRING as _STRING
+from .direct import LeftToZeep as _LeftToZeep
+from .direct import fields as _fields
+from .direct import items as _items
+from .direct import value as _value
 from .transport import elements
 
 
@@ -49,70 +55,8 @@ def person_from_entity(entity: Any) -> Person:
 
 # -- a person read straight from the reply's XML ---------------------------------------------
 #
-# zeep builds an object of every element of a PersonEntity (some 60, nested), about a
-# millisecond per reply, more than the rest of the call; the hub reads 17 of them. So
-# GetPersonEntity's reply is read here as zeep reads it with ZEEP_SETTINGS: children
-# matched by local name, the first of a name taken and the rest (and every element no
-# type names) passed over, text converted by zeep's own xsd types, an element with
-# neither children nor attributes read as None. A shape whose reading by zeep this does
-# not repeat exactly (an xsi:type, a value zeep cannot convert and reads as None, an
-# array item without content, a comment among the elements) is left to zeep: the
-# reply is read through zeep then, as before. tests/crm/test_contract.py compares both.
-
-_STRING, _INT, _BOOLEAN, _DATETIME = xsd.String(), xsd.Int(), xsd.Boolean(), xsd.DateTime()
-_XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
-
-
-class _LeftToZeep(Exception):
-    """The reply has a shape that zeep is left to read (see above)."""
-
-
-def _fields(element: Any) -> dict[str, Any] | None:
-    """A complex element's children by local name (the first of each), or None where
-    zeep reads it as None (no children, no attributes)."""
-    if _XSI_TYPE in element.attrib:
-        raise _LeftToZeep
-    if not len(element) and not element.attrib:
-        return None
-    found: dict[str, Any] = {}
-    for item in element:
-        tag = item.tag
-        if not isinstance(tag, str):
-            raise _LeftToZeep
-        found.setdefault(tag.rsplit("}", 1)[-1], item)
-    return found
-
-
-def _value(fields: dict[str, Any] | None, name: str, kind: Any) -> Any:
-    element = fields.get(name) if fields else None
-    if element is None:
-        return None
-    if _XSI_TYPE in element.attrib:
-        raise _LeftToZeep
-    text = element.text
-    if text is None:
-        return None
-    try:
-        return kind.pythonvalue(text)
-    except (TypeError, ValueError):
-        raise _LeftToZeep from None  # zeep logs it and reads None
-
-
-def _items(fields: dict[str, Any] | None, name: str, item: str) -> list[dict[str, Any]]:
-    """The fields of each ``item`` of the array element ``name``, in order."""
-    array = _fields(fields[name]) if fields and name in fields else None
-    if array is None:
-        return []
-    tag_end = "}" + item
-    result = []
-    for element in fields[name]:
-        tag = element.tag
-        if tag == item or tag.endswith(tag_end):
-            item_fields = _fields(element)
-            if item_fields is None:
-                raise _LeftToZeep  # zeep's item is None, which the hub cannot read
-            result.append(item_fields)
-    return result
+# GetPersonEntity's reply (some 60 elements, of which the hub reads 17) is read as zeep
+# reads it, by crm.client.direct's rules; tests/crm/test_person_reading.py compares both.
 
 
 def person_from_reply(element: Any) -> Person | None:
