@@ -17,6 +17,7 @@ from .direct import STRING as _STRING
 from .direct import LeftToZeep as _LeftToZeep
 from .direct import fields as _fields
 from .direct import items as _items
+from .direct import response_fields
 from .direct import value as _value
 from .transport import elements
 
@@ -62,9 +63,8 @@ def person_from_entity(entity: Any) -> Person:
 def person_from_reply(element: Any) -> Person | None:
     """The Person of a GetPersonEntityResponse element (None: no such person), read as
     ``person_from_entity`` reads zeep's object of it; _LeftToZeep where zeep must."""
-    if not isinstance(element.tag, str) or not element.tag.endswith("}GetPersonEntityResponse"):
-        raise _LeftToZeep
-    wrapper = _fields(element)
+    # The whole reply is checked: zeep fails on an xsi:type it does not know anywhere in it.
+    wrapper = response_fields(element, "GetPersonEntity", whole=True)
     entity = _fields(wrapper["Response"]) if wrapper and "Response" in wrapper else None
     if entity is None or not _value(entity, "PersonId", _INT):
         return None
