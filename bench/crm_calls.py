@@ -15,6 +15,10 @@ The target: under 1.5 ms of CPU per call over the floor. Beside it, for the reco
 same calls with the reply read through zeep's objects (as every other operation is), and
 with the cap shared in Redis where the settings name one (CRM_CALL_SLOTS_URL, as a
 deployment with Redis has it: a slot taken and given back per call).
+Then, a line per operation of the engine's saves and consent sync (Sale.SaveSaleEntity,
+Appointment.SaveAppointmentEntity, Person.GetConsentInfos, Person.SetConsent): the CPU
+over the floor of the same envelopes, with the reply read straight from its XML
+(crm.client.direct) and, beside it, through zeep's objects.
 ``--quick`` makes fewer calls; ``--json PATH`` also writes the figures as rows for
 bench/run_all.py.
 """
@@ -26,6 +30,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
@@ -88,6 +93,64 @@ def measure(label: str, calls: int, fn) -> tuple[float, float]:
     return calls / wall, cpu * 1000 / calls
 
 
+START = datetime(2025, 3, 1, 10, tzinfo=UTC)
+
+# The operations beside the target, as the engine and consent sync call them.
+OPERATIONS = {
+    ("Sale", "SaveSaleEntity"): lambda c, i: c.create_sale(
+        heading="Webinar lead", text=f"Clicked [emhub:run:{i}]", person_id=1 + i % 300, owner_id=2
+    ),
+    ("Appointment", "SaveAppointmentEntity"): lambda c, i: c.create_appointment(
+        person_id=1 + i % 300,
+        owner_id=2,
+        task_id=1,
+        description=f"Call back [emhub:run:{i}]",
+        start=START,
+        end=START + timedelta(minutes=30),
+        company_id=2,
+    ),
+    ("Person", "GetConsentInfos"): lambda c, i: c.consents(person_id=1 + i % 300),
+    ("Person", "SetConsent"): lambda c, i: c.set_consent(
+        person_id=1 + i % 300, purpose_key="EMARKETING", legal_base_key="61A"
+    ),
+}
+
+
+def floor_of(root: str, agent: str, operation: str, envelope: bytes):
+    """Plain ``requests`` posts of ``envelope`` (as the client sent it) to the endpoint."""
+    session = requests.Session()
+    url = f"{root}/Remote/Services88/{agent}.svc"
+    headers = {
+        "Content-Type": "text/xml; charset=utf-8",
+        "SOAPAction": '"http://www.superoffice.net/ws/crm/NetServer/Services88/'
+        f'{agent}/{operation}"',
+    }
+
+    def floor_call(i: int) -> None:
+        response = session.post(url, data=envelope, headers=headers, timeout=10)
+        response.content  # noqa: B018 - read the body like the client does
+        assert response.status_code == 200
+
+    return floor_call
+
+
+def operations_over_floor(root: str, client_of, calls: int) -> list[tuple[str, float, float]]:
+    """Per operation: (its name, CPU ms over the floor read directly, and read by zeep)."""
+    figures = []
+    direct, through_zeep = client_of(), client_of(read_replies_directly=False)
+    for (agent, operation), call in OPERATIONS.items():
+        call(direct, 0)
+        envelope = zeep_client(bundled_wsdl(agent), 10).transport.capture.request
+        call(through_zeep, 0)
+        floor_call = floor_of(root, agent, operation, envelope)
+        floor_call(0)
+        _, direct_cpu = measure(operation, calls, lambda i, c=call: c(direct, i))
+        _, zeep_cpu = measure(operation, calls, lambda i, c=call: c(through_zeep, i))
+        _, floor_cpu = measure(operation, calls, floor_call)
+        figures.append((f"{agent}.{operation}", direct_cpu - floor_cpu, zeep_cpu - floor_cpu))
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=2000)
@@ -147,23 +210,12 @@ def main() -> None:
             _, shared_cpu = measure("shared cap", extra_calls, shared_call)
 
         # The floor: the same envelope bytes the client sent, posted with plain requests.
-        transport = zeep_client(bundled_wsdl("Person"), 10).transport
-        envelope = transport.capture.request
-        session = requests.Session()
-        url = f"{root}/Remote/Services88/Person.svc"
-        headers = {
-            "Content-Type": "text/xml; charset=utf-8",
-            "SOAPAction": '"http://www.superoffice.net/ws/crm/NetServer/Services88/'
-            'Person/GetPersonEntity"',
-        }
-
-        def floor_call(i: int) -> None:
-            response = session.post(url, data=envelope, headers=headers, timeout=10)
-            response.content  # noqa: B018 - read the body like the client does
-            assert response.status_code == 200
-
+        envelope = zeep_client(bundled_wsdl("Person"), 10).transport.capture.request
+        floor_call = floor_of(root, "Person", "GetPersonEntity", envelope)
         floor_call(0)
         floor_rate, floor_cpu = measure("floor", args.calls, floor_call)
+        operation_calls = max(50, args.calls // 8)
+        per_operation = operations_over_floor(root, client_of, operation_calls)
 
         print(f"calls measured:                 {args.calls} (Person.GetPersonEntity, 1 thread)")
         print(f"client  calls/s:                {client_rate:8.0f}   CPU/call {client_cpu:6.2f} ms")
@@ -187,7 +239,6 @@ def main() -> None:
                 f"over the floor, cap in Redis:   {shared_cpu - floor_cpu:8.2f} ms per call"
                 f"   ({extra_calls} calls)"
             )
-        over = client_cpu - floor_cpu
         extra = [row("SOAP client: over the floor, reply read by zeep", zeep_cpu - floor_cpu, "ms")]
         if shared_cpu is not None:
             extra.append(
@@ -195,6 +246,14 @@ def main() -> None:
                     "SOAP client: over the floor, cap shared in Redis", shared_cpu - floor_cpu, "ms"
                 )
             )
+        for name, direct_over, zeep_over in per_operation:
+            print(
+                f"over the floor, {name + ':':<35}{direct_over:6.2f} ms per call"
+                f"   (read by zeep {zeep_over:5.2f} ms; {operation_calls} calls)"
+            )
+            extra.append(row(f"SOAP client: over the floor, {name}", direct_over, "ms"))
+            extra.append(row(f"SOAP client: over the floor, {name}, read by zeep", zeep_over, "ms"))
+        over = client_cpu - floor_cpu
         rows_write(
             args.json,
             [
