@@ -22,7 +22,9 @@ webhook, and a Celery worker (prefork, 2 processes) on CELERY_BROKER_URL. Then:
    change made at a random moment) and then for the cycle to reach it; the figures are
    that wait's quantiles plus the measured time into the cycle.
 
-Prints p50/p95/max per direction and the load average the run was measured under.
+Prints p50/p95/max per direction and the load average the run was measured under, and
+the CPU seconds each part spent on the pushes (web, worker, simulator, the bench itself),
+in all and per change: on a busy machine the wall clock is noisy, CPU per change is not.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import signal
 import socket
 import statistics
@@ -91,10 +94,52 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> 
     raise SystemExit(f"Nothing answered on port {port}")
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu_seconds(leader: int) -> float:
+    """CPU seconds (user + system) of every process in ``leader``'s process group, the
+    children they have waited for included (a gunicorn or Celery worker that was replaced
+    counts through its parent). Each part is started in its own session, so its group is
+    the part with all its worker processes."""
+    ticks = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                text = stat.read()
+        except OSError:
+            continue  # gone meanwhile
+        # The command name (field 2) may hold spaces and parentheses: split after it.
+        fields = text[text.rindex(")") + 2 :].split()
+        # fields[0] is field 3 (state): pgrp is field 5, utime..cstime are fields 14-17.
+        if int(fields[2]) != leader:
+            continue
+        ticks += sum(int(f) for f in fields[11:15])
+    return ticks / CLOCK_TICKS
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Held:
+    """A started part: its process and the CPU its process group has used so far."""
+
+    def __init__(self, process: subprocess.Popen):
+        self.process = process
+
+    def cpu_seconds(self) -> float:
+        return group_cpu_seconds(self.process.pid)
+
+
 class Processes:
     def __init__(self, env: dict[str, str]):
         self.env = env
         self.running: dict[str, subprocess.Popen] = {}
+        self.held: dict[str, Held] = {}
 
     def start(self, name: str, argv: list[str]) -> subprocess.Popen:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
@@ -106,7 +151,14 @@ class Processes:
             start_new_session=True,
         )
         self.running[name] = process
+        self.held[name] = Held(process)
         return process
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds so far of each running part and of the bench itself."""
+        found = {name: self.held[name].cpu_seconds() for name in self.running}
+        found["bench"] = own_cpu_seconds()
+        return found
 
     def stop(self, name: str) -> None:
         process = self.running.pop(name, None)
@@ -298,6 +350,15 @@ def report(label: str, watch: Watch, count: int) -> list[float]:
     return values
 
 
+def report_cpu(before: dict[str, float], after: dict[str, float], changes: int) -> None:
+    spent = {name: after[name] - before.get(name, 0.0) for name in after}
+    total = sum(spent.values())
+    parts = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in spent.items())
+    print(f"  CPU seconds on the pushes: {parts}; {total:.1f} s in all")
+    per = ", ".join(f"{name} {1000 * s / changes:.1f}" for name, s in spent.items())
+    print(f"  CPU ms per change ({changes:,} changes): {per}; {1000 * total / changes:.1f} in all")
+
+
 def cycle_comparison(args, account, so_persons, hub_persons, contact_of, sim) -> None:
     """The same changes without pushes, left to one incremental cycle."""
     before_so, before_hub = sim.consents(so_persons), sim.consents(hub_persons)
@@ -356,6 +417,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0, help="changes per second per side")
     parser.add_argument("--together", action="store_true", help="both sides at the same time")
     parser.add_argument("--workers", type=int, default=2, help="Celery worker processes")
+    parser.add_argument("--sim-port", type=int, default=0, help="the simulator's port")
+    parser.add_argument("--web-port", type=int, default=0, help="the web app's port")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         raise SystemExit("Set DATABASE_URL to a PostgreSQL server.")
@@ -366,7 +429,7 @@ def main() -> None:
     print(f"Database {test_name} (PostgreSQL), broker {settings.CELERY_BROKER_URL}")
     print(f"{os.cpu_count()} CPUs; load average at start {os.getloadavg()}\n")
 
-    sim_port, web_port = free_port(), free_port()
+    sim_port, web_port = args.sim_port or free_port(), args.web_port or free_port()
     base_url = f"http://127.0.0.1:{web_port}"
     settings.EMHUB_PUBLIC_URL = base_url
     env = os.environ.copy() | {
@@ -472,6 +535,7 @@ def main() -> None:
             f"{args.changes:,} changes on each side at {args.rate:g}/s"
             + (" (both sides at once)" if args.together else "")
         )
+        cpu_before = processes.cpu_seconds()
         if args.together:
             results: dict[str, Watch] = {}
             threads = [
@@ -500,6 +564,7 @@ def main() -> None:
             hub_watch = hub_side(args, hub_persons, contact_of, email_of, sim, base_url, api_key)
             hub_watch.wait_done(120)
         load = os.getloadavg()
+        cpu_after = processes.cpu_seconds()
         report("SuperOffice → hub (webhook, worker re-reads the person)", so_watch, args.changes)
         report("hub → SuperOffice (consent API, outbox worker)", hub_watch, args.changes)
         events = list(
@@ -519,6 +584,7 @@ def main() -> None:
             f"p95 {delivered[1]:.2f} s; receiver to applied: p50 {applied[0]:.2f} s, "
             f"p95 {applied[1]:.2f} s"
         )
+        report_cpu(cpu_before, cpu_after, 2 * args.changes)
         print(f"  load average after the pushes {load}\n")
 
         processes.stop("worker")
