@@ -414,6 +414,10 @@ class ConsentPushLease(models.Model):
     account = models.OneToOneField(Account, on_delete=models.CASCADE, related_name="push_lease")
     holder = models.CharField(max_length=64, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
+    # Set when a wake-up was published and no drain has begun since: further deliveries
+    # and pushes of the burst leave their rows to that drain instead of publishing again.
+    # A drain clears it when it takes the lease and when it lets it go.
+    wake_requested_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.account_id}: {self.holder or 'free'}"

@@ -12,6 +12,13 @@ Hub → SuperOffice. ``consent_record`` queues the contact in the outbox (``Cons
 in the same transaction as the change (``consent_push_enqueue``), whoever recorded it:
 the consent API, a form, an import, an unsubscribe.
 
+Wake-ups are debounced: a delivery or a push publishes a Celery message only when none is
+pending for the account (``ConsentPushLease.wake_requested_at``, set by the row that
+publishes, cleared by a drain when it takes the lease and when it lets it go, each time
+before it reads the rows). A burst of deliveries costs one message and one drain; a row
+that commits while a drain runs is read by that drain's next batch or by its check after
+the release.
+
 One worker at a time per account drains both (``consent_pushes_drain``, holding the
 account's ``ConsentPushLease``): the contacts behind the pending deliveries and pushes are
 each read and decided once, through the same code as the cycle (``_sync_contact``), so
@@ -33,8 +40,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from campaigns.models import Contact
@@ -76,6 +84,13 @@ def push_redispatch_seconds() -> float:
     return _setting("CONSENT_PUSH_REDISPATCH_SECONDS", 20.0)
 
 
+def push_wake_stale_seconds() -> float:
+    # A wake-up no drain has answered in this long is taken as lost (its message went
+    # missing, or a drain of another account's backlog holds the worker): the next row
+    # publishes again rather than wait for the sweeper.
+    return _setting("CONSENT_PUSH_WAKE_STALE_SECONDS", 5.0)
+
+
 BATCH_SIZE = 200
 # A delivery body is a few hundred bytes; anything this large is not SuperOffice's.
 MAX_BODY_BYTES = 256 * 1024
@@ -91,7 +106,12 @@ def push_lease_acquire(*, account_id: int) -> str | None:
     taken = (
         ConsentPushLease.objects.filter(account_id=account_id)
         .filter(Q(holder="") | Q(expires_at__isnull=True) | Q(expires_at__lt=now))
-        .update(holder=holder, expires_at=now + timedelta(seconds=push_lease_seconds()))
+        .update(
+            holder=holder,
+            expires_at=now + timedelta(seconds=push_lease_seconds()),
+            # This drain reads the rows next: whatever committed before is its to take.
+            wake_requested_at=None,
+        )
     )
     return holder if taken else None
 
@@ -105,8 +125,10 @@ def push_lease_renew(*, account_id: int, holder: str) -> bool:
 
 
 def push_lease_release(*, account_id: int, holder: str) -> None:
+    # The drain checks for due rows after this: a row that committed before is seen
+    # then, and one that commits after finds no wake-up pending and publishes its own.
     ConsentPushLease.objects.filter(account_id=account_id, holder=holder).update(
-        holder="", expires_at=None
+        holder="", expires_at=None, wake_requested_at=None
     )
 
 
@@ -134,9 +156,45 @@ def consent_pushes_publish(*, account_id: int, countdown: float | None = None) -
     return True
 
 
+# Marks the account's wake-up as pending unless one is (and is not stale); a row comes
+# back only when this call marked it, so only then is a message published. The lease row
+# is made here when the account never had one. One statement on PostgreSQL and SQLite.
+_WAKE_SQL = """
+INSERT INTO {table} (account_id, holder, expires_at, wake_requested_at)
+VALUES (%s, '', NULL, %s)
+ON CONFLICT (account_id) DO UPDATE SET wake_requested_at = excluded.wake_requested_at
+WHERE {table}.wake_requested_at IS NULL OR {table}.wake_requested_at < %s
+RETURNING account_id
+"""
+
+
+def consent_pushes_wake_now(*, account_id: int) -> bool:
+    """Wake the account's drain for rows that have committed, unless a wake-up is pending
+    already: then the drain it wakes, or the one running, reads these rows too (see the
+    module's docstring). Returns whether a message was published."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=push_wake_stale_seconds())
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _WAKE_SQL.format(table=ConsentPushLease._meta.db_table),
+            [account_id, adapt(now), adapt(stale)],
+        )
+        marked = cursor.fetchone() is not None
+    if not marked:
+        return False
+    if consent_pushes_publish(account_id=account_id):
+        return True
+    # No message went out: let the next row try rather than wait for the mark to go stale.
+    ConsentPushLease.objects.filter(account_id=account_id, wake_requested_at=now).update(
+        wake_requested_at=None
+    )
+    return False
+
+
 def consent_pushes_wake(*, account_id: int) -> None:
     """A wake-up once the caller's transaction has committed (the rows are there)."""
-    transaction.on_commit(lambda: consent_pushes_publish(account_id=account_id))
+    transaction.on_commit(lambda: consent_pushes_wake_now(account_id=account_id))
 
 
 # -- SuperOffice → hub: the receiver ------------------------------------------------------
@@ -157,11 +215,19 @@ def _count_refusal(hook: SuperOfficeWebhook) -> None:
 def superoffice_event_receive(*, token: str, body: bytes, signature: str | None) -> Received:
     """One POST to the account's receiver address: verified, stored once, acknowledged.
 
+    It costs a read of the webhook's row, the delivery's insert and the wake-up's mark;
+    the webhook's figures (deliveries, last delivery) are the drain's to write, once per
+    batch, and a burst publishes one wake-up (``consent_pushes_wake_now``).
+
     404 for an address no account has; 410 Gone for one whose webhook the hub removed
     (SuperOffice disables a webhook on 410, docs/en/automation/webhook/reference/
     state-events.md); 401 without a valid signature; 400 for a body that is not a
     delivery; 200 otherwise (a test event, a redelivery, an event the hub does not use)."""
-    hook = SuperOfficeWebhook.objects.filter(token=token).first()
+    hook = (
+        SuperOfficeWebhook.objects.filter(token=token)
+        .only("account_id", "secret", "state", "events")
+        .first()
+    )
     if hook is None:
         return Received(404, "No such receiver.")
     if not hook.is_receiving and hook.state not in (
@@ -183,24 +249,26 @@ def superoffice_event_receive(*, token: str, body: bytes, signature: str | None)
     if delivery.entity != "person" or delivery.event not in hook.events:
         return Received(200, "Not an event the hub uses.")
     now = timezone.now()
+    row = SuperOfficeEvent(
+        account_id=hook.account_id,
+        event_id=delivery.event_id,
+        event=delivery.event,
+        person_id=delivery.primary_key,
+        occurred_at=delivery.occurred_at,
+        received_at=now,
+        payload=delivery.payload,
+        next_attempt_at=now,
+    )
     try:
-        with transaction.atomic():
-            SuperOfficeEvent.objects.create(
-                account_id=hook.account_id,
-                event_id=delivery.event_id,
-                event=delivery.event,
-                person_id=delivery.primary_key,
-                occurred_at=delivery.occurred_at,
-                received_at=now,
-                payload=delivery.payload,
-                next_attempt_at=now,
-            )
+        if connection.in_atomic_block:
+            with transaction.atomic():
+                row.save(force_insert=True)
+        else:
+            # Autocommit: the insert alone, nothing to roll back when the EventId is known.
+            row.save(force_insert=True)
     except IntegrityError:
         return Received(200, "Already received.")
-    SuperOfficeWebhook.objects.filter(pk=hook.pk).update(
-        last_delivery_at=now, deliveries=F("deliveries") + 1
-    )
-    consent_pushes_publish(account_id=hook.account_id)
+    consent_pushes_wake_now(account_id=hook.account_id)
     return Received(200, "Received.")
 
 
@@ -314,12 +382,25 @@ def _due(model, *, account_id: int, now):
     )
 
 
+def _count_deliveries(events, finished: int) -> None:
+    """The webhook's figures for the connection page, written as deliveries leave the
+    queue (the receiver writes the delivery alone): once per batch, not per POST."""
+    if not finished:
+        return
+    last = max(e.received_at for e in events)
+    SuperOfficeWebhook.objects.filter(account_id=events[0].account_id).update(
+        deliveries=F("deliveries") + finished,
+        last_delivery_at=Greatest(Coalesce(F("last_delivery_at"), last), last),
+    )
+
+
 def _finish_rows(events, pushes, *, note: str = "") -> None:
     now = timezone.now()
     if events:
-        SuperOfficeEvent.objects.filter(pk__in=[e.pk for e in events]).update(
-            status=PushStatus.DONE, processed_at=now, note=note[:2000]
-        )
+        finished = SuperOfficeEvent.objects.filter(
+            pk__in=[e.pk for e in events], status=PushStatus.PENDING
+        ).update(status=PushStatus.DONE, processed_at=now, note=note[:2000])
+        _count_deliveries(events, finished)
     if pushes:
         ConsentPush.objects.filter(pk__in=[p.pk for p in pushes]).update(
             status=PushStatus.DONE, finished_at=now, last_error=""
@@ -336,6 +417,7 @@ def _retry_rows(events, pushes, exc: Exception) -> float | None:
     error = f"{exc.__class__.__name__}: {exc}"[:2000]
     now = timezone.now()
     soonest: float | None = None
+    given_up: list[SuperOfficeEvent] = []
     for model, rows in ((SuperOfficeEvent, events), (ConsentPush, pushes)):
         for row in rows:
             attempts = row.attempts + 1
@@ -354,7 +436,10 @@ def _retry_rows(events, pushes, exc: Exception) -> float | None:
                     fields["last_error"] = error
                 else:
                     fields["note"] = f"Waiting to try again: {error}"
-            model.objects.filter(pk=row.pk, status=PushStatus.PENDING).update(**fields)
+            updated = model.objects.filter(pk=row.pk, status=PushStatus.PENDING).update(**fields)
+            if updated and model is SuperOfficeEvent and attempts >= max_attempts():
+                given_up.append(row)
+    _count_deliveries(given_up, len(given_up))
     return soonest
 
 

@@ -94,7 +94,13 @@ def test_a_consent_changed_in_superoffice_reaches_the_hub_through_the_webhook_an
         person_id=PERSON, purpose_key="EMARKETING", legal_base_key=WITHDRAWN, source_key="USER"
     )
 
-    wait_until(lambda: current_basis(contact) == WITHDRAWN, message="the webhook's change")
+    wait_until(
+        lambda: (
+            current_basis(contact) == WITHDRAWN
+            and not SuperOfficeEvent.objects.filter(status=PushStatus.PENDING).exists()
+        ),
+        message="the webhook's change",
+    )
     [event] = SuperOfficeEvent.objects.filter(account=account)
     assert (event.event, event.person_id, event.status) == (
         "person.unconsented",

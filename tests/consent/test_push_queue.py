@@ -157,6 +157,66 @@ def test_a_drain_that_finds_the_lease_taken_leaves_the_rows_to_the_holder(accoun
     assert ConsentPush.objects.get(contact=contact).status == PushStatus.PENDING
 
 
+def _queued_messages() -> int:
+    from emhub.celery import app
+
+    with app.connection_for_write() as conn:
+        return conn.default_channel.queue_declare("celery", passive=True).message_count
+
+
+def _receive(hook, person_id: int, event_id: str):
+    from consent.push import superoffice_event_receive
+    from crm.webhooks import webhook_signature
+
+    body = json.dumps(
+        {
+            "EventId": event_id,
+            "Timestamp": "2025-05-14T10:48:07.8912039Z",
+            "Event": "person.consented",
+            "PrimaryKey": person_id,
+            "Entity": "person",
+        }
+    ).encode()
+    signature = webhook_signature(secret=hook.secret, body=body)
+    return superoffice_event_receive(token=hook.token, body=body, signature=signature)
+
+
+def test_a_burst_of_deliveries_publishes_one_wake_up_until_a_drain_takes_the_lease(account):
+    from consent.models import SuperOfficeWebhook
+    from consent.push import push_lease_release
+    from emhub.celery import app
+
+    hook = SuperOfficeWebhook.objects.create(
+        account=account,
+        token="burst",
+        secret="s" * 32,
+        name="emhub",
+        events=["person.consented"],
+        state=SuperOfficeWebhook.State.ACTIVE,
+    )
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge("celery")
+
+    for i in range(5):
+        assert _receive(hook, 20 + i, f"burst-{i}").status == 200
+    assert SuperOfficeEvent.objects.filter(account=account).count() == 5
+    assert _queued_messages() == 1
+    # A drain took the lease and reads from here on: the next delivery may have come
+    # after its read, so it wakes again; the rest of that burst does not.
+    holder = push_lease_acquire(account_id=account.pk)
+    _receive(hook, 30, "burst-5")
+    _receive(hook, 31, "burst-6")
+    assert _queued_messages() == 2
+    push_lease_release(account_id=account.pk, holder=holder)
+    _receive(hook, 32, "burst-7")
+    assert _queued_messages() == 3
+    # The receiver wrote the deliveries alone; the webhook's figures are the drain's.
+    hook.refresh_from_db()
+    assert hook.deliveries == 0
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge("celery")
+
+
 # -- the delivery as a receiver reads it ----------------------------------------------------
 
 
