@@ -47,7 +47,7 @@ from django.utils import timezone
 
 from campaigns.models import Contact
 from crm.errors import ConfigurationCrmError, TransientCrmError
-from crm.selectors import crm_ready
+from crm.selectors import connection_for
 from crm.services import client_for_account
 from crm.webhooks import BadDelivery, webhook_delivery_parse, webhook_signature_valid
 from emhub.models import Account
@@ -275,20 +275,25 @@ def superoffice_event_receive(*, token: str, body: bytes, signature: str | None)
 # -- hub → SuperOffice: the outbox -----------------------------------------------------------
 
 
-def consent_push_enqueue(*, account: Account, contact_ids, change=None) -> int:
+def consent_push_enqueue(*, account: Account, contact_ids, change=None, linked=False) -> int:
     """Queue the contacts' changed legal basis for SuperOffice, in the caller's transaction.
 
     Only when the admin has legal-basis sync on, and only for contacts linked to a
-    SuperOffice person (the others have nobody to write to). A contact already waiting
-    keeps its one pending row: the worker decides on the hub's state when it gets there.
-    Returns how many contacts were considered."""
+    SuperOffice person (the others have nobody to write to; ``linked`` when the caller
+    holds the contacts' rows and knows they are). A contact already waiting keeps its one
+    pending row: the worker decides on the hub's state when it gets there. Returns how
+    many contacts were considered."""
     ids = list({int(i) for i in contact_ids})
     if not ids or not consent_sync_enabled(account=account):
         return 0
-    linked = list(
-        Contact.objects.filter(
-            account=account, pk__in=ids, superoffice_person_id__isnull=False
-        ).values_list("pk", flat=True)
+    linked = (
+        ids
+        if linked
+        else list(
+            Contact.objects.filter(
+                account=account, pk__in=ids, superoffice_person_id__isnull=False
+            ).values_list("pk", flat=True)
+        )
     )
     if not linked:
         return 0
@@ -497,16 +502,31 @@ def push_threads() -> int:
     )
 
 
+def push_contacts_per_thread() -> int:
+    # A thread costs a database connection of its own (opened and closed per batch, some
+    # milliseconds of CPU): worth it only for this many contacts or more. A drain that keeps
+    # up with a steady trickle has a few contacts a batch and syncs them in its own thread.
+    return max(1, int(_setting("CONSENT_PUSH_CONTACTS_PER_THREAD", 8)))
+
+
 def _sync_work(
-    *, account: Account, holder: str, work: dict[int, _Work], result: DrainResult
+    *,
+    account: Account,
+    holder: str,
+    work: dict[int, _Work],
+    result: DrainResult,
+    client=None,
+    superoffice_connection=None,
 ) -> tuple[set[int], Exception | None]:
     """Sync each contact of the batch once; returns the contacts done and what stopped
     the rest (SuperOffice failing, or an error of the hub's own).
 
-    The contacts are independent, so they are synced side by side, each thread with its
-    own client and database connection, up to ``push_threads()``. Inside a transaction
-    (the caller's) they are synced one after the other: another connection would not
-    see its rows."""
+    The contacts are independent, so a large batch is synced side by side, each thread
+    with its own client and database connection, up to ``push_threads()`` threads of at
+    least ``push_contacts_per_thread()`` contacts each; a small one (and any inside a
+    transaction, the caller's, whose rows another connection would not see) one after
+    the other, with ``client`` when the caller has one. ``superoffice_connection`` is the
+    account's connection row when the caller has read it (no query per thread)."""
     from django.db import connection, connections
 
     from .services import CycleAborted, _Figures, _hub_states, _sync_contact
@@ -522,7 +542,13 @@ def _sync_work(
     def run(own_connection: bool) -> None:
         try:
             port = ConsentPort(
-                client_for_account(account, correlation=f"consent-push-{holder[:12]}")
+                client
+                if client is not None and not own_connection
+                else client_for_account(
+                    account,
+                    correlation=f"consent-push-{holder[:12]}",
+                    connection=superoffice_connection,
+                )
             )
             while not failures:
                 try:
@@ -553,7 +579,7 @@ def _sync_work(
             if own_connection:
                 connections.close_all()
 
-    count = min(push_threads(), len(work))
+    count = min(push_threads(), len(work) // push_contacts_per_thread())
     if count <= 1 or connection.in_atomic_block:
         run(own_connection=False)
     else:
@@ -583,21 +609,7 @@ def _drain_batch(*, account: Account, holder: str, result: DrainResult) -> bool:
     from automations.services import account_crm_pause, account_crm_resume
 
     now = timezone.now()
-    if not consent_sync_enabled(account=account):
-        # Sync was turned off: what waited is not written anywhere.
-        note = "Legal-basis sync is off: not applied."
-        _finish_rows(
-            list(_due(SuperOfficeEvent, account_id=account.pk, now=now)),
-            list(_due(ConsentPush, account_id=account.pk, now=now)),
-            note=note,
-        )
-        return False
-    paused = crm_paused_until(account_id=account.pk)
-    if (paused is not None and paused > now) or not crm_ready(account=account):
-        # The account's CRM work is held (SuperOffice refused its configuration): the
-        # rows stay due and the sweeper wakes the account when the hold ends.
-        result.stopped = "paused"
-        return False
+    # The rows first: a drain's last look finds none and costs no more than these two.
     events = list(
         _due(SuperOfficeEvent, account_id=account.pk, now=now).order_by("id")[:BATCH_SIZE]
     )
@@ -608,13 +620,31 @@ def _drain_batch(*, account: Account, holder: str, result: DrainResult) -> bool:
     )
     if not events and not pushes:
         return False
+    # One read of the connection row answers both whether sync is on and whether the CRM
+    # is usable, and builds the clients below.
+    superoffice_connection = connection_for(account=account)
+    if superoffice_connection is None or not superoffice_connection.legal_basis_sync_enabled:
+        # Sync was turned off: what waited is not written anywhere.
+        _finish_rows(events, pushes, note="Legal-basis sync is off: not applied.")
+        return len(events) == BATCH_SIZE or len(pushes) == BATCH_SIZE
+    paused = crm_paused_until(account_id=account.pk)
+    if (paused is not None and paused > now) or superoffice_connection.config_error:
+        # The account's CRM work is held (SuperOffice refused its configuration): the
+        # rows stay due and the sweeper wakes the account when the hold ends.
+        result.stopped = "paused"
+        return False
     if not push_lease_renew(account_id=account.pk, holder=holder):
         result.stopped = "lease lost"
         return False
 
     early_failure: Exception | None = None
+    client = None
     try:
-        client = client_for_account(account, correlation=f"consent-push-{holder[:12]}")
+        client = client_for_account(
+            account,
+            correlation=f"consent-push-{holder[:12]}",
+            connection=superoffice_connection,
+        )
         echoes = _echoes(account=account, client=client, events=events)
     except (TransientCrmError, ConfigurationCrmError) as exc:
         echoes, early_failure = set(), exc
@@ -642,7 +672,14 @@ def _drain_batch(*, account: Account, holder: str, result: DrainResult) -> bool:
     _finish_rows(orphans, [], note="No contact of the hub is linked to this person.")
 
     if early_failure is None:
-        done, failure = _sync_work(account=account, holder=holder, work=work, result=result)
+        done, failure = _sync_work(
+            account=account,
+            holder=holder,
+            work=work,
+            result=result,
+            client=client,
+            superoffice_connection=superoffice_connection,
+        )
     else:
         done, failure = set(), early_failure
 

@@ -130,8 +130,14 @@ def consent_record(
     changed_at = changed_at or now
 
     with transaction.atomic():
-        # Serialise changes per contact, so two writers cannot both believe they are newest.
-        Contact.objects.select_for_update().filter(pk=contact.pk).first()
+        # Serialise changes per contact, so two writers cannot both believe they are newest;
+        # the locked row tells whether the contact is linked to a SuperOffice person now.
+        person_id = (
+            Contact.objects.select_for_update()
+            .filter(pk=contact.pk)
+            .values_list("superoffice_person_id", flat=True)
+            .first()
+        )
         change = ConsentChange.objects.create(
             account=account,
             contact=contact,
@@ -168,10 +174,13 @@ def consent_record(
             CurrentConsent.objects.filter(pk=current.pk).update(**fields)
         else:
             moved = False
-        if push and moved and origin != Origin.SUPEROFFICE and contact.superoffice_person_id:
+        if push and moved and origin != Origin.SUPEROFFICE and person_id:
             from .push import consent_push_enqueue
 
-            consent_push_enqueue(account=account, contact_ids=[contact.pk], change=change)
+            # The contact's row is locked above and it is linked: no need to look again.
+            consent_push_enqueue(
+                account=account, contact_ids=[contact.pk], change=change, linked=True
+            )
     return change
 
 
