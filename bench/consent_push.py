@@ -417,6 +417,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0, help="changes per second per side")
     parser.add_argument("--together", action="store_true", help="both sides at the same time")
     parser.add_argument("--workers", type=int, default=2, help="Celery worker processes")
+    parser.add_argument(
+        "--conn-max-age",
+        type=int,
+        default=60,
+        help="seconds the web app and the worker keep a database connection (production: 60)",
+    )
     parser.add_argument("--sim-port", type=int, default=0, help="the simulator's port")
     parser.add_argument("--web-port", type=int, default=0, help="the web app's port")
     args = parser.parse_args()
@@ -434,8 +440,11 @@ def main() -> None:
     settings.EMHUB_PUBLIC_URL = base_url
     env = os.environ.copy() | {
         "DJANGO_SETTINGS_MODULE": "emhub.settings.test",
+        # conn_max_age: as production keeps them (settings.production), a web request or a
+        # task reuses its process's database connection instead of opening one of its own.
         "DATABASE_URL": (
             f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{test_name}"
+            f"?conn_max_age={args.conn_max_age}"
         ),
         "EMHUB_PUBLIC_URL": base_url,
     }
