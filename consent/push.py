@@ -100,19 +100,26 @@ MAX_BODY_BYTES = 256 * 1024
 
 
 def push_lease_acquire(*, account_id: int) -> str | None:
-    ConsentPushLease.objects.get_or_create(account_id=account_id)
     holder = uuid.uuid4().hex
-    now = timezone.now()
-    taken = (
-        ConsentPushLease.objects.filter(account_id=account_id)
-        .filter(Q(holder="") | Q(expires_at__isnull=True) | Q(expires_at__lt=now))
-        .update(
-            holder=holder,
-            expires_at=now + timedelta(seconds=push_lease_seconds()),
-            # This drain reads the rows next: whatever committed before is its to take.
-            wake_requested_at=None,
+
+    def take() -> int:
+        now = timezone.now()
+        return (
+            ConsentPushLease.objects.filter(account_id=account_id)
+            .filter(Q(holder="") | Q(expires_at__isnull=True) | Q(expires_at__lt=now))
+            .update(
+                holder=holder,
+                expires_at=now + timedelta(seconds=push_lease_seconds()),
+                # This drain reads the rows next: whatever committed before is its to take.
+                wake_requested_at=None,
+            )
         )
-    )
+
+    # The row is there once the account had a push or a delivery: one statement then.
+    taken = take()
+    if not taken and not ConsentPushLease.objects.filter(account_id=account_id).exists():
+        ConsentPushLease.objects.get_or_create(account_id=account_id)
+        taken = take()
     return holder if taken else None
 
 
@@ -602,9 +609,10 @@ def _sync_work(
     return done, failure or (failures[0] if failures else None)
 
 
-def _drain_batch(*, account: Account, holder: str, result: DrainResult) -> bool:
-    """Decide once for every contact behind the due rows. False when there is nothing
-    more to do now (drained, held, or SuperOffice failing)."""
+def _drain_batch(*, account: Account, holder: str, result: DrainResult, renew: bool = True) -> bool:
+    """Decide once for every contact behind the due rows. True when the batch was full
+    (more may wait); False when it took what was due, or stopped (held, or SuperOffice
+    failing). ``renew=False`` right after the lease was taken."""
     from automations.selectors import crm_paused_until
     from automations.services import account_crm_pause, account_crm_resume
 
@@ -633,7 +641,7 @@ def _drain_batch(*, account: Account, holder: str, result: DrainResult) -> bool:
         # rows stay due and the sweeper wakes the account when the hold ends.
         result.stopped = "paused"
         return False
-    if not push_lease_renew(account_id=account.pk, holder=holder):
+    if renew and not push_lease_renew(account_id=account.pk, holder=holder):
         result.stopped = "lease lost"
         return False
 
@@ -698,7 +706,8 @@ def _drain_batch(*, account: Account, holder: str, result: DrainResult) -> bool:
             # A pause had run out and this batch got through: SuperOffice takes the
             # account's configuration again, so its held runs resume too.
             account_crm_resume(account=account)
-        return not result.stopped
+        full = len(events) + len(echoes) == BATCH_SIZE or len(pushes) == BATCH_SIZE
+        return full and not result.stopped
     rest_events = [e for e in events if e not in finished_events and e not in orphans]
     rest_pushes = [p for p in pushes if p not in finished_pushes]
     if isinstance(failure, ConfigurationCrmError):
@@ -726,20 +735,28 @@ def consent_pushes_drain(*, account_id: int) -> DrainResult | None:
         return None
     result = DrainResult()
     deadline = time.monotonic() + push_drain_seconds()
-    try:
-        while _drain_batch(account=account, holder=holder, result=result):
-            if time.monotonic() > deadline:
-                # Hand over to a fresh message rather than hold one task for ever.
-                consent_pushes_publish(account_id=account_id)
-                result.stopped = "handed over"
-                break
-    finally:
-        push_lease_release(account_id=account_id, holder=holder)
-    if not result.stopped and _has_due(account_id=account_id):
-        # A row that committed while this worker held the lease found its wake-up turned
-        # away: take it now rather than leave it to the sweeper.
-        consent_pushes_publish(account_id=account_id)
-    return result
+    while True:
+        try:
+            renew = False
+            while _drain_batch(account=account, holder=holder, result=result, renew=renew):
+                renew = True
+                if time.monotonic() > deadline:
+                    break
+        finally:
+            push_lease_release(account_id=account_id, holder=holder)
+        if result.stopped or not _has_due(account_id=account_id):
+            return result
+        # Rows that committed while this drain held the lease found a wake-up pending
+        # (this one): they are taken now, after the release, so none is left behind.
+        if time.monotonic() > deadline:
+            # Hand over to a fresh message rather than hold one task for ever.
+            consent_pushes_publish(account_id=account_id)
+            result.stopped = "handed over"
+            return result
+        holder = push_lease_acquire(account_id=account_id)
+        if holder is None:
+            # Another drain took the lease, and with it these rows.
+            return result
 
 
 def _has_due(*, account_id: int) -> bool:
