@@ -29,6 +29,7 @@ from consent.services import BulkChange, consent_bulk_record, consent_record
 from crm.services import client_for_account
 from crm.webhooks import BadDelivery, webhook_delivery_parse, webhook_signature_valid
 
+from .conftest import wait_until
 from .factories import ContactFactory
 
 pytestmark = pytest.mark.both_databases
@@ -155,6 +156,50 @@ def test_a_drain_that_finds_the_lease_taken_leaves_the_rows_to_the_holder(accoun
 
     assert consent_pushes_drain(account_id=account.pk) is None
     assert ConsentPush.objects.get(contact=contact).status == PushStatus.PENDING
+
+
+def test_a_push_recorded_while_a_drain_syncs_is_taken_by_that_drain_after_it_lets_go(
+    transactional_db, account, connection, sim
+):
+    import threading
+
+    from consent.services import consent_sync_cycle
+
+    first = ContactFactory(account=account, superoffice_person_id=15, email="a15@example.com")
+    second = ContactFactory(account=account, superoffice_person_id=16, email="a16@example.com")
+    consent_sync_cycle(account=account, kind="full")
+    consent_record(account=account, contact=first, purpose=Purpose.STORE, legal_basis="61A")
+    calls_before = sum(sim.operation_counts().values())
+    sim.control(mode="slow", delay=0.3)
+    results = []
+
+    def run_drain():
+        from django.db import connections
+
+        try:
+            results.append(consent_pushes_drain(account_id=account.pk))
+        finally:
+            connections.close_all()
+
+    drain = threading.Thread(target=run_drain)
+    drain.start()
+    try:
+        # The drain has read its batch and is asking SuperOffice about the first contact.
+        wait_until(lambda: sum(sim.operation_counts().values()) > calls_before)
+        consent_record(account=account, contact=second, purpose=Purpose.STORE, legal_basis="61A")
+    finally:
+        drain.join(30)
+        sim.control(mode="normal")
+
+    [result] = results
+    # The second push found the first drain's wake-up pending; that drain took it after
+    # letting the lease go, not a message or the sweeper.
+    assert (result.pushes, result.stopped) == (2, "")
+    assert set(ConsentPush.objects.values_list("contact_id", "status")) == {
+        (first.pk, PushStatus.DONE),
+        (second.pk, PushStatus.DONE),
+    }
+    assert sim.consents(16)["STORE"]["legal_base"] == "61A"
 
 
 def _queued_messages() -> int:
