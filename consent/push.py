@@ -512,8 +512,10 @@ def push_threads() -> int:
 def push_contacts_per_thread() -> int:
     # A thread costs a database connection of its own (opened and closed per batch, some
     # milliseconds of CPU): worth it only for this many contacts or more. A drain that keeps
-    # up with a steady trickle has a few contacts a batch and syncs them in its own thread.
-    return max(1, int(_setting("CONSENT_PUSH_CONTACTS_PER_THREAD", 8)))
+    # up with a steady trickle has a few contacts a batch and syncs them in its own thread;
+    # behind a slow SuperOffice the rows pile up while it waits, and the next batch is
+    # large enough for threads again.
+    return max(1, int(_setting("CONSENT_PUSH_CONTACTS_PER_THREAD", 4)))
 
 
 def _sync_work(
