@@ -23,7 +23,6 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import (
     BooleanField,
     Case,
-    CharField,
     Count,
     F,
     IntegerField,
@@ -37,7 +36,6 @@ from django.db.models import (
 )
 from django.db.models.base import ModelState
 from django.db.models.expressions import RawSQL
-from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce, Greatest, Least, Lower
 from django.db.models.signals import post_init, pre_init
 from django.urls import reverse
@@ -1126,54 +1124,8 @@ class TrackingRefInvalid(Exception):
     """A forged, damaged or stale contact reference: nothing is recorded."""
 
 
-@dataclass(frozen=True)
-class LinkClick:
-    link: TrackedLink
-    contact: Contact | None
-    event: Event | None
-    redirect_url: str
-    # What the browser gets (campaigns.link_responses.Response).
-    response: Any = None
-    # Why the click does not count as a person's ("" when it does; campaigns.scanners).
-    filtered: str = ""
-
-
 def _meta_data(*, user_agent: str) -> dict:
     return {"user_agent": user_agent[:300]} if user_agent else {}
-
-
-def _clicker_with_last_send(*, ref: str, link: TrackedLink) -> tuple[Contact, Any, Any]:
-    """The contact a click's reference names, with when the campaign's email was last sent
-    to it and by which sendout: one query (the click path counts its round trips)."""
-    try:
-        contact_id = contact_ref_parse(ref=ref)
-    except signing.BadSignature as exc:
-        raise TrackingRefInvalid(str(exc)) from exc
-    last_send = Event.objects.filter(
-        account_id=link.account_id,
-        contact_id=OuterRef("pk"),
-        campaign_id=link.campaign_id,
-        type=EventType.EMAIL_SENT,
-    ).order_by("-occurred_at")
-    contact = (
-        Contact.objects.filter(pk=contact_id, account_id=link.account_id)
-        .annotate(
-            last_sent_at=Subquery(last_send.values("occurred_at")[:1]),
-            # The key as text, read back as text: through a subquery a JSON key keeps no
-            # JSON decoding of its own, and SQLite hands back an integer where PostgreSQL
-            # hands back JSON; the text form is the same on both.
-            last_sendout=Subquery(
-                last_send.annotate(
-                    sendout_text=KeyTextTransform("sendout", "data"),
-                ).values("sendout_text")[:1],
-                output_field=CharField(),
-            ),
-        )
-        .first()
-    )
-    if contact is None:
-        raise TrackingRefInvalid("No such contact")
-    return contact, contact.last_sent_at, _sendout_id(contact.last_sendout)
 
 
 def _sendout_id(value) -> int | None:
@@ -1184,103 +1136,12 @@ def _sendout_id(value) -> int | None:
     return None
 
 
-def link_click_record(
-    *, token: str, contact_ref: str | None, user_agent: str = "", method: str = "GET"
-) -> LinkClick:
-    """Record a click on a tracked link by the contact `contact_ref` names, and say what
-    the browser gets. No SuperOffice call: the link's actions are automation runs,
-    written with the click and executed by a worker.
-
-    A scanner's or preview's click (campaigns.scanners: HEAD, known user agent, seconds
-    after delivery) is stored with `data["filtered"]` and triggers no automation.
-    TrackedLink.DoesNotExist for an unknown token. A link opened without a reference
-    (forwarded, pasted), or with one that is forged, damaged (a mail client that cut or
-    re-encoded the URL) or names a contact that is gone, is only followed: the recipient
-    still reaches the destination, and nothing is recorded for anyone.
-    """
-    from . import link_responses, scanners
-
-    link = TrackedLink.objects.select_related("account", "campaign").get(token=token)
-    response = link_responses.response_for_link(link=link)
-    unrecorded = LinkClick(
-        link=link, contact=None, event=None, redirect_url=response.url, response=response
-    )
-    if not contact_ref:
-        return unrecorded
-    try:
-        contact, sent_at, sendout_id = _clicker_with_last_send(ref=contact_ref, link=link)
-    except TrackingRefInvalid as exc:
-        logger.info("Click on link %s with an invalid contact reference: %s", link.pk, exc)
-        return unrecorded
-    now = timezone.now()
-    reason = scanners.click_filter_reason(
-        method=method, user_agent=user_agent, clicked_at=now, sent_at=sent_at
-    )
-    data = _meta_data(user_agent=user_agent)
-    if sendout_id is not None:
-        data["sendout"] = sendout_id
-    if reason:
-        data["filtered"] = reason
-    result = events_ingest(
-        account=link.account,
-        events=[
-            {
-                "type": EventType.LINK_CLICKED,
-                "campaign": link.campaign,
-                "contact": contact,
-                "link": link,
-                "occurred_at": now,
-                "data": data,
-            }
-        ],
-        source=Event.Source.TRACKED_LINK,
-    )
-    return LinkClick(
-        link=link,
-        contact=contact,
-        event=result.stored[0],
-        redirect_url=response.url,
-        response=response,
-        filtered=reason,
-    )
-
-
 def _contact_from_ref(*, ref: str, account_id: int) -> Contact:
     try:
         contact_id = contact_ref_parse(ref=ref)
         return Contact.objects.get(pk=contact_id, account_id=account_id)
     except (signing.BadSignature, Contact.DoesNotExist) as exc:
         raise TrackingRefInvalid(str(exc)) from exc
-
-
-def email_open_record(*, ref: str, user_agent: str = "") -> Event:
-    """Record `email_opened` for the campaign and contact the pixel reference names."""
-    try:
-        value = signing.Signer(salt=OPEN_REF_SALT).unsign(ref)
-        # campaign.contact, and .sendout in the pixels of sendouts.
-        campaign_id, contact_id, *sendout_id = (int(part) for part in value.split("."))
-        if len(sendout_id) > 1:
-            raise ValueError("Not an open reference")
-        contact = Contact.objects.select_related("account").get(pk=contact_id)
-        campaign = Campaign.objects.get(pk=campaign_id, account_id=contact.account_id)
-    except (signing.BadSignature, ValueError, Contact.DoesNotExist, Campaign.DoesNotExist) as exc:
-        raise TrackingRefInvalid(str(exc)) from exc
-    data = _meta_data(user_agent=user_agent)
-    if sendout_id:
-        data["sendout"] = sendout_id[0]
-    result = events_ingest(
-        account=contact.account,
-        events=[
-            {
-                "type": EventType.EMAIL_OPENED,
-                "campaign": campaign,
-                "contact": contact,
-                "data": data,
-            }
-        ],
-        source=Event.Source.PIXEL,
-    )
-    return result.stored[0]
 
 
 # A field people never see (hidden by the embed code's style) and bots fill in: a
