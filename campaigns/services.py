@@ -294,18 +294,15 @@ def _contacts_insert_postgresql(
         " engaged_first_at timestamptz, engaged_last_at timestamptz)"
         " ON CONFLICT DO NOTHING RETURNING id, email"
     )
+    # The JSON row is also the instance's values: the times go in as ISO text and are put
+    # back as the datetimes they were once the ids are known.
+    times = []
+    for row in rows:
+        times.append((row["engaged_first_at"], row["engaged_last_at"]))
+        row["engaged_first_at"] = _iso(row["engaged_first_at"])
+        row["engaged_last_at"] = _iso(row["engaged_last_at"])
     with connection.cursor() as cursor:
-        payload = _json_rows(
-            [
-                {
-                    **row,
-                    "engaged_first_at": _iso(row["engaged_first_at"]),
-                    "engaged_last_at": _iso(row["engaged_last_at"]),
-                }
-                for row in rows
-            ]
-        )
-        cursor.execute(sql, [account.pk, now, now, payload])
+        cursor.execute(sql, [account.pk, now, now, _json_rows(rows)])
         ids = dict((email, pk) for pk, email in cursor.fetchall())
     blank = {
         **dict.fromkeys(CONTACT_FIELDS, ""),
@@ -314,13 +311,17 @@ def _contacts_insert_postgresql(
         "created_at": now,
         "updated_at": now,
     }
-    return {
-        row["email"]: _loaded(
-            Contact, {**blank, **row, "id": ids[row["email"]]}, {"account": account}
-        )
-        for row in rows
-        if row["email"] in ids
-    }
+    created = {}
+    related = {"account": account}
+    for row, (first_at, last_at) in zip(rows, times, strict=True):
+        pk = ids.get(row["email"])
+        if pk is None:
+            continue  # another request created it first: the caller reads it back
+        values = {**blank, **row}
+        values["id"] = pk
+        values["engaged_first_at"], values["engaged_last_at"] = first_at, last_at
+        created[row["email"]] = _loaded(Contact, values, related)
+    return created
 
 
 def _contacts_update(
