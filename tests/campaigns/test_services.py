@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django.db.models.signals import post_init
 from django.test.utils import CaptureQueriesContext
 
 from campaigns.models import Contact, Event, EventType
@@ -464,6 +465,47 @@ def test_stored_events_come_back_in_the_order_sent_with_their_rows_loaded(accoun
     assert emails[0] == known.email and emails[1] == "reader1@example.com"
     assert names == {(campaign.name, link.name, account.slug)}
     assert not result.stored[0]._state.adding
+
+
+def test_stored_events_and_new_contacts_are_as_read_back_and_save_as_updates(account, campaign):
+    result = events_ingest(account=account, events=[event(campaign, n) for n in range(3)])
+
+    for stored in result.stored:
+        read = Event.objects.get(pk=stored.pk)
+        for obj, again in ((stored, read), (stored.contact, read.contact)):
+            fields = type(obj)._meta.concrete_fields
+            assert [getattr(obj, f.attname) for f in fields] == [
+                getattr(again, f.attname) for f in fields
+            ]
+            assert (obj._state.adding, obj._state.db) == (False, again._state.db)
+    # An instance built as read back is saved by UPDATE, not inserted a second time.
+    stored = result.stored[0]
+    stored.data = {"seen": True}
+    stored.save(update_fields=["data"])
+    stored.contact.first_name = "Ada"
+    stored.contact.save(update_fields=["first_name"])
+    assert Event.objects.get(pk=stored.pk).data == {"seen": True}
+    assert Contact.objects.get(pk=stored.contact_id).first_name == "Ada"
+    assert Event.objects.filter(account=account).count() == 3
+
+
+def test_a_post_init_receiver_still_sees_the_stored_events_and_new_contacts(account, campaign):
+    seen = []
+
+    def receiver(sender, instance, **kwargs):
+        seen.append((sender, instance))
+
+    post_init.connect(receiver, sender=Event)
+    post_init.connect(receiver, sender=Contact)
+    try:
+        result = events_ingest(account=account, events=[event(campaign, n) for n in range(2)])
+    finally:
+        post_init.disconnect(receiver, sender=Event)
+        post_init.disconnect(receiver, sender=Contact)
+
+    made = {id(instance) for _, instance in seen}
+    assert all(id(e) in made and id(e.contact) in made for e in result.stored)
+    assert result.stored[0].contact.email == "reader0@example.com"
 
 
 # On SQLite a writer takes the database's lock at BEGIN (IMMEDIATE), so two batches never
