@@ -22,6 +22,7 @@ becomes exactly one event, its automations run once.
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -123,7 +124,7 @@ def click_take(
         method=method.upper()[:8],
         user_agent=user_agent[:USER_AGENT_MAX_LENGTH],
     )
-    transaction.on_commit(drain_wake)
+    _wake_after_commit()
     return target
 
 
@@ -149,7 +150,7 @@ def open_take(*, ref: str, user_agent: str = "") -> None:
         method="GET",
         user_agent=user_agent[:USER_AGENT_MAX_LENGTH],
     )
-    transaction.on_commit(drain_wake)
+    _wake_after_commit()
 
 
 _RAW_COLUMNS = (
@@ -170,25 +171,67 @@ def _raw_insert(**values) -> None:
     the CPU of the statement itself. Every value is a placeholder; the table and column
     names are the model's own."""
     values["occurred_at"] = connection.ops.adapt_datetimefield_value(timezone.now())
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(RawClick._meta.get_field(name).column) for name in _RAW_COLUMNS)
-    placeholders = ", ".join(["%s"] * len(_RAW_COLUMNS))
     with connection.cursor() as cursor:
-        cursor.execute(
+        cursor.execute(_raw_insert_sql(), [values[name] for name in _RAW_COLUMNS])
+
+
+# The statement per database vendor, built once: quoting the names on every click cost
+# a tenth of the view's own CPU.
+_RAW_INSERT_SQL: dict[str, str] = {}
+
+
+def _raw_insert_sql() -> str:
+    sql = _RAW_INSERT_SQL.get(connection.vendor)
+    if sql is None:
+        quote = connection.ops.quote_name
+        columns = ", ".join(quote(RawClick._meta.get_field(name).column) for name in _RAW_COLUMNS)
+        placeholders = ", ".join(["%s"] * len(_RAW_COLUMNS))
+        sql = _RAW_INSERT_SQL[connection.vendor] = (
             f"INSERT INTO {quote(RawClick._meta.db_table)} ({columns})"  # noqa: S608
-            f" VALUES ({placeholders})",
-            [values[name] for name in _RAW_COLUMNS],
+            f" VALUES ({placeholders})"
         )
+    return sql
+
+
+def _wake_after_commit() -> None:
+    # In autocommit (a click's request) the row is committed already: wake at once, past
+    # on_commit's bookkeeping. Inside a transaction (the tests, a caller's atomic block),
+    # only once it commits, so the drain never looks for a row it cannot see yet.
+    if connection.in_atomic_block:
+        transaction.on_commit(drain_wake)
+    else:
+        drain_wake()
+
+
+# When this process last published the drain's wake-up or found it published
+# (time.monotonic): for a while after, it need not ask the shared cache again.
+_woken_at: float | None = None
+
+
+def drain_wake_forget() -> None:
+    """Forget this process's last wake-up: its next click asks the cache (the drain ran
+    here, or the cache was emptied)."""
+    global _woken_at
+    _woken_at = None
 
 
 def drain_wake() -> None:
     """Publish the drain, at most once per CAMPAIGNS_CLICK_DRAIN_DELAY_SECONDS: the first
     click of the window publishes it to run at the window's end, the others find it
     published. A failed publish is only logged: the click is stored, the sweep takes it."""
+    global _woken_at
     delay = float(settings.CAMPAIGNS_CLICK_DRAIN_DELAY_SECONDS)
+    now = time.monotonic()
+    # For half a window after this process published the drain or found it published,
+    # its clicks skip the cache's round trip (most clicks of a burst). A drain that starts
+    # within that half window leaves the clicks after its claim to the next click past it
+    # or to beat's sweep: later, never lost, as every click is a committed row.
+    if _woken_at is not None and now - _woken_at < delay / 2:
+        return
     # The key outlives the delay a little, and the drain deletes it when it starts: a
     # click during the drain publishes the next one.
     if not cache.add(WAKE_KEY, 1, timeout=delay + 5):
+        _woken_at = now
         return
     from .tasks import drain_clicks
 
@@ -197,12 +240,15 @@ def drain_wake() -> None:
     except Exception:
         cache.delete(WAKE_KEY)
         logger.warning("Could not publish the click drain; the sweep takes them", exc_info=True)
+        return
+    _woken_at = now
 
 
 def raw_clicks_drain(*, batch_size: int = DRAIN_BATCH) -> int:
     """Turn every raw click and open into its event, in batches of `batch_size`, each in
     one transaction with the raw rows' delete. Returns how many raw rows were taken."""
     cache.delete(WAKE_KEY)
+    drain_wake_forget()
     taken = 0
     while True:
         with transaction.atomic():

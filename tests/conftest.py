@@ -16,10 +16,14 @@ pytest_plugins = ["tests.crm_fixtures", "tests.internal_names"]
 
 @pytest.fixture(autouse=True)
 def _empty_cache():
-    """Rate-limit counters and cached documents of one test do not reach the next."""
+    """Rate-limit counters, cached documents and the click drain's wake-up (the cache's
+    and this process's memory of it) of one test do not reach the next."""
     from django.core.cache import cache
 
+    from campaigns.clicks import drain_wake_forget
+
     cache.clear()
+    drain_wake_forget()
     yield
 
 

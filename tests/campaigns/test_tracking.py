@@ -265,6 +265,44 @@ def test_a_burst_of_clicks_wakes_the_drain_once(
     assert drain_clicks() == 1 and Event.objects.count() == 4
 
 
+@override_settings(CAMPAIGNS_CLICK_DRAIN_DELAY_SECONDS=4)
+def test_a_burst_asks_the_cache_once_and_a_click_past_half_the_window_asks_again(
+    visitor, link, contact, django_capture_on_commit_callbacks, monkeypatch
+):
+    """The process remembers the wake-up for half the window: a burst's later clicks make
+    no cache round trip. A drain that ran elsewhere meanwhile (the key gone) leaves those
+    clicks to the sweep, and the first click past the half window publishes the next."""
+    import time
+
+    from django.core.cache import cache
+
+    from campaigns.clicks import WAKE_KEY
+    from emhub.celery import app
+    from tests.automations.conftest import purge_broker, queued_messages
+
+    adds = []
+    real_add = cache.add
+    monkeypatch.setattr(cache, "add", lambda *a, **k: adds.append(a[0]) or real_add(*a, **k))
+    purge_broker(app)
+    url = path_of(tracking_url_for_link(link=link, contact=contact))
+    for _ in range(5):
+        with django_capture_on_commit_callbacks(execute=True):
+            assert visitor.get(url).status_code == 302
+    assert adds == [WAKE_KEY] and queued_messages(app) == [("campaigns.drain_clicks", [])]
+
+    purge_broker(app)
+    cache.delete(WAKE_KEY)  # a drain started in a worker
+    with django_capture_on_commit_callbacks(execute=True):
+        visitor.get(url)
+    assert queued_messages(app) == [] and RawClick.objects.count() == 6
+    time.sleep(2.1)
+    with django_capture_on_commit_callbacks(execute=True):
+        visitor.get(url)
+    assert adds == [WAKE_KEY] * 2
+    assert queued_messages(app) == [("campaigns.drain_clicks", [])]
+    assert drain_clicks() == 7 and Event.objects.count() == 7
+
+
 def test_a_drain_that_fails_leaves_its_clicks_for_the_next(visitor, link, contact, monkeypatch):
     visitor.get(path_of(tracking_url_for_link(link=link, contact=contact)))
 
