@@ -62,7 +62,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "emhub.framing.FrameAncestorsMiddleware",
     # Inside FrameAncestorsMiddleware, so its policy is set first and frame-ancestors added.
-    "csp.middleware.CSPMiddleware",
+    # django-csp's, with the policy of a response without a nonce built once.
+    "emhub.csp.CSPMiddleware",
     # Recipients and panel users get a branded error page, never a debug page.
     "emhub.errors.PublicErrorPageMiddleware",
     # Last, as django-axes asks: it answers a locked-out sign-in with the lockout page.

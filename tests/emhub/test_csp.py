@@ -86,3 +86,28 @@ def test_template_comments_close_on_their_line(path):
     # {# ... #} is a one-line comment: spread over lines it is shown on the page.
     for number, line in enumerate(path.read_text().splitlines(), 1):
         assert line.count("{#") == line.count("#}"), f"{path.name}:{number}"
+
+
+def test_a_response_without_a_nonce_gets_the_policy_django_csp_builds(client, settings):
+    """The policy of a response that used no nonce is built once (emhub.csp): the same
+    header as django-csp's own middleware gives, and rebuilt when the setting changes."""
+    from csp.middleware import CSPMiddleware as StockCSPMiddleware
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from emhub.csp import CSPMiddleware
+
+    def stock_header():
+        request = RequestFactory().get("/t/x/")
+        return StockCSPMiddleware(lambda r: HttpResponse())(request)["Content-Security-Policy"]
+
+    plain = client.get("/t/no-such-link/")  # a 404 page, with no script
+    assert plain["Content-Security-Policy"] == stock_header() + "; frame-ancestors 'none'"
+    assert "nonce-" not in plain["Content-Security-Policy"]
+
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": ["'none'"]}}
+    assert stock_header() == "default-src 'none'"
+    request = RequestFactory().get("/anything/")
+    assert CSPMiddleware(lambda r: HttpResponse())(request)["Content-Security-Policy"] == (
+        "default-src 'none'"
+    )
