@@ -22,8 +22,10 @@ import hashlib
 import logging
 import os
 import random
+import re
 import socket
 import time
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -748,19 +750,59 @@ def _claim_statement(build, values: dict) -> Run | None:
             statement = False  # a value not passed as it was given: compile every time
         else:
             kept: dict = {}
-            compiler.as_sql = lambda *args, **kwargs: (sql, kept["params"])
-            statement = (compiler, places, params, kept)
+            name = f"automations_{build.__name__.strip('_')}"
+            compiler.as_sql = lambda *args, **kwargs: (kept["sql"], kept["params"])
+            statement = (compiler, places, params, kept, name, sql)
         statements[build] = statement
     if statement is False:
         claimable, claim, select = build(**values)
         return next(iter(_select_after_update(select, update=claimable, values=claim)), None)
-    compiler, places, params, kept = statement
+    compiler, places, params, kept, name, sql = statement
+    if prepared_claims():
+        _prepare(connection, name, sql)
+        kept["sql"] = f"EXECUTE {name}({', '.join(['%s'] * len(params))})"
+    else:
+        kept["sql"] = sql
     kept["params"] = tuple(
         p if n is None else values[n] for n, p in zip(places, params, strict=True)
     )
     runs = Run.objects.all()
     runs.query.get_compiler = lambda *args, **kwargs: compiler
     return next(iter(runs), None)
+
+
+def prepared_claims() -> bool:
+    """Whether claims run as prepared statements (see _prepare)."""
+    return _setting("AUTOMATIONS_PREPARED_CLAIMS", True)
+
+
+# The claims prepared on each database session (a psycopg connection: Django opens a new
+# one after closing the old, and the new one has none of the old one's statements).
+_prepared_on: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _prepare(connection, name: str, sql: str) -> None:
+    """PREPARE the claim on this connection's session, once.
+
+    Planning the claim (an UPDATE and a select of the run joined to ten related tables)
+    cost PostgreSQL several times what executing it does (1.8 ms against 0.25 ms, measured
+    with EXPLAIN ANALYZE), on every claim, as Django sends each statement as new text. A
+    prepared statement is planned for its first few executions and then runs a plan kept
+    for the session. Behind a pooler that hands a session's statements to other server
+    connections (PgBouncer in transaction mode before 1.21), AUTOMATIONS_PREPARED_CLAIMS
+    must be off.
+    """
+    connection.ensure_connection()
+    names = _prepared_on.setdefault(connection.connection, set())
+    if name in names:
+        return
+    numbered = iter(range(1, 10_000))
+    # Django's %s placeholders become $1, $2, ...; its %% (a literal %) becomes %, as the
+    # PREPARE is sent without parameters and so is not %-formatted.
+    body = re.sub(r"%%|%s", lambda m: "%" if m[0] == "%%" else f"${next(numbered)}", sql)
+    with connection.cursor() as cursor:
+        cursor.execute(f"PREPARE {name} AS {body}")
+    names.add(name)
 
 
 def _compiler_of(queryset: QuerySet):

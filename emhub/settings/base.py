@@ -362,6 +362,15 @@ AUTOMATIONS_MAX_ATTEMPTS = env.int("AUTOMATIONS_MAX_ATTEMPTS", default=8)
 AUTOMATIONS_IN_FLIGHT_PER_ACCOUNT = env.int(
     "AUTOMATIONS_IN_FLIGHT_PER_ACCOUNT", default=CRM_MAX_CONCURRENT_CALLS_PER_ACCOUNT
 )
+# A message of an account with runs held back keeps its place in flight: its worker claims
+# the account's next runs itself for up to this many runs or seconds, then hands the place
+# on through the broker, so other accounts' messages are taken in their turn.
+AUTOMATIONS_LANE_RUNS = env.int("AUTOMATIONS_LANE_RUNS", default=50)
+AUTOMATIONS_LANE_SECONDS = env.float("AUTOMATIONS_LANE_SECONDS", default=0.25)
+# Claims run as statements prepared once per database session (PostgreSQL), as planning
+# one cost more than running it. Off behind a pooler that does not keep a session's
+# prepared statements (PgBouncer in transaction mode before 1.21).
+AUTOMATIONS_PREPARED_CLAIMS = env.bool("AUTOMATIONS_PREPARED_CLAIMS", default=True)
 AUTOMATIONS_RETRY_BASE_SECONDS = env.float("AUTOMATIONS_RETRY_BASE_SECONDS", default=10.0)
 AUTOMATIONS_RETRY_CAP_SECONDS = env.float("AUTOMATIONS_RETRY_CAP_SECONDS", default=900.0)
 CAMPAIGNS_IMPORT_PAGE_SIZE = env.int("CAMPAIGNS_IMPORT_PAGE_SIZE", default=500)
