@@ -3,7 +3,8 @@
 A process writes each call as it happens (write-through, one INSERT per call) unless
 buffering is switched on, as every Celery worker process does at start
 (emhub.celery). Buffered, the rows and the connection's last verdicts wait in memory and
-go to the database together, in one INSERT and at most two UPDATEs per connection:
+go to the database together, in one INSERT (no transaction of its own: one round trip) and
+at most two UPDATEs per connection:
 
 - when the engine records a run's outcome (automations.services._record flushes first,
   so an outcome is never stored without the calls that led to it);
@@ -129,16 +130,16 @@ def _flush(*, keep_on_failure: bool) -> int:
         oldest_at, _oldest_at = _oldest_at, None
     written = 0
     try:
-        if rows:
-            CrmCall.objects.bulk_create(rows, batch_size=500)
-            written = len(rows)
+        for start in range(0, len(rows), _INSERT_ROWS):
+            _insert(rows[start : start + _INSERT_ROWS])
+            written = start + len(rows[start : start + _INSERT_ROWS])
         for connection_id in list(verdicts):
             _write_verdicts(connection_id, verdicts[connection_id])
             del verdicts[connection_id]
     except Exception:
         if not keep_on_failure:
             raise
-        unwritten = [] if written else rows
+        unwritten = rows[written:]
         logger.warning(
             "Could not write %d SuperOffice calls to the call log; kept for the next flush",
             len(unwritten),
@@ -148,11 +149,23 @@ def _flush(*, keep_on_failure: bool) -> int:
     return written
 
 
+# Rows per INSERT statement.
+_INSERT_ROWS = 500
+_INSERT_FIELDS = [f for f in CrmCall._meta.concrete_fields if not f.primary_key]
+
+
+def _insert(rows: list[CrmCall]) -> None:
+    """One INSERT of these rows, in the caller's transaction if it has one, else on its
+    own (autocommit). bulk_create wraps even a single INSERT in a transaction of its own:
+    BEGIN, INSERT, COMMIT, three round trips where this is one, for every run's flush."""
+    CrmCall.objects._insert(rows, fields=_INSERT_FIELDS)
+
+
 def _keep(rows: list[CrmCall], verdicts: dict, oldest_at: float | None) -> None:
     """Put back what a failed flush did not write, ahead of what came in meanwhile."""
     global _oldest_at
     for row in rows:
-        # bulk_create may have set ids on rows of a batch that was rolled back.
+        # Rows are written without reading their ids back; cleared in case one was set.
         row.pk = None
         row._state.adding = True
     with _lock:

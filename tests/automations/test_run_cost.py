@@ -72,6 +72,23 @@ def test_a_run_costs_three_queries_on_postgresql_and_four_on_sqlite(
     assert second.crm_object_id and second.attempts == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_as_a_worker_runs_a_run_sends_no_begin_or_commit(
+    sim, task_runs, buffered_call_log
+):
+    # The call log's flush is one INSERT on its own, not BEGIN, INSERT, COMMIT.
+    first, second = task_runs
+    assert services.run_execute(run_id=first.id).status == RunStatus.DONE
+
+    with CaptureQueriesContext(connection) as queries:
+        assert services.run_execute(run_id=second.id).status == RunStatus.DONE
+
+    statements = [q["sql"] for q in queries.captured_queries]
+    assert len(statements) == per_database(postgresql=3, sqlite=4), "\n".join(statements)
+    assert not [sql for sql in statements if sql.split(" ", 1)[0] in ("BEGIN", "COMMIT")]
+    assert CrmCall.objects.filter(correlation=second.key).exists()
+
+
 def test_a_runs_calls_are_written_before_its_outcome(sim, task_runs, buffered_call_log):
     from crm.call_log import call_log_buffered
 
