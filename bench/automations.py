@@ -28,8 +28,8 @@ and measures:
    second and empty tasks per second per point;
 7. what a run costs a worker: ``--loop-runs`` create-task runs whose messages this process
    takes from the broker and executes one after another as a worker process does, every
-   query captured: queries, call-log inserts, messages and CPU milliseconds (this process
-   and the simulator) per run.
+   query captured: queries, call-log inserts, messages, CPU milliseconds (this process
+   and the simulator), wall milliseconds and the milliseconds spent in queries per run.
 
 Start-up and shutdown (database, simulator, workers) are bench/harness.py's.
 """
@@ -146,6 +146,7 @@ def worker_loop(
     call_log_buffering(on=True)
     messages = 0
     cpu_started, sim_started = time.process_time(), process_cpu_seconds(sim_proc)
+    wall_started = last_done = time.perf_counter()
     try:
         with (
             CaptureQueriesContext(connection) as queries,
@@ -161,9 +162,11 @@ def worker_loop(
                 app.tasks[message.headers["task"]](*task_args, **task_kwargs)
                 call_log_flush()
                 messages += 1
+                last_done = time.perf_counter()
             queue.close()
     finally:
         call_log_buffering(on=False)
+    wall = last_done - wall_started  # not the last second's wait for no message
     cpu = time.process_time() - cpu_started
     sim_cpu = process_cpu_seconds(sim_proc) - sim_started
     done = done_count(automation)
@@ -177,6 +180,8 @@ def worker_loop(
         "messages": messages / runs,
         "cpu_ms": cpu * 1000 / runs,
         "sim_cpu_ms": sim_cpu * 1000 / runs,
+        "wall_ms": wall * 1000 / runs,
+        "sql_ms": sum(float(q["time"]) for q in queries.captured_queries) * 1000 / runs,
     }
 
 
@@ -383,7 +388,8 @@ def measure(args) -> None:
             f"  per run, in-process worker loop ({args.loop_runs} create-task runs): "
             f"{loop['queries']:.2f} queries, {loop['call_log_inserts']:.2f} call-log inserts, "
             f"{loop['messages']:.2f} messages, CPU {loop['cpu_ms']:.1f} ms worker + "
-            f"{loop['sim_cpu_ms']:.1f} ms simulator"
+            f"{loop['sim_cpu_ms']:.1f} ms simulator; wall {loop['wall_ms']:.1f} ms, of which "
+            f"{loop['sql_ms']:.1f} ms in queries"
         )
         print(f"  scale-out ({args.scale_runs} create-task runs per point, concurrency 1 each):")
         for n, (rate, floor) in curve.items():
@@ -417,6 +423,8 @@ def measure(args) -> None:
                 ),
                 row("automations: messages per run (worker loop)", loop["messages"], "messages"),
                 row("automations: worker CPU per run (worker loop)", loop["cpu_ms"], "ms"),
+                row("automations: wall time per run (worker loop)", loop["wall_ms"], "ms"),
+                row("automations: query time per run (worker loop)", loop["sql_ms"], "ms"),
             ]
             for n, (rate, floor) in curve.items():
                 rows += [
