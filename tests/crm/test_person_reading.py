@@ -5,38 +5,21 @@ answered over HTTP by a loopback server to the real client."""
 
 from __future__ import annotations
 
+import functools
 import re
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from lxml import etree
 
-from crm.client import MemoryTicketStore, NetServerClient, bundled_wsdl
+from crm.client import NetServerClient, bundled_wsdl
 from crm.client.persons import person_from_reply
 from crm.client.transport import zeep_client
 from crm.errors import PermanentCrmError
-from crm.models import SuperOfficeConnection
-from crm.services import connection_settings_of
-from tests.crm.loopback import loopback_server, soap
+from tests.crm.both_readings import clients_both_ways, outcome, shapes_read_both_ways
 
 from .test_contract import SERVICES88, official_wsdl
 
 pytestmark = pytest.mark.django_db
-
-
-def _clients(account, **kwargs) -> tuple[NetServerClient, NetServerClient]:
-    connection = connection_settings_of(SuperOfficeConnection.objects.get(account=account))
-    return tuple(
-        NetServerClient(connection=connection, timeout=10, read_persons_directly=direct, **kwargs)
-        for direct in (True, False)
-    )
-
-
-def _outcome(client: NetServerClient, person_id: int):
-    try:
-        return client.get_person(person_id=person_id)
-    except Exception as exc:  # compared between the two readings
-        return (type(exc), str(exc))
 
 
 @pytest.mark.parametrize("wsdl", ["hub", "official"])
@@ -45,7 +28,9 @@ def test_every_person_read_directly_equals_zeeps_reading(crm_account, simulator,
     if wsdl == "official" and not SERVICES88.is_dir():
         pytest.skip("SuperOffice's official WSDL files are not available")
     locator = official_wsdl if wsdl == "official" else bundled_wsdl
-    direct, through_zeep = _clients(crm_account, wsdl_locator=locator)
+    direct, through_zeep = clients_both_ways(
+        crm_account, switch="read_persons_directly", wsdl_locator=locator
+    )
     # Persons with every field the hub reads set: consents, interests, custom fields.
     direct.set_person_custom_field(person_id=7, field="x_score", value="[I:3]")
     direct.set_person_interests(person_id=7, add_ids=[1, 3])
@@ -53,7 +38,8 @@ def test_every_person_read_directly_equals_zeeps_reading(crm_account, simulator,
     simulator.control(newer_version=newer)
     try:
         for person_id in [*range(1, 301), 0, 999_999]:
-            assert _outcome(direct, person_id) == _outcome(through_zeep, person_id), person_id
+            read = functools.partial(NetServerClient.get_person, person_id=person_id)
+            assert outcome(read, direct) == outcome(read, through_zeep), person_id
     finally:
         simulator.control(newer_version=False)
     person = direct.get_person(person_id=7)
@@ -68,7 +54,7 @@ NS = "http://www.superoffice.net/ws/crm/NetServer/Services88"
 
 def _sample_reply(crm_account) -> str:
     """A real GetPersonEntity reply of the simulator, as it came over the wire."""
-    direct, _ = _clients(crm_account)
+    direct, _ = clients_both_ways(crm_account, switch="read_persons_directly")
     direct.set_person_custom_field(person_id=5, field="x_score", value="[I:4]")
     direct.get_person(person_id=5)
     reply = zeep_client(bundled_wsdl("Person"), 10).transport.capture.response
@@ -138,36 +124,13 @@ ODD_SHAPES = {
 def test_replies_of_odd_shapes_are_read_directly_as_zeep_reads_them(crm_account, simulator):
     sample = _sample_reply(crm_account)
     assert "<CustomFields><StringKeyValuePair>" in sample and "<Interests>" in sample
-    with loopback_server() as netserver:
-        connection = connection_settings_of(SuperOfficeConnection.objects.get(account=crm_account))
-        connection = type(connection)(
-            **{**connection.__dict__, "base_url": f"{netserver.url}/Remote/Services88/"}
-        )
-        tickets = MemoryTicketStore()
-        tickets.save(ticket="a-ticket", expires_at=datetime.now(UTC) + timedelta(hours=1))
-        logs: dict[bool, list] = {True: [], False: []}
-        clients = {
-            direct: NetServerClient(
-                connection=connection,
-                ticket_store=tickets,
-                recorder=logs[direct].append,
-                timeout=10,
-                read_persons_directly=direct,
-            )
-            for direct in (True, False)
-        }
-        read = {}
-        for name, shape in ODD_SHAPES.items():
-            netserver.behaviour["*"] = soap(shape(sample).encode())
-            outcomes = [_outcome(clients[direct], 5) for direct in (True, False)]
-            if name == "no body":
-                # The same error, worded better than zeep's TypeError.
-                assert outcomes[0][0] is outcomes[1][0] is PermanentCrmError
-            else:
-                assert outcomes[0] == outcomes[1], name
-            read[name] = outcomes[0]
-        assert [r.outcome for r in logs[True]] == [r.outcome for r in logs[False]]
-        assert len(logs[True]) == len(ODD_SHAPES)
+    read = shapes_read_both_ways(
+        crm_account,
+        switch="read_persons_directly",
+        sample=sample,
+        shapes=ODD_SHAPES,
+        call=lambda client: client.get_person(person_id=5),
+    )
     # The reply as sent is read directly, not left to zeep.
     body = etree.fromstring(sample.encode()).find("{http://schemas.xmlsoap.org/soap/envelope/}Body")
     assert person_from_reply(body[0]) == read["as sent"]

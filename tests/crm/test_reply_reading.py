@@ -12,15 +12,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from lxml import etree
 
-from crm.client import MemoryTicketStore, NetServerClient, bundled_wsdl
+from crm.client import NetServerClient, bundled_wsdl
 from crm.client.activities import _APPOINTMENT_ID, _SALE_ID
 from crm.client.consents import _SET_CONSENT_READ, _consents_of_infos, _consents_read
 from crm.client.direct import LeftToZeep
 from crm.client.transport import zeep_body, zeep_client
 from crm.errors import PermanentCrmError
-from crm.models import SuperOfficeConnection
-from crm.services import connection_settings_of
-from tests.crm.loopback import loopback_server, soap
+from tests.crm.both_readings import clients_both_ways, outcome, shapes_read_both_ways
 
 from .test_contract import SERVICES88, official_wsdl
 
@@ -63,21 +61,6 @@ CALLS = {
 }
 
 
-def _clients(account, **kwargs) -> tuple[NetServerClient, NetServerClient]:
-    connection = connection_settings_of(SuperOfficeConnection.objects.get(account=account))
-    return tuple(
-        NetServerClient(connection=connection, timeout=10, read_replies_directly=direct, **kwargs)
-        for direct in (True, False)
-    )
-
-
-def _outcome(call, client: NetServerClient):
-    try:
-        return call(client)
-    except Exception as exc:  # compared between the two readings
-        return (type(exc), str(exc))
-
-
 def _both_readings(client: NetServerClient, locator, operation: str, reply: bytes):
     """The reply read by the direct reader and by zeep, offline, as the client reads them."""
     agent, directly, through_zeep = READINGS[operation]
@@ -92,7 +75,9 @@ def test_saves_and_consents_read_directly_equal_zeeps_reading(crm_account, simul
     if wsdl == "official" and not SERVICES88.is_dir():
         pytest.skip("SuperOffice's official WSDL files are not available")
     locator = official_wsdl if wsdl == "official" else bundled_wsdl
-    direct, through_zeep = _clients(crm_account, wsdl_locator=locator)
+    direct, through_zeep = clients_both_ways(
+        crm_account, switch="read_replies_directly", wsdl_locator=locator
+    )
     simulator.control(newer_version=newer)
     try:
         # Each save as the simulator answered it, read both ways: the same id, read directly.
@@ -113,7 +98,7 @@ def test_saves_and_consents_read_directly_equal_zeeps_reading(crm_account, simul
         direct.withdraw_consent(person_id=8, purpose_key="EMARKETING")
         for person_id in [*range(1, 301), 0, 999_999]:
             call = lambda c, p=person_id: c.consents(person_id=p)  # noqa: E731
-            assert _outcome(call, direct) == _outcome(call, through_zeep), person_id
+            assert outcome(call, direct) == outcome(call, through_zeep), person_id
         for person_id in (5, 8):
             returned = direct.consents(person_id=person_id)
             reply = zeep_client(locator("Person"), 10).transport.capture.response
@@ -123,8 +108,8 @@ def test_saves_and_consents_read_directly_equal_zeeps_reading(crm_account, simul
         refused = lambda c: c.set_consent(  # noqa: E731
             person_id=11, purpose_key="EMARKETING", legal_base_key="NOPE"
         )
-        assert _outcome(refused, direct) == _outcome(refused, through_zeep)
-        assert isinstance(_outcome(refused, direct), tuple)
+        assert outcome(refused, direct) == outcome(refused, through_zeep)
+        assert isinstance(outcome(refused, direct), tuple)
     finally:
         simulator.control(newer_version=False)
     consents = {c.purpose_key: c for c in direct.consents(person_id=5)}
@@ -139,7 +124,7 @@ def test_saves_and_consents_read_directly_equal_zeeps_reading(crm_account, simul
 
 def _samples(crm_account) -> dict[str, str]:
     """A real reply of the simulator to each call, as it came over the wire."""
-    direct, _ = _clients(crm_account)
+    direct, _ = clients_both_ways(crm_account, switch="read_replies_directly")
     direct.set_consent(person_id=5, purpose_key="STORE", legal_base_key="61B", comment="c")
     samples = {}
     for operation, call in CALLS.items():
@@ -246,36 +231,13 @@ def test_replies_of_odd_shapes_are_read_directly_as_zeep_reads_them(
 ):
     sample = _samples(crm_account)[operation]
     shapes = _shapes(operation)
-    with loopback_server() as netserver:
-        connection = connection_settings_of(SuperOfficeConnection.objects.get(account=crm_account))
-        connection = type(connection)(
-            **{**connection.__dict__, "base_url": f"{netserver.url}/Remote/Services88/"}
-        )
-        tickets = MemoryTicketStore()
-        tickets.save(ticket="a-ticket", expires_at=datetime.now(UTC) + timedelta(hours=1))
-        logs: dict[bool, list] = {True: [], False: []}
-        clients = {
-            direct: NetServerClient(
-                connection=connection,
-                ticket_store=tickets,
-                recorder=logs[direct].append,
-                timeout=10,
-                read_replies_directly=direct,
-            )
-            for direct in (True, False)
-        }
-        read = {}
-        for name, shape in shapes.items():
-            netserver.behaviour["*"] = soap(shape(sample).encode())
-            outcomes = [_outcome(CALLS[operation], clients[direct]) for direct in (True, False)]
-            if name == "no body":
-                # The same error, worded better than zeep's TypeError.
-                assert outcomes[0][0] is outcomes[1][0] is PermanentCrmError
-            else:
-                assert outcomes[0] == outcomes[1], name
-            read[name] = outcomes[0]
-        assert [r.outcome for r in logs[True]] == [r.outcome for r in logs[False]]
-        assert len(logs[True]) == len(shapes)
+    read = shapes_read_both_ways(
+        crm_account,
+        switch="read_replies_directly",
+        sample=sample,
+        shapes=shapes,
+        call=CALLS[operation],
+    )
     # The reply as sent (and with unknown elements) is read directly, not left to zeep.
     directly = READINGS[operation][1]
     for name in ("as sent", "unknown elements", "another prefix"):
