@@ -3,6 +3,7 @@ objects, by two clients of one connection: for the tests that compare the two re
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +13,27 @@ from crm.errors import PermanentCrmError
 from crm.models import SuperOfficeConnection
 from crm.services import connection_settings_of
 from tests.crm.loopback import loopback_server, soap
+
+NS = "http://www.superoffice.net/ws/crm/NetServer/Services88"
+
+# Odd shapes of any operation's reply, at the envelope: what every reading must take as zeep
+# does (a reply text in, the same text with the shape made).
+ENVELOPE_SHAPES = {
+    "a fault in a 200 reply": lambda xml: re.sub(
+        r"<s:Body>.*</s:Body>",
+        "<s:Body><s:Fault><faultcode>s:Client</faultcode><faultstring>Bad</faultstring>"
+        "</s:Fault></s:Body>",
+        xml,
+        flags=re.S,
+    ),
+    "not an envelope": lambda xml: xml.replace("s:Envelope", "s:Letter"),
+    "no body": lambda xml: re.sub(r"<s:Body>.*</s:Body>", "", xml, flags=re.S),
+    "a failure header": lambda xml: xml.replace(
+        "<s:Header>",
+        f'<s:Header><ExceptionInfo xmlns="{NS}"><Message>Gone</Message>'
+        "<ExceptionType>EntityNotFound</ExceptionType></ExceptionInfo>",
+    ).replace(">true</Succeeded>", ">false</Succeeded>"),
+}
 
 
 def clients_both_ways(account, *, switch: str, **kwargs) -> tuple[NetServerClient, ...]:

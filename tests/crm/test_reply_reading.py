@@ -18,14 +18,18 @@ from crm.client.consents import _SET_CONSENT_READ, _consents_of_infos, _consents
 from crm.client.direct import LeftToZeep
 from crm.client.transport import zeep_body, zeep_client
 from crm.errors import PermanentCrmError
-from tests.crm.both_readings import clients_both_ways, outcome, shapes_read_both_ways
+from tests.crm.both_readings import (
+    ENVELOPE_SHAPES,
+    clients_both_ways,
+    outcome,
+    shapes_read_both_ways,
+)
 
 from .test_contract import SERVICES88, official_wsdl
 
 pytestmark = pytest.mark.django_db
 
 ENVELOPE_NS = "http://schemas.xmlsoap.org/soap/envelope/"
-NS = "http://www.superoffice.net/ws/crm/NetServer/Services88"
 START = datetime(2025, 3, 1, 10, tzinfo=UTC)
 
 # agent, operation, the direct reader, and what the client reads of zeep's body.
@@ -184,20 +188,7 @@ def _shapes(operation: str) -> dict:
         "a comment in the body": lambda xml: xml.replace(
             f"</{response}>", f"<!-- note --></{response}>"
         ),
-        "a fault in a 200 reply": lambda xml: re.sub(
-            r"<s:Body>.*</s:Body>",
-            "<s:Body><s:Fault><faultcode>s:Client</faultcode><faultstring>Bad</faultstring>"
-            "</s:Fault></s:Body>",
-            xml,
-            flags=re.S,
-        ),
-        "not an envelope": lambda xml: xml.replace("s:Envelope", "s:Letter"),
-        "no body": lambda xml: re.sub(r"<s:Body>.*</s:Body>", "", xml, flags=re.S),
-        "a failure header": lambda xml: xml.replace(
-            "<s:Header>",
-            f'<s:Header><ExceptionInfo xmlns="{NS}"><Message>Gone</Message>'
-            "<ExceptionType>EntityNotFound</ExceptionType></ExceptionInfo>",
-        ).replace(">true</Succeeded>", ">false</Succeeded>"),
+        **ENVELOPE_SHAPES,
     }
     if operation == "GetConsentInfos":
         shapes |= {
