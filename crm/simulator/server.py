@@ -181,6 +181,8 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         ]
         for key, value in (extra or {}).items():
             head.append(f"{key}: {value}")
+        if getattr(self, "_call_answered", None) is not None:
+            self._call_answered()  # the reply is ready: the call is no longer being answered
         # One write for head and body (see TCP_NODELAY above).
         self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
         self.wfile.flush()
@@ -321,8 +323,9 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             idp.respond(self, self.sim, body)
             return
         if path.startswith(SERVICES_PREFIX):
-            with self.sim.tenant.call_in_flight():
+            with self.sim.tenant.call_in_flight() as self._call_answered:
                 self._soap(path[len(SERVICES_PREFIX) :].removesuffix(".svc"), body)
+            self._call_answered = None
             return
         self._send(404, b"not found", content_type="text/plain")
 

@@ -6,7 +6,7 @@ import random
 import secrets
 import threading
 from bisect import bisect_left, insort
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -200,15 +200,26 @@ class Tenant:
         self.reset()
 
     @contextmanager
-    def call_in_flight(self) -> Iterator[None]:
+    def call_in_flight(self) -> Iterator[Callable[[], None]]:
+        """Count a SOAP call as answered now until the function it yields is called (once its
+        reply is ready, before it is written: a client that has read the reply may start its
+        next call at once) or, at the latest, until the block ends."""
         with self.lock:
             self.in_flight += 1
             self.counters["most_in_flight"] = max(self.counters["most_in_flight"], self.in_flight)
-        try:
-            yield
-        finally:
+        ended = False
+
+        def end() -> None:
+            nonlocal ended
             with self.lock:
-                self.in_flight -= 1
+                if not ended:
+                    ended = True
+                    self.in_flight -= 1
+
+        try:
+            yield end
+        finally:
+            end()
 
     # -- seeding -------------------------------------------------------------
 
