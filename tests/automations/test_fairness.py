@@ -57,8 +57,16 @@ def test_a_backlog_goes_out_up_to_the_limit_one_run_per_message_and_the_rest_wai
     assert services.runs_dispatch(run_ids=backlog, account_id=account.pk) == LIMIT
     assert services.runs_dispatch(run_ids=fresh, account_id=other_account.pk) == 2
 
-    # Behind the other account's fresh runs in the queue: the limit's worth, not 30.
-    assert _published(app) == [[backlog[0]], [backlog[1]], [backlog[2]], fresh]
+    # Ahead of the other account's fresh runs in the queue: the limit's worth, not 30.
+    published = _published(app)
+    expected = [[backlog[0]], [backlog[1]], [backlog[2]], fresh]
+    if app.conf.broker_url.startswith("filesystem"):
+        # The filesystem broker names a message by the millisecond it was written and a
+        # random uuid, and reads them sorted by name (kombu/transport/filesystem.py), so
+        # messages written in the same millisecond come out in any order.
+        assert sorted(published) == sorted(expected)
+    else:
+        assert published == expected
     waiting = Run.objects.filter(id__in=backlog[LIMIT:], dispatched_at__isnull=True)
     assert waiting.count() == 30 - LIMIT
 
