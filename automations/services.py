@@ -954,8 +954,15 @@ def _run_perform(run: Run) -> RunOutcome:
         client = client_for_account(
             run.account, correlation=run.key, connection=_loaded_connection_of(run.account)
         )
-        person_id = actions.person_id_resolve(run=run, client=client)
-        if person_id is None:
+        # The run's calls follow one another: one slot of the tenant's cap carries them.
+        with client.one_slot():
+            person_id = actions.person_id_resolve(run=run, client=client)
+            result = (
+                None
+                if person_id is None
+                else actions.perform(run=run, client=client, person_id=person_id)
+            )
+        if result is None:
             _record(
                 run,
                 status=RunStatus.WAITING_FOR_MATCH,
@@ -963,7 +970,6 @@ def _run_perform(run: Run) -> RunOutcome:
                 dispatched_at=None,
             )
             return RunOutcome(RunStatus.WAITING_FOR_MATCH)
-        result = actions.perform(run=run, client=client, person_id=person_id)
     except ConfigurationCrmError as exc:
         paused = account_crm_pause(account=run.account, reason=str(exc) or exc.__class__.__name__)
         paused_until = paused.crm_paused_until or timezone.now()

@@ -19,7 +19,13 @@ def call_slots_for(*, base_url: str) -> slots.CallSlots:
     if not url:
         return slots.process_slots(base_url, cap_limit())
     return slots.shared_slots(
-        base_url, cap_limit(), url=url, lease_seconds=settings.CRM_CALL_SLOT_LEASE_SECONDS
+        base_url,
+        cap_limit(),
+        url=url,
+        lease_seconds=settings.CRM_CALL_SLOT_LEASE_SECONDS,
+        # A call ends by its deadline at the latest (crm.http); a slot a run keeps for its
+        # next call must outlast that call.
+        longest_call_seconds=max(settings.CRM_TIMEOUT_SECONDS, settings.CRM_DEADLINE_SECONDS),
     )
 
 

@@ -51,6 +51,10 @@ return 0
 
 
 class CallSlots(Protocol):
+    # How long after a slot was taken one more call may go out under it (see
+    # NetServerClient.one_slot); 0: it is given back after every call.
+    reuse_seconds: float
+
     def acquire(self, *, timeout: float) -> Any | None:
         """A token for one slot, or None when none came free within ``timeout`` s."""
 
@@ -60,6 +64,9 @@ class CallSlots(Protocol):
 
 class ProcessSlots:
     """The cap within this process only."""
+
+    # A slot of a semaphore has no lease: a run may keep it for all of its calls.
+    reuse_seconds = float("inf")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -83,11 +90,15 @@ class SharedSlots:
         limit: int,
         lease_seconds: float,
         fallback: ProcessSlots,
+        reuse_seconds: float = 0.0,
     ) -> None:
         self.redis = redis_client
         self.key = key_of(tenant)
         self.limit = limit
         self.lease_ms = max(1, int(lease_seconds * 1000))
+        # How long after taking a slot it may still carry one more call: its lease less
+        # the longest a call can last, so a kept slot never ends under a live call.
+        self.reuse_seconds = reuse_seconds
         self.fallback = fallback
         self._take = redis_client.register_script(_TAKE)
 
@@ -145,7 +156,7 @@ def key_of(tenant: str) -> str:
 
 _lock = threading.RLock()
 _process_slots: dict[tuple[str, int], ProcessSlots] = {}
-_shared_slots: dict[tuple[str, str, int, float], SharedSlots] = {}
+_shared_slots: dict[tuple[str, str, int, float, float], SharedSlots] = {}
 _redis_clients: dict[str, Any] = {}
 _redis_down_until: dict[int, float] = {}
 
@@ -174,8 +185,10 @@ def _redis_client(url: str) -> Any:
     return client
 
 
-def shared_slots(tenant: str, limit: int, *, url: str, lease_seconds: float) -> SharedSlots:
-    key = (url, tenant, limit, lease_seconds)
+def shared_slots(
+    tenant: str, limit: int, *, url: str, lease_seconds: float, longest_call_seconds: float = 0.0
+) -> SharedSlots:
+    key = (url, tenant, limit, lease_seconds, longest_call_seconds)
     slots = _shared_slots.get(key)
     if slots is None:
         client = _redis_client(url)
@@ -188,6 +201,7 @@ def shared_slots(tenant: str, limit: int, *, url: str, lease_seconds: float) -> 
                     limit=limit,
                     lease_seconds=lease_seconds,
                     fallback=process_slots(tenant, limit),
+                    reuse_seconds=max(0.0, lease_seconds - longest_call_seconds),
                 )
                 _shared_slots[key] = slots
     return slots

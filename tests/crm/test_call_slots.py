@@ -135,3 +135,56 @@ def test_a_lease_no_longer_than_the_call_timeout_is_refused_at_start(settings):
     assert [m.id for m in call_cap.check_call_slot_lease()] == ["crm.W001"]
     settings.CRM_CALL_SLOT_LEASE_SECONDS = 75.0
     assert call_cap.check_call_slot_lease() == []
+
+
+def _members(redis_client, simulator) -> list[bytes]:
+    return redis_client.zrange(slots.key_of(simulator.base_url), 0, -1)
+
+
+def test_a_runs_calls_go_out_under_one_slot_taken_once_and_given_back_at_the_end(
+    simulator, slots_url, no_slots_held
+):
+    shared = slots.shared_slots(
+        simulator.base_url, CAP, url=slots_url, lease_seconds=30.0, longest_call_seconds=10.0
+    )
+    client = _client(simulator, shared, wait=0.3)
+    seen = []
+    with client.one_slot():
+        for _ in range(3):
+            assert client.get_person(person_id=1).id == 1
+            seen.append(_members(no_slots_held, simulator))
+    assert len(seen[0]) == 1 and seen == [seen[0]] * 3, "one slot, the same for every call"
+    assert _members(no_slots_held, simulator) == []
+    # Outside one_slot each call gives its slot back at once.
+    client.get_person(person_id=1)
+    assert _members(no_slots_held, simulator) == []
+
+
+def test_a_kept_slot_whose_lease_would_not_outlast_the_next_call_is_taken_anew(
+    simulator, slots_url, no_slots_held
+):
+    # Lease 10 s, calls up to 10 s: no time left to keep a slot for another call.
+    shared = slots.shared_slots(
+        simulator.base_url, 1, url=slots_url, lease_seconds=10.0, longest_call_seconds=10.0
+    )
+    assert shared.reuse_seconds == 0
+    client = _client(simulator, shared, wait=0.3)
+    seen = []
+    with client.one_slot():
+        for _ in range(2):
+            client.get_person(person_id=1)
+            seen.append(_members(no_slots_held, simulator))
+    assert len(seen[0]) == len(seen[1]) == 1 and seen[0] != seen[1], "given back, taken anew"
+    assert _members(no_slots_held, simulator) == []
+
+
+def test_under_one_slot_a_call_still_waits_for_a_free_slot(simulator, slots_url, no_slots_held):
+    shared = slots.shared_slots(
+        simulator.base_url, 1, url=slots_url, lease_seconds=30.0, longest_call_seconds=10.0
+    )
+    taken = shared.acquire(timeout=0.1)
+    client = _client(simulator, shared, wait=0.2)
+    with pytest.raises(TransientCrmError, match="Too many concurrent calls"), client.one_slot():
+        client.get_person(person_id=1)
+    shared.release(taken)
+    assert _members(no_slots_held, simulator) == []
