@@ -29,10 +29,11 @@ import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, connections, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import BooleanField, F, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.sql import UpdateQuery
 from django.utils import timezone
@@ -505,16 +506,39 @@ def runs_execute(*, run_ids: list[int], account_id: int | None = None) -> list[R
             break
     if account_id is None:
         return outcomes
-    while not (outcomes and outcomes[-1].status == RunStatus.PENDING):
-        if len(outcomes) >= lane_runs() or time.monotonic() - started >= lane_seconds():
-            break
-        run = run_claim_next(account_id=account_id)
-        if run is None:
-            break
-        outcomes.append(_run_perform(run))
+    claimed: list[Run] = []
+    try:
+        while not (outcomes and outcomes[-1].status == RunStatus.PENDING):
+            spent = time.monotonic() - started
+            if len(outcomes) >= lane_runs() or spent >= lane_seconds():
+                break
+            if not claimed:
+                claimed = runs_claim_next(
+                    account_id=account_id,
+                    count=_lane_claim_count(
+                        runs_left=lane_runs() - len(outcomes),
+                        seconds_left=lane_seconds() - spent,
+                        seconds_per_run=spent / max(1, len(outcomes)),
+                    ),
+                )
+                if not claimed:
+                    break
+            outcomes.append(_run_perform(claimed.pop(0)))
+    finally:
+        if claimed:
+            _runs_unclaim(claimed)
     if not (outcomes and outcomes[-1].status == RunStatus.PENDING):
         runs_top_up(account_id=account_id)
     return outcomes
+
+
+def _lane_claim_count(*, runs_left: int, seconds_left: float, seconds_per_run: float) -> int:
+    """How many of its account's next runs a lane claims in one statement: as many as
+    its time left holds at the pace of its runs so far (so it seldom has to give claimed
+    runs back), within its runs left."""
+    if seconds_per_run <= 0:
+        return 1
+    return max(1, min(runs_left, int(seconds_left / seconds_per_run)))
 
 
 def runs_sweep(*, limit: int = 2000) -> int:
@@ -628,8 +652,9 @@ def _claim_by_id(*, run_id, now, lease, worker):
     return claimable, claim, Run.objects.select_related(*_CLAIMED_WITH).filter(id=run_id)
 
 
-def _claim_next_of_account(*, account_id, now, lease, worker):
-    """The claim of an account's oldest held-back run (PostgreSQL; see run_claim_next)."""
+def _claim_next_of_account(*, account_id, now, lease, worker, count=1):
+    """The claim of an account's ``count`` oldest held-back runs (PostgreSQL; see
+    runs_claim_next)."""
     held = Run.objects.filter(
         account_id=account_id,
         status=RunStatus.PENDING,
@@ -638,15 +663,19 @@ def _claim_next_of_account(*, account_id, now, lease, worker):
     )
     table = connections[held.db].ops.quote_name(Run._meta.db_table)
     pick_sql, pick_params = (
-        held.order_by("next_attempt_at", "id").values("id")[:1].query.sql_with_params()
+        held.order_by("next_attempt_at", "id").values("id")[:count].query.sql_with_params()
     )
-    # "id = (subquery)": a scalar subquery is evaluated once. As "id IN (subquery)" the
-    # planner may scan it again for every row, and with SKIP LOCKED each scan returns the
-    # next row, so one claim would take the whole backlog. The conditions are repeated
-    # outside, where a row another claimer changed meanwhile is checked again.
+    # "id = ANY(ARRAY(subquery))": the subquery is evaluated once. As "id IN (subquery)"
+    # the planner may scan it again for every row, and with SKIP LOCKED each scan returns
+    # the next rows, so one claim would take the whole backlog. The conditions are
+    # repeated outside, where a row another claimer changed meanwhile is checked again.
     claimable = held.filter(
         # Django's own compiled SQL, its parameters passed apart.
-        id=RawSQL(f"{pick_sql} FOR UPDATE OF {table} SKIP LOCKED", pick_params)  # noqa: S611
+        RawSQL(  # noqa: S611
+            f"{table}.id = ANY(ARRAY({pick_sql} FOR UPDATE OF {table} SKIP LOCKED))",
+            pick_params,
+            output_field=BooleanField(),
+        )
     )
     claim = {
         "status": RunStatus.RUNNING,
@@ -656,7 +685,8 @@ def _claim_next_of_account(*, account_id, now, lease, worker):
         "started_at": now,
         "dispatched_at": now,
     }
-    return claimable, claim, Run.objects.select_related(*_CLAIMED_WITH).all()
+    select = Run.objects.select_related(*_CLAIMED_WITH).order_by("next_attempt_at", "id")
+    return claimable, claim, select
 
 
 def run_claim(*, run_id: int) -> Run | None:
@@ -682,15 +712,27 @@ def run_claim(*, run_id: int) -> Run | None:
 
 
 def run_claim_next(*, account_id: int) -> Run | None:
-    """Claim the account's oldest due run that is held back (pending, no wake-up out) and
-    read it with everything it needs; None when there is none left.
+    """Claim the account's oldest due run that is held back (see runs_claim_next)."""
+    claimed = runs_claim_next(account_id=account_id, count=1)
+    return claimed[0] if claimed else None
 
-    On PostgreSQL one statement: the UPDATE takes the row a subquery picks with FOR
+
+# The batch sizes a claim of an account's next runs is compiled (and prepared) for.
+_CLAIM_COUNTS = (1, 2, 4, 8, 16, 32)
+
+
+def runs_claim_next(*, account_id: int, count: int) -> list[Run]:
+    """Claim up to ``count`` of the account's oldest due runs that are held back (pending,
+    no wake-up out), oldest first, and read each with everything it needs; [] when none
+    is left. ``count`` is rounded down to one of _CLAIM_COUNTS.
+
+    On PostgreSQL one statement: the UPDATE takes the rows a subquery picks with FOR
     UPDATE SKIP LOCKED, so two workers doing this for one account take different runs
-    instead of waiting on each other, and reads it back (RETURNING). Elsewhere the oldest
-    few are read and claimed one by one with run_claim's conditional UPDATE, which one
-    claimer wins.
+    instead of waiting on each other, and reads them back (RETURNING). Elsewhere the
+    oldest few are read and claimed one by one with run_claim's conditional UPDATE, which
+    one claimer wins.
     """
+    count = max(c for c in _CLAIM_COUNTS if c <= max(1, count))
     now = timezone.now()
     if connections[Run.objects.db].vendor != "postgresql":
         held = Run.objects.filter(
@@ -699,18 +741,39 @@ def run_claim_next(*, account_id: int) -> Run | None:
             next_attempt_at__lte=now,
             dispatched_at__isnull=True,
         )
-        for run_id in held.order_by("next_attempt_at", "id").values_list("id", flat=True)[:3]:
+        claimed = []
+        for run_id in held.order_by("next_attempt_at", "id").values_list("id", flat=True)[
+            : count + 2
+        ]:
             run = run_claim(run_id=run_id)
             if run is not None:
-                return run
-        return None
+                claimed.append(run)
+                if len(claimed) == count:
+                    break
+        return claimed
     values = {
         "account_id": account_id,
         "now": now,
         "lease": now + timedelta(seconds=lease_seconds()),
         "worker": _worker_name(),
     }
-    return _claim_statement(_claim_next_of_account, values)
+    return _claim_statement(partial(_claim_next_of_account, count=count), values, many=True)
+
+
+def _runs_unclaim(runs: list[Run]) -> None:
+    """Give back runs this worker claimed and did not start: pending again, their claim
+    not counted as an attempt, no wake-up out (the next top-up or sweep takes them).
+    Never raises: a run not given back is taken again when its lease ends."""
+    try:
+        for run in runs:
+            _claim_guard(run).update(
+                status=RunStatus.PENDING,
+                attempts=F("attempts") - 1,
+                lease_expires_at=None,
+                dispatched_at=None,
+            )
+    except Exception:
+        logger.warning("Could not give back %d claimed runs", len(runs), exc_info=True)
 
 
 # Stand-ins for a claim's values while its statement is compiled: of their own type, and
@@ -724,7 +787,7 @@ _STAND_INS = {
 }
 
 
-def _claim_statement(build, values: dict) -> Run | None:
+def _claim_statement(build, values: dict, *, many: bool = False):
     """Run a PostgreSQL claim statement (see _select_after_update) with these values.
 
     Compiling the statement costs more than running it: it reads the run with ten
@@ -736,7 +799,10 @@ def _claim_statement(build, values: dict) -> Run | None:
     """
     connection = connections[Run.objects.db]
     statements = connection.__dict__.setdefault("_automations_claims", {})
-    statement = statements.get(build)
+    key = (
+        (build.func, tuple(sorted(build.keywords.items()))) if isinstance(build, partial) else build
+    )
+    statement = statements.get(key)
     if statement is None:
         stand_ins = {name: _STAND_INS[name] for name in values}
         claimable, claim, select = build(**stand_ins)
@@ -750,13 +816,21 @@ def _claim_statement(build, values: dict) -> Run | None:
             statement = False  # a value not passed as it was given: compile every time
         else:
             kept: dict = {}
-            name = f"automations_{build.__name__.strip('_')}"
+            name = "automations_" + "_".join(
+                [build.func.__name__.strip("_"), *(f"{v}" for _, v in key[1])]
+                if isinstance(build, partial)
+                else [build.__name__.strip("_")]
+            )
             compiler.as_sql = lambda *args, **kwargs: (kept["sql"], kept["params"])
+            # The converters of the select's columns (some 90, of ten tables) are the same
+            # for every execution; Django works them out anew each time it reads rows.
+            compiler.get_converters = _converters_once(compiler.get_converters)
             statement = (compiler, places, params, kept, name, sql)
-        statements[build] = statement
+        statements[key] = statement
     if statement is False:
         claimable, claim, select = build(**values)
-        return next(iter(_select_after_update(select, update=claimable, values=claim)), None)
+        claimed = list(_select_after_update(select, update=claimable, values=claim))
+        return claimed if many else next(iter(claimed), None)
     compiler, places, params, kept, name, sql = statement
     if prepared_claims():
         _prepare(connection, name, sql)
@@ -768,7 +842,22 @@ def _claim_statement(build, values: dict) -> Run | None:
     )
     runs = Run.objects.all()
     runs.query.get_compiler = lambda *args, **kwargs: compiler
-    return next(iter(runs), None)
+    return list(runs) if many else next(iter(runs), None)
+
+
+def _converters_once(get_converters):
+    """``get_converters``, worked out once for each list of expressions (the kept
+    compiler's own, which live as long as it)."""
+    kept: dict = {}
+
+    def converters(expressions):
+        key = tuple(map(id, expressions))
+        found = kept.get(key)
+        if found is None:
+            found = kept[key] = (get_converters(expressions), expressions)
+        return found[0]
+
+    return converters
 
 
 def prepared_claims() -> bool:

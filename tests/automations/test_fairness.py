@@ -144,3 +144,48 @@ def test_the_sweeper_takes_each_accounts_oldest_runs_up_to_the_limit(
 
     published = sorted(run_id for message in _published(app) for run_id in message)
     assert published == sorted(backlog[:LIMIT] + fresh)
+
+
+def test_a_lane_claims_its_next_runs_together_and_gives_back_those_it_did_not_start(
+    connected_account, limit, app, settings, sim
+):
+    settings.AUTOMATIONS_LANE_RUNS = 10
+    settings.AUTOMATIONS_LANE_SECONDS = 60
+    backlog = _runs(connected_account, 12)
+    services.runs_dispatch(run_ids=backlog, account_id=connected_account.pk)
+    purge_broker(app)
+    # The message's own run looks up the selection's members; the next look-up fails (503),
+    # so the lane stops there.
+    sim.control(mode="fail_ratio", ratio=0.5, operations=["GetArchiveListByColumns"])
+
+    outcomes = services.runs_execute(run_ids=[backlog[0]], account_id=connected_account.pk)
+
+    assert [o.status for o in outcomes] == ["done", "pending"]
+    # Its first claim took the next eight held back (the time left held them all, rounded
+    # down to a claim size); the one that failed waits for its retry, and the seven it
+    # never started are as they were: pending, no attempt counted, no wake-up out.
+    given_back = Run.objects.filter(id__in=backlog[LIMIT + 1 : LIMIT + 8])
+    assert (
+        sorted(given_back.values_list("status", "attempts", "lease_expires_at"))
+        == [("pending", 0, None)] * 7
+    )
+    assert not given_back.filter(dispatched_at__isnull=False).exists()
+    retried = Run.objects.get(id=backlog[LIMIT])
+    assert (retried.status, retried.attempts) == ("pending", 1) and retried.last_error
+    assert services.run_claim_next(account_id=connected_account.pk).id == backlog[LIMIT + 1]
+
+
+def test_claiming_several_next_runs_takes_the_oldest_held_back_once(account, limit, app):
+    backlog = _runs(account, 10)
+    services.runs_dispatch(run_ids=backlog, account_id=account.pk)
+
+    first = services.runs_claim_next(account_id=account.pk, count=3)  # rounded down to 2
+    second = services.runs_claim_next(account_id=account.pk, count=4)
+
+    assert [r.id for r in first] == backlog[LIMIT : LIMIT + 2]
+    assert [r.id for r in second] == backlog[LIMIT + 2 : LIMIT + 6]
+    assert {r.status for r in first + second} == {"running"}
+    assert [r.id for r in services.runs_claim_next(account_id=account.pk, count=8)] == backlog[
+        LIMIT + 6 :
+    ]
+    assert services.runs_claim_next(account_id=account.pk, count=8) == []
