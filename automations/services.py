@@ -967,13 +967,13 @@ def _claim_guard(run: Run):
 
 
 def _record(run: Run, **fields) -> bool:
-    # The calls this run made are written first, outside any transaction: an outcome is
-    # never stored without them, and nothing that fails afterwards can take them back.
-    from crm.call_log import call_log_flush
+    # The calls this run made are written with the outcome or before it, outside any
+    # transaction: an outcome is never stored without them, and nothing that fails
+    # afterwards can take them back.
+    from crm.call_log import call_log_flush_with
 
-    call_log_flush()
     fields.setdefault("lease_expires_at", None)
-    updated = _claim_guard(run).update(**fields)
+    updated = call_log_flush_with(_claim_guard(run), fields)
     if not updated:
         logger.warning("Run %s was taken over before its outcome was recorded", run.key)
     return bool(updated)

@@ -28,10 +28,13 @@ import threading
 import time
 from dataclasses import fields
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import connection as db_connection
-from django.db.models import Q
+from django.db import connections
+from django.db.models import Q, QuerySet
+from django.db.models.sql import InsertQuery, UpdateQuery
 
 from .client import CallRecord
 from .models import CrmCall, SuperOfficeConnection
@@ -117,6 +120,56 @@ def _note_verdict(connection_id: int, kind: str, text: str, call: CallRecord) ->
 def call_log_flush() -> int:
     """Write the buffered calls and verdicts now; returns how many calls. Never raises."""
     return _flush(keep_on_failure=True)
+
+
+def call_log_flush_with(update: QuerySet, values: dict[str, Any]) -> int:
+    """Write the buffered calls and UPDATE ``update``'s rows with ``values``; returns how
+    many rows the UPDATE changed. Never loses a call: what it does not write stays
+    buffered, as with call_log_flush.
+
+    On PostgreSQL both go in one statement, ``WITH logged AS (INSERT ...) UPDATE ...``
+    (a data-modifying WITH runs to completion whether or not the UPDATE reads it): the
+    engine records every run's outcome this way after its calls, one round trip instead
+    of two. Elsewhere, with verdicts to write or more calls than one INSERT takes, or if
+    the one statement fails, the calls are flushed first and the UPDATE follows.
+    """
+    global _oldest_at
+    connection = connections[update.db]
+    with _lock:
+        together = (
+            connection.vendor == "postgresql" and 0 < len(_rows) <= _INSERT_ROWS and not _verdicts
+        )
+        rows, oldest_at = (list(_rows), _oldest_at) if together else ([], None)
+        if together:
+            _rows.clear()
+            _oldest_at = None
+    if together:
+        try:
+            return _insert_then_update(rows, update, values)
+        except Exception:
+            logger.warning(
+                "Could not write %d SuperOffice calls with the outcome; writing them apart",
+                len(rows),
+                exc_info=True,
+            )
+            _keep(rows, {}, oldest_at)
+    call_log_flush()
+    return update.update(**values)
+
+
+def _insert_then_update(rows: list[CrmCall], update: QuerySet, values: dict[str, Any]) -> int:
+    connection = connections[update.db]
+    insert = InsertQuery(CrmCall)
+    insert.insert_values(_INSERT_FIELDS, rows)
+    ((insert_sql, insert_params),) = insert.get_compiler(update.db).as_sql()
+    update_query = update.query.chain(UpdateQuery)
+    update_query.add_update_values(values)
+    update_sql, update_params = update_query.get_compiler(update.db).as_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH logged AS ({insert_sql}) {update_sql}", (*insert_params, *update_params)
+        )
+        return cursor.rowcount
 
 
 def _flush(*, keep_on_failure: bool) -> int:
