@@ -93,12 +93,16 @@ class CapturingTransport(Transport):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.capture = threading.local()
+        # A prepared request per address and headers, copied for each call: preparing one
+        # anew (merging the session's settings, parsing the URL, checking the headers)
+        # cost more CPU than the rest of requests' work for the call.
+        self._prepared: dict[tuple, requests.PreparedRequest] = {}
 
     def post(self, address: str, message: bytes, headers: dict[str, str]) -> Any:
         self.capture.request = message
         self.capture.response = b""
         self.capture.status = None
-        response = super().post(address, message, headers)
+        response = self._post(address, message, headers)
         self.capture.response = response.content
         self.capture.status = response.status_code
         if response.status_code in (404, 429, 502, 503, 504):
@@ -106,6 +110,26 @@ class CapturingTransport(Transport):
         if response.content:
             ensure_well_formed(response.content)
         return response
+
+    def _post(self, address: str, message: bytes, headers: dict[str, str]) -> Any:
+        """What zeep's Transport.post sends (``session.post`` of the message with these
+        headers), from a copy of a prepared request. Where the session holds cookies (a
+        load balancer's affinity), each request is prepared anew, so they go along."""
+        if self.session.cookies:
+            return self.session.post(
+                address, data=message, headers=headers, timeout=self.operation_timeout
+            )
+        key = (address, tuple(headers.items()))
+        template = self._prepared.get(key)
+        if template is None:
+            template = self.session.prepare_request(
+                requests.Request("POST", address, headers=headers)
+            )
+            if len(self._prepared) < 256:
+                self._prepared[key] = template
+        prepared = template.copy()
+        prepared.prepare_body(message, None)
+        return self.session.send(prepared, timeout=self.operation_timeout, allow_redirects=True)
 
 
 _STRICT_PARSER = etree.XMLParser(

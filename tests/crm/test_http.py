@@ -186,3 +186,60 @@ def test_a_session_made_elsewhere_gets_the_same_rules(server, second_server):
     with pytest.raises(http.RedirectRefused):
         guarded.get(f"{server.url}/", timeout=5)
     assert second_server.requests == []
+
+
+def _transport(limits: http.Limits):
+    from crm.client.transport import CapturingTransport
+
+    return CapturingTransport(session=session(limits), timeout=3, operation_timeout=3)
+
+
+def _xml(handler, headers=()):
+    handler._send(200, b"<ok/>", "text/xml", headers=headers)
+
+
+def test_the_soap_transport_sends_each_post_as_requests_would_from_its_kept_prepared_request(
+    server,
+):
+    server.behaviour["*"] = _xml
+    transport = _transport(PRIVATE_OK)
+    headers = {"SOAPAction": '"urn:x/Op"', "Content-Type": "text/xml; charset=utf-8"}
+    bodies = [b"<a>first</a>", "<b>ø & ünïcode</b>".encode(), b"<c/>"]
+
+    for body in bodies:
+        assert transport.post(f"{server.url}/Agent.svc", body, headers).status_code == 200
+    requests.post(f"{server.url}/Agent.svc", data=bodies[0], headers=headers, timeout=3)
+
+    sent = server.requests
+    assert [(m, p, b) for m, p, _, b in sent[:3]] == [("POST", "/Agent.svc", b) for b in bodies]
+    for (_, _, seen, body), (_, _, plain, _) in zip(sent[:3], [sent[3]] * 3, strict=True):
+        assert seen["Content-Length"] == str(len(body))
+        assert seen["SOAPAction"] == '"urn:x/Op"'
+        assert {k for k in seen if k != "User-Agent"} == {k for k in plain if k != "User-Agent"}
+    assert transport.capture.request == bodies[-1]
+
+
+def test_the_soap_transport_sends_back_a_cookie_the_server_set(server):
+    def set_cookie(handler):
+        _xml(handler, headers=[("Set-Cookie", "affinity=node7; Path=/")])
+
+    server.behaviour["*"] = _xml
+    transport = _transport(PRIVATE_OK)
+    headers = {"SOAPAction": '"urn:x/Op"', "Content-Type": "text/xml; charset=utf-8"}
+    transport.post(f"{server.url}/Agent.svc", b"<a/>", headers)  # prepared, kept
+    server.behaviour["/Agent.svc"] = set_cookie
+    transport.post(f"{server.url}/Agent.svc", b"<b/>", headers)
+    del server.behaviour["/Agent.svc"]
+    transport.post(f"{server.url}/Agent.svc", b"<c/>", headers)
+
+    cookies = [seen.get("Cookie") for _, _, seen, _ in server.requests]
+    assert cookies == [None, None, "affinity=node7"]
+
+
+def test_the_soap_transport_keeps_the_guard_on_its_prepared_requests(server):
+    transport = _transport(PUBLIC_ONLY)
+    headers = {"SOAPAction": '"urn:x/Op"', "Content-Type": "text/xml; charset=utf-8"}
+    for _ in range(2):
+        with pytest.raises(http.AddressRefused):
+            transport.post(f"{server.url}/Agent.svc", b"<a/>", headers)
+    assert server.connections == 0
