@@ -230,3 +230,50 @@ def test_calls_the_outcomes_statement_cannot_write_stay_buffered_and_the_outcome
     else:
         # SQLite does not enforce a column's length: the call is written.
         assert CrmCall.objects.filter(correlation=run.key).count() == 1
+
+
+def test_calls_written_with_the_outcome_read_back_as_they_were_recorded(
+    task_runs, buffered_call_log
+):
+    from datetime import UTC, datetime
+
+    from crm.call_log import call_log_buffered, call_log_flush_with, call_log_record
+    from crm.client import CallRecord
+
+    run = task_runs[0]
+    calls = [
+        CallRecord(
+            agent="Appointment",
+            operation="SaveAppointmentEntity",
+            started_at=datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC),
+            duration_ms=12,
+            outcome=CrmCall.Outcome.OK,
+            http_status=200,
+            error="",
+            request_excerpt="<Description>Ring Åsa «now» & 'then' 100%</Description>",
+            response_excerpt="<AppointmentId>7</AppointmentId>",
+            correlation=run.key,
+        ),
+        CallRecord(
+            agent="Person",
+            operation="GetPersonEntity",
+            started_at=datetime(2026, 3, 4, 5, 6, 8, tzinfo=UTC),
+            duration_ms=0,
+            outcome=CrmCall.Outcome.TRANSIENT,
+            http_status=None,
+            error="ConnectionError: reset %s %%",
+            request_excerpt="",
+            response_excerpt="",
+            correlation=run.key,
+        ),
+    ]
+    for call in calls:
+        call_log_record(account_id=run.account_id, connection_id=0, call=call)
+
+    assert call_log_flush_with(Run.objects.filter(id=run.id), {"last_error": "x"}) == 1
+
+    assert call_log_buffered() == 0
+    fields = [f for f in CallRecord.__dataclass_fields__]
+    stored = list(CrmCall.objects.filter(correlation=run.key).order_by("started_at").values())
+    assert [{k: row[k] for k in fields} for row in stored] == [vars(c) for c in calls]
+    assert {row["account_id"] for row in stored} == {run.account_id}
