@@ -973,10 +973,47 @@ def _record(run: Run, **fields) -> bool:
     from crm.call_log import call_log_flush_with
 
     fields.setdefault("lease_expires_at", None)
-    updated = call_log_flush_with(_claim_guard(run), fields)
+    updated = call_log_flush_with(
+        _claim_guard(run), fields, statement=_guarded_update_statement(run, fields)
+    )
     if not updated:
         logger.warning("Run %s was taken over before its outcome was recorded", run.key)
     return bool(updated)
+
+
+def _guarded_update_statement(run: Run, fields: dict) -> tuple[str, list] | None:
+    """``_claim_guard(run).update(**fields)`` as SQL and parameters, each value prepared
+    by its field as Django prepares it, for fields of plain values (None where an
+    expression such as F() is among them: Django compiles that one). Django's compiler
+    builds the UPDATE and its WHERE anew at every outcome, at more CPU than its execution
+    costs this process."""
+    connection = connections[Run.objects.db]
+    if connection.vendor != "postgresql" or any(
+        hasattr(value, "resolve_expression") for value in fields.values()
+    ):
+        return None  # only PostgreSQL writes the outcome with its calls (crm.call_log)
+    names = tuple(fields)
+    sql = _outcome_sql.get((connection.alias, names))
+    if sql is None:
+        quote = connection.ops.quote_name
+        columns = ", ".join(f"{quote(_RUN_FIELDS[name].column)} = %s" for name in names)
+        sql = _outcome_sql[(connection.alias, names)] = (
+            f"UPDATE {quote(Run._meta.db_table)} SET {columns} "  # noqa: S608 - the model's own names
+            "WHERE "
+            + " AND ".join(
+                f"{quote(_RUN_FIELDS[name].column)} = %s" for name in _CLAIM_GUARD_FIELDS
+            )
+        )
+    params = [
+        _RUN_FIELDS[name].get_db_prep_save(value, connection) for name, value in fields.items()
+    ]
+    return sql, [*params, run.id, RunStatus.RUNNING.value, run.attempts, run.claimed_by]
+
+
+# The columns of _claim_guard, in the order of the parameters above.
+_CLAIM_GUARD_FIELDS = ("id", "status", "attempts", "claimed_by")
+_RUN_FIELDS = {f.name: f for f in Run._meta.concrete_fields}
+_outcome_sql: dict[tuple, str] = {}
 
 
 def backoff_seconds(*, attempt: int, retry_after: float | None = None) -> float:

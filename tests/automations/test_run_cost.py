@@ -277,3 +277,26 @@ def test_calls_written_with_the_outcome_read_back_as_they_were_recorded(
     stored = list(CrmCall.objects.filter(correlation=run.key).order_by("started_at").values())
     assert [{k: row[k] for k in fields} for row in stored] == [vars(c) for c in calls]
     assert {row["account_id"] for row in stored} == {run.account_id}
+
+
+def test_an_outcome_is_not_recorded_over_a_run_another_worker_took_over_but_its_calls_are(
+    sim, task_runs, buffered_call_log
+):
+    from datetime import timedelta
+
+    from crm.call_log import call_log_buffered
+
+    run = task_runs[0]
+    first = services.run_claim(run_id=run.id)
+    # Its lease ends before it is done (a stalled worker): another claim takes the run over.
+    Run.objects.filter(id=run.id).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    second = services.run_claim(run_id=run.id)
+    assert second.attempts == 2
+
+    services._run_perform(first)
+
+    stored = Run.objects.get(id=run.id)
+    assert (stored.status, stored.attempts) == (RunStatus.RUNNING, 2), "the second claim holds"
+    assert stored.crm_object_id is None
+    assert call_log_buffered() == 0
+    assert CrmCall.objects.filter(correlation=run.key, operation="SaveAppointmentEntity").exists()
