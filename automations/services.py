@@ -488,18 +488,31 @@ def runs_execute(*, run_ids: list[int], account_id: int | None = None) -> list[R
 
     ``account_id``: the message is of an account with runs held back
     (automations.admission), one of its places in flight. After its own runs the worker
-    keeps that place: it claims the account's next held-back runs itself, one statement
-    each, instead of one broker round trip per run, until the message has executed
+    keeps that place: it claims the account's next held-back runs itself, several in one
+    statement (_lane_claim_count), instead of one broker round trip per run, and keeps
+    the slot of the tenant's cap its first run took for the next, until the message has executed
     lane_runs() runs or lane_seconds() have gone by. Then it publishes the account's next
     runs (runs_top_up) and the message ends, so the messages of other accounts queued
     meanwhile are taken in their turn: another account's fresh run waits behind at most
     the limit's worth of messages of at most lane_seconds() (or one run) each. Unless
     SuperOffice is failing, when the account's next runs wait for the sweeper.
     """
+    from crm.client.slots import SlotHold
+
+    # The runs go one after another: a slot of a tenant's cap taken by one is kept for
+    # the next of that tenant, and given back when the message is done.
+    hold = SlotHold()
+    try:
+        return _runs_execute(run_ids=run_ids, account_id=account_id, hold=hold)
+    finally:
+        hold.release_all()
+
+
+def _runs_execute(*, run_ids: list[int], account_id: int | None, hold) -> list[RunOutcome]:
     started = time.monotonic()
     outcomes = []
     for index, run_id in enumerate(run_ids):
-        outcome = run_execute(run_id=run_id)
+        outcome = run_execute(run_id=run_id, hold=hold)
         outcomes.append(outcome)
         if outcome.status == RunStatus.PENDING and index + 1 < len(run_ids):
             _runs_undispatch(run_ids=run_ids[index + 1 :])
@@ -523,7 +536,7 @@ def runs_execute(*, run_ids: list[int], account_id: int | None = None) -> list[R
                 )
                 if not claimed:
                     break
-            outcomes.append(_run_perform(claimed.pop(0)))
+            outcomes.append(_run_perform(claimed.pop(0), hold=hold))
     finally:
         if claimed:
             _runs_unclaim(claimed)
@@ -1031,15 +1044,17 @@ class RunOutcome:
     detail: str = ""
 
 
-def run_execute(*, run_id: int) -> RunOutcome:
-    """Claim, act in SuperOffice, record. Safe to call any number of times for one run."""
+def run_execute(*, run_id: int, hold=None) -> RunOutcome:
+    """Claim, act in SuperOffice, record. Safe to call any number of times for one run.
+    ``hold``: a crm.client.slots.SlotHold that keeps the slot of the tenant's cap the run
+    took, for the caller's next run (the caller gives it back)."""
     run = run_claim(run_id=run_id)
     if run is None:
         return RunOutcome("skipped", "not claimable")
-    return _run_perform(run)
+    return _run_perform(run, hold=hold)
 
 
-def _run_perform(run: Run) -> RunOutcome:
+def _run_perform(run: Run, *, hold=None) -> RunOutcome:
     """Act in SuperOffice for a claimed run and record the outcome."""
     from crm.errors import (
         ConfigurationCrmError,
@@ -1081,7 +1096,7 @@ def _run_perform(run: Run) -> RunOutcome:
             run.account, correlation=run.key, connection=_loaded_connection_of(run.account)
         )
         # The run's calls follow one another: one slot of the tenant's cap carries them.
-        with client.one_slot():
+        with client.one_slot(hold):
             person_id = actions.person_id_resolve(run=run, client=client)
             result = (
                 None

@@ -123,9 +123,8 @@ class ClientCore:
         # it at once, in this process or (``call_slots`` from crm.services) in them all.
         self._slots = call_slots or slots.process_slots(connection.base_url, max_concurrent_calls)
         self._slot_wait = timeout if slot_wait_seconds is None else slot_wait_seconds
-        # Inside one_slot(): the slot kept between calls, and when it was taken.
-        self._holding = False
-        self._held: tuple[Any, float] | None = None
+        # Inside one_slot(): what keeps the slot between calls.
+        self._hold: slots.SlotHold | None = None
         self.ticket_store = ticket_store or MemoryTicketStore()
         self.recorder = recorder
         self.correlation = correlation
@@ -182,45 +181,38 @@ class ClientCore:
     # -- one round trip ---------------------------------------------------------------
 
     @contextmanager
-    def one_slot(self) -> Iterator[None]:
+    def one_slot(self, hold: slots.SlotHold | None = None) -> Iterator[None]:
         """The calls made inside go out under one slot of the tenant's cap, taken at the
-        first call and given back at the end. A run's calls follow one another, so it
-        never needs two at once, and taking the slot once instead of for every call saves
-        two round trips to the shared cap per call after the first. The slot is kept only
-        while its lease outlasts one more call (``reuse_seconds``); then it is given back
-        and taken anew. Not for a client used by several threads at once."""
-        self._holding = True
+        first call and kept between calls (see slots.SlotHold). A run's calls follow one
+        another, so it never needs two at once, and taking the slot once instead of for
+        every call saves two round trips to the shared cap per call after the first.
+        Given back at the end, unless ``hold`` is the caller's: then the caller gives it
+        back (a worker keeps it for the next run of the same tenant). Not for a client
+        used by several threads at once."""
+        own = hold is None
+        self._hold = slots.SlotHold() if hold is None else hold
         try:
             yield
         finally:
-            self._holding = False
-            held, self._held = self._held, None
-            if held is not None:
-                self._slots.release(held[0])
+            held, self._hold = self._hold, None
+            if own:
+                held.release_all()
 
-    def _take_slot(self) -> Any:
-        held = self._held
-        if held is not None:
-            if time.monotonic() - held[1] < self._slots.reuse_seconds:
-                return held[0]
-            self._held = None
-            self._slots.release(held[0])
-        token = self._slots.acquire(timeout=self._slot_wait)
+    def _send(self, **kwargs: Any) -> Any:
+        """``_send_now`` within the tenant's concurrency cap."""
+        hold = self._hold
+        if hold is None:
+            token = self._slots.acquire(timeout=self._slot_wait)
+        else:
+            token = hold.take(self._slots, timeout=self._slot_wait)
         if token is None:
             raise TransientCrmError(
                 "Too many concurrent calls to this SuperOffice tenant", retry_after=1.0
             )
-        if self._holding:
-            self._held = (token, time.monotonic())
-        return token
-
-    def _send(self, **kwargs: Any) -> Any:
-        """``_send_now`` within the tenant's concurrency cap."""
-        token = self._take_slot()
         try:
             return self._send_now(**kwargs)
         finally:
-            if self._held is None or self._held[0] is not token:
+            if hold is None:
                 self._slots.release(token)
 
     def _service_of(self, agent: str, binding: str | None = None, address: str | None = None):

@@ -71,11 +71,22 @@ class ProcessSlots:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._semaphore = threading.BoundedSemaphore(limit)
+        self._held = 0
+
+    def holders(self) -> int:
+        """Slots held now: for tests and the operator."""
+        return self._held
 
     def acquire(self, *, timeout: float) -> Any | None:
-        return self if self._semaphore.acquire(timeout=timeout) else None
+        if not self._semaphore.acquire(timeout=timeout):
+            return None
+        with _lock:
+            self._held += 1
+        return self
 
     def release(self, token: Any) -> None:
+        with _lock:
+            self._held -= 1
         self._semaphore.release()
 
 
@@ -145,6 +156,34 @@ class SharedSlots:
                 "Could not give back a SuperOffice call slot (%s); its lease ends it",
                 type(exc).__name__,
             )
+
+
+class SlotHold:
+    """Slots kept between calls that follow one another: a run's calls, and the runs a
+    worker executes one after another. ``take`` gives the slot it keeps for those slots
+    again while its lease outlasts one more call (``reuse_seconds``), else gives it back
+    and takes a new one; ``release_all`` gives back every slot kept. Not for calls made
+    by several threads at once."""
+
+    def __init__(self) -> None:
+        self._kept: dict[int, tuple[CallSlots, Any, float]] = {}
+
+    def take(self, slots: CallSlots, *, timeout: float) -> Any | None:
+        kept = self._kept.get(id(slots))
+        if kept is not None:
+            if time.monotonic() - kept[2] < slots.reuse_seconds:
+                return kept[1]
+            del self._kept[id(slots)]
+            slots.release(kept[1])
+        token = slots.acquire(timeout=timeout)
+        if token is not None:
+            self._kept[id(slots)] = (slots, token, time.monotonic())
+        return token
+
+    def release_all(self) -> None:
+        kept, self._kept = self._kept, {}
+        for slots, token, _ in kept.values():
+            slots.release(token)
 
 
 def key_of(tenant: str) -> str:

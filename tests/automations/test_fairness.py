@@ -44,6 +44,12 @@ def _runs(account, count: int) -> list[int]:
     return [r.id for r in runs]
 
 
+def _slots_held(account) -> int:
+    from crm.call_cap import call_slots_for
+
+    return call_slots_for(base_url=account.superoffice_connection.base_url).holders()
+
+
 def _published(app) -> list[list[int]]:
     return [args[0] for name, args in queued_messages(app) if name == "automations.execute_runs"]
 
@@ -113,6 +119,8 @@ def test_the_worker_of_a_held_back_account_takes_its_next_runs_itself_up_to_the_
     assert _published(app) == [[backlog[LIMIT + 2]]]
     # The runs in flight were never more than the limit: two published, one executing.
     assert Run.objects.filter(id__in=backlog[1:LIMIT], status="pending").count() == 2
+    # The slot of the tenant's cap its runs kept from one to the next is given back.
+    assert _slots_held(connected_account) == 0
 
 
 def test_claiming_an_accounts_next_run_takes_one_held_back_run_once(account, limit, app):

@@ -188,3 +188,21 @@ def test_under_one_slot_a_call_still_waits_for_a_free_slot(simulator, slots_url,
         client.get_person(person_id=1)
     shared.release(taken)
     assert _members(no_slots_held, simulator) == []
+
+
+def test_the_runs_of_a_worker_keep_one_slot_of_a_tenant_from_one_run_to_the_next(
+    simulator, slots_url, no_slots_held
+):
+    shared = slots.shared_slots(
+        simulator.base_url, CAP, url=slots_url, lease_seconds=30.0, longest_call_seconds=10.0
+    )
+    hold = slots.SlotHold()
+    seen = []
+    for _ in range(3):  # a client per run, as the engine makes them
+        client = _client(simulator, shared, wait=0.3)
+        with client.one_slot(hold):
+            client.get_person(person_id=1)
+        seen.append(_members(no_slots_held, simulator))
+    assert len(seen[0]) == 1 and seen == [seen[0]] * 3, "kept by the worker between runs"
+    hold.release_all()
+    assert _members(no_slots_held, simulator) == []
