@@ -109,6 +109,7 @@ class ClientCore:
         parse_archive_directly: bool = True,
         read_persons_directly: bool = True,
         read_replies_directly: bool = True,
+        build_requests_directly: bool = True,
     ) -> None:
         self.connection = connection
         # Archive replies (thousands of rows) are read straight from the XML instead of
@@ -119,6 +120,9 @@ class ClientCore:
         self.read_persons_directly = read_persons_directly
         # And for the replies of the engine's saves and consent sync (crm.client.direct).
         self.read_replies_directly = read_replies_directly
+        # And the requests of the engine's hot calls are written straight as the XML zeep
+        # would send (crm.client.envelopes), not built through zeep's objects.
+        self.build_requests_directly = build_requests_directly
         # One tenant's slow hour must not hold every worker: at most this many calls to
         # it at once, in this process or (``call_slots`` from crm.services) in them all.
         self._slots = call_slots or slots.process_slots(connection.base_url, max_concurrent_calls)
@@ -262,10 +266,15 @@ class ClientCore:
         try:
             zclient, zservice = self._service_of(agent, binding, address)
             capture = zclient.transport.capture
+            build = self.build_requests_directly
             if raw_reply or read is not None:
-                result = transport.send_raw(zclient, zservice, operation, params, headers)
+                result = transport.send_raw(
+                    zclient, zservice, operation, params, headers, build_directly=build
+                )
             else:
-                result = getattr(zservice, operation)(**params, _soapheaders=headers)
+                result = transport.send(
+                    zclient, zservice, operation, params, headers, build_directly=build
+                )
         except CrmError as exc:
             record(exc)
             raise

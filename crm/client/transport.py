@@ -32,6 +32,7 @@ from ..errors import (
     TransientCrmError,
 )
 from ..http import AddressRefused, DeadlineExceeded, RedirectRefused, ReplyTooLarge, guarded_session
+from . import envelopes
 
 EXCERPT_CHARS = 2000
 
@@ -50,7 +51,7 @@ ZEEP_SETTINGS = zeep.Settings(
 )
 
 # Process-wide counters, read by the benchmark and the tests.
-STATS = {"wsdl_loads": 0, "authentications": 0, "calls": 0}
+STATS = {"wsdl_loads": 0, "authentications": 0, "calls": 0, "requests_written": 0}
 
 
 @dataclass
@@ -163,7 +164,7 @@ _zeep_clients: dict[tuple[str, float], zeep.Client] = {}
 _services: dict[tuple[str, float, str, str], Any] = {}
 _wsdl_cache = InMemoryCache(timeout=3600)
 # Other modules' per-process caches (who signed in, signing keys), emptied with these.
-_other_caches: list[Callable[[], None]] = []
+_other_caches: list[Callable[[], None]] = [envelopes.forget_plans]
 
 
 def zeep_client(location: str, timeout: float) -> zeep.Client:
@@ -223,16 +224,67 @@ def child(element: Any, name: str) -> Any:
     return None
 
 
-def send_raw(
-    zclient: zeep.Client, zservice: Any, operation: str, params: dict, headers: dict
+def _post(
+    zclient: zeep.Client,
+    zservice: Any,
+    operation: str,
+    params: dict,
+    headers: dict,
+    build_directly: bool,
 ) -> Any:
-    """Send through zeep (the request is built and checked as always) but parse the
+    """The HTTP response to the call, its request written by crm.client.envelopes where
+    ``build_directly`` and it can, else built by zeep; posted alike through this client's
+    CapturingTransport either way, as zeep's binding posts it."""
+    if build_directly:
+        try:
+            message, http_headers = envelopes.envelope(
+                zclient, zservice, operation, params, headers
+            )
+        except envelopes.LeftToZeep:
+            pass
+        else:
+            STATS["requests_written"] += 1  # by crm.client.envelopes, not zeep
+            return zclient.transport.post(
+                zservice._binding_options["address"], message, http_headers
+            )
+    with zclient.settings(raw_response=True):
+        return getattr(zservice, operation)(**params, _soapheaders=headers)
+
+
+def send(
+    zclient: zeep.Client,
+    zservice: Any,
+    operation: str,
+    params: dict,
+    headers: dict,
+    *,
+    build_directly: bool = False,
+) -> Any:
+    """zeep's result of the call (what ``getattr(zservice, operation)(...)`` returns),
+    its request written directly where ``build_directly`` and it can (see ``_post``)."""
+    if not build_directly or operation not in envelopes.OPERATIONS:
+        return getattr(zservice, operation)(**params, _soapheaders=headers)
+    response = _post(zclient, zservice, operation, params, headers, build_directly)
+    binding = zservice._binding
+    return binding.process_reply(zclient, binding.get(operation), response)
+
+
+def send_raw(
+    zclient: zeep.Client,
+    zservice: Any,
+    operation: str,
+    params: dict,
+    headers: dict,
+    *,
+    build_directly: bool = False,
+) -> Any:
+    """Send as zeep does (the request built and checked by zeep, or written directly
+    where ``build_directly`` and it can, see ``_post``) but parse the
     reply with zeep's hardened XML parser only (no DTDs, entities or network), into
     ``SimpleNamespace(header=..., body=<the response element>)`` shaped like zeep's
     result, so the caller reads ExceptionInfo and Succeeded the same way. A reply
     other than 200 (a fault) goes through zeep's own processing and raises there."""
-    with zclient.settings(raw_response=True):
-        response = getattr(zservice, operation)(**params, _soapheaders=headers)
+    response = _post(zclient, zservice, operation, params, headers, build_directly)
     binding = zservice._binding
     if response.status_code != 200:
         return binding.process_reply(zclient, binding.get(operation), response)
