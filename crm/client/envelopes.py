@@ -31,11 +31,11 @@ from zeep.xsd.types import builtins as xsd
 # The engine's hot calls (crm.client.persons get_person, crm.client.activities).
 OPERATIONS = frozenset({"GetPersonEntity", "SaveAppointmentEntity", "SaveSaleEntity"})
 
-# The xsd types written here, each with the one Python type taken for it (zeep takes
-# more, e.g. a str for an int; those go through zeep). Subtypes (an enumeration of
-# strings, xs:int of xs:integer) are formatted by their base's xmlvalue, as zeep does.
+# The xsd types written here (those of these operations' values), each with the one
+# Python type taken for it (zeep takes more, e.g. a str for an int; those go through zeep).
+# Subtypes (an enumeration of strings, xs:int of xs:integer) are formatted by their base's
+# xmlvalue, as zeep does.
 _PYTHON_TYPES = (
-    (xsd.Boolean, bool),
     (xsd.DateTime, datetime),
     (xsd.Integer, int),
     (xsd.String, str),
