@@ -58,18 +58,16 @@ class _Node:
     name: str
     optional: bool
     children: tuple[_Node, ...] | None = None
+    names: frozenset[str] = frozenset()  # the children's
     xsd_type: Any = None
     python_type: type | None = None
-
-    @property
-    def names(self) -> frozenset[str]:
-        return frozenset(child.name for child in self.children or ())
 
 
 @dataclass(frozen=True)
 class _Plan:
     envelope_ns: str
     ns: str
+    schema: Any  # zeep's, whose prefixes of its own (none here) would change the envelope
     body: _Node
     header: tuple[_Node, ...]
     http_headers: dict[str, str]
@@ -83,7 +81,7 @@ def _node(element: Any, ns: str, depth: int = 0) -> _Node:
         type(element) is not Element
         or element.max_occurs != 1
         or element.qname.namespace != ns
-        or depth > 20
+        or depth > 20  # a type within itself: its values nest no deeper in practice
     ):
         return unknown
     kind = element.type
@@ -104,9 +102,10 @@ def _node(element: Any, ns: str, depth: int = 0) -> _Node:
         ):
             return unknown
         children = tuple(_node(child, ns, depth + 1) for _, child in content.elements_nested)
-        if len({child.name for child in children}) != len(children):
+        names = frozenset(child.name for child in children)
+        if len(names) != len(children):
             return unknown
-        return _Node(name=name, optional=optional, children=children)
+        return _Node(name=name, optional=optional, children=children, names=names)
     for xsd_type, python_type in _PYTHON_TYPES:
         if isinstance(kind, xsd_type):
             return _Node(name=name, optional=optional, xsd_type=kind, python_type=python_type)
@@ -129,8 +128,8 @@ def _plan_of(binding: Any, operation: Any) -> _Plan | None:
     plan_body = _node(body, ns)
     if plan_body.children is None or plan_body.optional:
         return None
+    # The type zeep makes of a message's header parts, the elements in the WSDL's order.
     header_type = message.header.type if message.header is not None else None
-    # zeep's own type of the header (crm.client.transport's SOAP messages all have one)
     if type(header_type) is not ComplexType or type(header_type._element) is not All:
         return None
     header = tuple(_node(element, ns) for _, element in header_type.elements)
@@ -138,6 +137,7 @@ def _plan_of(binding: Any, operation: Any) -> _Plan | None:
     return _Plan(
         envelope_ns=binding.nsmap["soap-env"],
         ns=ns,
+        schema=message.wsdl.types,
         body=plan_body,
         header=header,
         http_headers={
@@ -147,6 +147,7 @@ def _plan_of(binding: Any, operation: Any) -> _Plan | None:
     )
 
 
+# By zeep's operation object; emptied with crm.client.transport's caches of zeep clients.
 _plans: dict[Any, _Plan | None] = {}
 _plans_lock = threading.Lock()
 
@@ -228,7 +229,7 @@ def envelope(
         raise LeftToZeep
     binding = zservice._binding
     plan = _plan(binding, operation)
-    if plan is None or binding.get(operation).input.wsdl.types._prefix_map_custom:
+    if plan is None or plan.schema._prefix_map_custom:
         raise LeftToZeep
     envelope_ns, ns = plan.envelope_ns, plan.ns
     parts = [
