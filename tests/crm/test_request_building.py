@@ -15,10 +15,16 @@ import pytest
 from lxml import etree
 from zeep.wsdl.utils import etree_to_string
 
-from crm.client import MemoryTicketStore, bundled_wsdl, envelopes
+from crm.client import (
+    ConnectionSettings,
+    MemoryTicketStore,
+    NetServerClient,
+    bundled_wsdl,
+    envelopes,
+)
 from crm.client.transport import STATS, zeep_client
 from crm.models import CrmCall, SuperOfficeConnection
-from crm.services import client_for_account
+from crm.services import client_for_account, connection_settings_of
 from tests.crm.both_readings import clients_both_ways, outcome
 
 from .test_contract import SERVICES88, official_wsdl
@@ -199,8 +205,6 @@ AGENTS = {
 @pytest.fixture(scope="module")
 def offline_client():
     """A client on the hub's WSDL, for writing requests without sending them."""
-    from crm.client import ConnectionSettings, NetServerClient
-
     connection = ConnectionSettings(base_url="https://netserver.invalid/", auth_mode="onsite")
     return NetServerClient(connection=connection)
 
@@ -295,8 +299,6 @@ def test_other_operations_and_other_schemas_are_left_to_zeep(offline_client):
     if SERVICES88.is_dir():
         # SuperOffice's own WSDL asks for WS-Addressing headers (a MessageID of each call's
         # own), which zeep adds: those requests are zeep's.
-        from crm.client import ConnectionSettings, NetServerClient
-
         official = NetServerClient(
             connection=ConnectionSettings(
                 base_url="https://netserver.invalid/", auth_mode="onsite"
@@ -450,3 +452,18 @@ def test_the_call_log_records_a_request_written_directly_without_its_secrets(
     )
     assert [a["Description"] for a in simulator.state("appointments")] == ["Call back & <soon>"]
     assert [s["Heading"] for s in simulator.state("sales")] == ["Lead"]
+
+
+def test_a_request_written_directly_is_answered_to_zeeps_reading_too(crm_account, simulator):
+    connection = connection_settings_of(SuperOfficeConnection.objects.get(account=crm_account))
+    crm = NetServerClient(
+        connection=connection, timeout=10, read_persons_directly=False, read_replies_directly=False
+    )
+    crm.get_person(person_id=1)  # signs in
+    written_before = STATS["requests_written"]
+    assert crm.get_person(person_id=5).id == 5
+    appointment_id = CALLS["create_appointment"](crm)
+    sale_id = CALLS["create_sale"](crm)
+    assert STATS["requests_written"] - written_before == 3
+    assert [a["AppointmentId"] for a in simulator.state("appointments")] == [appointment_id]
+    assert [s["SaleId"] for s in simulator.state("sales")] == [sale_id]
