@@ -107,9 +107,7 @@ def form_get(*, account: Account, campaign: Campaign, form_id: int) -> Form:
 def form_published_get(*, token: str) -> Form:
     """A published form by its public token (Form.DoesNotExist otherwise): the hosted
     page is for anyone on the internet, so no account scopes it; the token does."""
-    return Form.objects.select_related("account", "campaign").get(
-        token=token[:32], published=True
-    )
+    return Form.objects.select_related("account", "campaign").get(token=token[:32], published=True)
 
 
 def events_of_campaign(*, campaign: Campaign, event_type: str = "") -> QuerySet[Event]:

@@ -206,12 +206,18 @@ def test_a_failed_run_says_what_happened_in_plain_words(marketer_client, account
 
     _, (run,) = _runs(account, campaign, 1, person_id=9999)
     Run.objects.filter(id=run.id).update(
-        status=RunStatus.FAILED, error_kind="permanent",
+        status=RunStatus.FAILED,
+        error_kind="permanent",
         last_error="NotFoundCrmError: Person 9999 does not exist",
     )
     CrmCall.objects.create(
-        account=account, agent="Person", operation="GetPersonEntity", outcome="not_found",
-        started_at=timezone.now(), duration_ms=12, correlation=run.key,
+        account=account,
+        agent="Person",
+        operation="GetPersonEntity",
+        outcome="not_found",
+        started_at=timezone.now(),
+        duration_ms=12,
+        correlation=run.key,
         error="NotFoundCrmError: Person 9999 does not exist",
     )
     pages = [

@@ -59,10 +59,16 @@ def test_an_unpublished_form_has_no_page(visitor, form):
 
 
 def test_a_ticked_box_records_the_consent_with_the_text_shown(account, visitor, form):
-    response = visitor.post(_url(form), {
-        "hosted": "1", "email": "Nina@Example.com", "first_name": "Nina",
-        "consent_emarketing": "yes", "emhub_website": "",
-    })
+    response = visitor.post(
+        _url(form),
+        {
+            "hosted": "1",
+            "email": "Nina@Example.com",
+            "first_name": "Nina",
+            "consent_emarketing": "yes",
+            "emhub_website": "",
+        },
+    )
 
     assert response.status_code == 200 and "Welcome aboard!" in response.content.decode()
     nina = Contact.objects.get(account=account, email="nina@example.com")
@@ -83,10 +89,15 @@ def test_an_unticked_box_records_no_consent(account, visitor, form):
 
 
 def test_a_bots_submission_records_neither_event_nor_consent(visitor, form):
-    response = visitor.post(_url(form), {
-        "hosted": "1", "email": "bot@example.com", "consent_emarketing": "yes",
-        "emhub_website": "http://spam.example",
-    })
+    response = visitor.post(
+        _url(form),
+        {
+            "hosted": "1",
+            "email": "bot@example.com",
+            "consent_emarketing": "yes",
+            "emhub_website": "http://spam.example",
+        },
+    )
 
     assert response.status_code == 200
     assert not Event.objects.exists() and not ConsentChange.objects.exists()
@@ -95,8 +106,15 @@ def test_a_bots_submission_records_neither_event_nor_consent(visitor, form):
 def test_an_existing_contact_keeps_its_details_and_gets_the_consent(account, visitor, form):
     known = ContactFactory(account=account, email="kari@example.com", first_name="Kari")
 
-    visitor.post(_url(form), {"hosted": "1", "email": "kari@example.com",
-                              "first_name": "Mallory", "consent_emarketing": "yes"})
+    visitor.post(
+        _url(form),
+        {
+            "hosted": "1",
+            "email": "kari@example.com",
+            "first_name": "Mallory",
+            "consent_emarketing": "yes",
+        },
+    )
 
     known.refresh_from_db()
     assert known.first_name == "Kari"
@@ -104,8 +122,15 @@ def test_an_existing_contact_keeps_its_details_and_gets_the_consent(account, vis
 
 
 def test_a_bad_address_shows_the_page_again_with_the_message(visitor, form):
-    response = visitor.post(_url(form), {"hosted": "1", "email": "not-an-address",
-                                         "first_name": "Nina", "consent_emarketing": "yes"})
+    response = visitor.post(
+        _url(form),
+        {
+            "hosted": "1",
+            "email": "not-an-address",
+            "first_name": "Nina",
+            "consent_emarketing": "yes",
+        },
+    )
 
     page = response.content.decode()
     assert response.status_code == 400
@@ -126,11 +151,18 @@ def test_the_marketer_chooses_the_fields_and_the_consent_box(marketer_client, fo
     url = f"/campaigns/{form.campaign_id}/forms/{form.pk}/"
 
     missing_text = marketer_client.post(url, {"part": "page", "consent_store": "on"})
-    saved = marketer_client.post(url, {
-        "part": "page", "intro": "Hello", "field_names": ["last_name", "phone"],
-        "consent_store": "on", "consent_store_text": "Keep my details",
-        "button_label": "", "thanks_message": "Thanks!",
-    })
+    saved = marketer_client.post(
+        url,
+        {
+            "part": "page",
+            "intro": "Hello",
+            "field_names": ["last_name", "phone"],
+            "consent_store": "on",
+            "consent_store_text": "Keep my details",
+            "button_label": "",
+            "thanks_message": "Thanks!",
+        },
+    )
 
     assert "Write what the visitor agrees to." in missing_text.content.decode()
     assert saved.status_code == 302
@@ -151,8 +183,10 @@ def test_a_form_consent_goes_to_superoffice_through_the_consent_outbox(
     contact = ContactFactory(
         account=crm_account, email=email.lower(), superoffice_person_id=person["PersonId"]
     )
-    form = FormFactory(campaign=CampaignFactory(account=crm_account),
-                       consent_boxes={"STORE": {"text": "Keep my details", "legal_basis": "61A"}})
+    form = FormFactory(
+        campaign=CampaignFactory(account=crm_account),
+        consent_boxes={"STORE": {"text": "Keep my details", "legal_basis": "61A"}},
+    )
 
     visitor.post(_url(form), {"hosted": "1", "email": email, "consent_store": "yes"})
     (queued,) = ConsentPush.objects.filter(contact=contact)

@@ -153,9 +153,7 @@ def test_a_selection_import_keys_contacts_by_each_members_own_email_not_their_co
 ):
     members = simulator.state("selections/2")["members"]
     persons = {pid: _person(simulator, pid) for pid in members}
-    companies = {
-        pid: simulator.state(f"companies/{p['ContactId']}") for pid, p in persons.items()
-    }
+    companies = {pid: simulator.state(f"companies/{p['ContactId']}") for pid, p in persons.items()}
     # On ContactPersonStaticSelectionV2 email/emailAddress is the company's address.
     assert all(companies[pid]["Email"] != persons[pid]["Emails"][0] for pid in members)
 

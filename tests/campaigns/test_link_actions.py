@@ -37,8 +37,11 @@ BROWSER = (
 def shop(account, simulator):
     """The marketer's account, connected to the simulator."""
     SuperOfficeConnection.objects.create(
-        account=account, base_url=simulator.base_url, auth_mode="onsite",
-        username=simulator.username, password=simulator.password,
+        account=account,
+        base_url=simulator.base_url,
+        auth_mode="onsite",
+        username=simulator.username,
+        password=simulator.password,
         application_token=simulator.app_token,
     )
     return account
@@ -75,8 +78,13 @@ def _click(client, link, contact, *, user_agent=BROWSER, method="get", drain=Tru
 
 def _action(link, type_, settings, **kwargs) -> Automation:
     return AutomationFactory(
-        account=link.account, campaign=link.campaign, type=type_, settings=settings,
-        trigger_event_type=EventType.LINK_CLICKED, trigger_link=link, **kwargs,
+        account=link.account,
+        campaign=link.campaign,
+        type=type_,
+        settings=settings,
+        trigger_event_type=EventType.LINK_CLICKED,
+        trigger_link=link,
+        **kwargs,
     )
 
 
@@ -92,9 +100,7 @@ def _execute_all(account) -> list[Run]:
 # --- the response ---------------------------------------------------------------------------
 
 
-def test_a_click_redirects_to_the_link_or_to_another_page_the_marketer_chose(
-    client, link, reader
-):
+def test_a_click_redirects_to_the_link_or_to_another_page_the_marketer_chose(client, link, reader):
     response = _click(client, link, reader)
     assert response.status_code == 302 and response["Location"] == "https://example.com/signup"
 
@@ -109,7 +115,9 @@ def test_a_click_redirects_to_the_link_or_to_another_page_the_marketer_chose(
 
 def test_a_text_page_is_served_with_unsafe_html_stripped(client, link, reader):
     link_responses.tracked_link_response_set(
-        link=link, kind=LinkResponse.TEXT, title="You're signed up",
+        link=link,
+        kind=LinkResponse.TEXT,
+        title="You're signed up",
         html=(
             '<p>See you <b>Thursday</b>.</p><script>alert("x")</script>'
             '<a href="javascript:alert(1)" onclick="steal()">bad</a>'
@@ -126,8 +134,7 @@ def test_a_text_page_is_served_with_unsafe_html_stripped(client, link, reader):
     assert "You&#x27;re signed up" in html or "You're signed up" in html
     assert "<p>See you <b>Thursday</b>.</p>" in html
     assert 'href="https://example.com/agenda"' in html
-    for unsafe in ("<script>alert", "javascript:", "onclick", "onerror", "<iframe",
-                   "display:none"):
+    for unsafe in ("<script>alert", "javascript:", "onclick", "onerror", "<iframe", "display:none"):
         assert unsafe not in html, unsafe
     assert Event.objects.filter(link=link).count() == 1
     # The next click is served from the cache: the same sanitised page.
@@ -140,14 +147,30 @@ def test_a_text_page_is_served_with_unsafe_html_stripped(client, link, reader):
 
 
 def test_set_field_writes_each_value_typed_by_its_field(client, simulator, link, reader):
-    _action(link, T.SET_FIELD, {"field_key": "SuperOffice:2", "field_type": "Integer",
-                                "field_value": "42"})
-    _action(link, T.SET_FIELD, {"field_key": "SuperOffice:3", "field_type": "Date",
-                                "field_value": "2026-12-01"})
-    _action(link, T.SET_FIELD, {"field_key": "SuperOffice:4", "field_type": "Checkbox",
-                                "field_value": "1"})
-    _action(link, T.SET_FIELD, {"field_key": "x_campaign_note", "field_type": "LongText",
-                                "field_value": "Clicked sign up"})
+    _action(
+        link,
+        T.SET_FIELD,
+        {"field_key": "SuperOffice:2", "field_type": "Integer", "field_value": "42"},
+    )
+    _action(
+        link,
+        T.SET_FIELD,
+        {"field_key": "SuperOffice:3", "field_type": "Date", "field_value": "2026-12-01"},
+    )
+    _action(
+        link,
+        T.SET_FIELD,
+        {"field_key": "SuperOffice:4", "field_type": "Checkbox", "field_value": "1"},
+    )
+    _action(
+        link,
+        T.SET_FIELD,
+        {
+            "field_key": "x_campaign_note",
+            "field_type": "LongText",
+            "field_value": "Clicked sign up",
+        },
+    )
 
     _click(client, link, reader)
     runs = _execute_all(link.account)
@@ -163,13 +186,28 @@ def test_set_field_writes_each_value_typed_by_its_field(client, simulator, link,
 def test_follow_ups_are_a_meeting_in_the_diary_and_a_task_in_the_checklist(
     client, simulator, link, reader
 ):
-    meeting = _action(link, T.FOLLOW_UP, {
-        "follow_up_kind": "meeting", "activity_type_id": 2, "project_id": 3, "owner_id": 4,
-        "duration_minutes": 60, "due_in_days": 1, "description": "Meet {email} about {link}",
-    })
-    task = _action(link, T.FOLLOW_UP, {
-        "follow_up_kind": "task", "activity_type_id": 1, "description": "Call back",
-    })
+    meeting = _action(
+        link,
+        T.FOLLOW_UP,
+        {
+            "follow_up_kind": "meeting",
+            "activity_type_id": 2,
+            "project_id": 3,
+            "owner_id": 4,
+            "duration_minutes": 60,
+            "due_in_days": 1,
+            "description": "Meet {email} about {link}",
+        },
+    )
+    task = _action(
+        link,
+        T.FOLLOW_UP,
+        {
+            "follow_up_kind": "task",
+            "activity_type_id": 1,
+            "description": "Call back",
+        },
+    )
 
     _click(client, link, reader)
     runs = {r.automation_id: r for r in _execute_all(link.account)}
@@ -190,16 +228,34 @@ def test_follow_ups_are_a_meeting_in_the_diary_and_a_task_in_the_checklist(
 def test_requests_are_created_unassigned_or_assigned_by_the_category_rules(
     client, simulator, link, reader
 ):
-    unassigned = _action(link, T.CREATE_REQUEST, {
-        "request_title": "Question from {email}", "request_assign": "unassigned",
-        "category_id": 3, "priority_id": 2,
-    })
-    by_rules = _action(link, T.CREATE_REQUEST, {
-        "request_title": "Sales enquiry", "request_assign": "category", "category_id": 1,
-    })
-    owned = _action(link, T.CREATE_REQUEST, {
-        "request_title": "For Mia", "request_assign": "owner", "owner_id": 4,
-    })
+    unassigned = _action(
+        link,
+        T.CREATE_REQUEST,
+        {
+            "request_title": "Question from {email}",
+            "request_assign": "unassigned",
+            "category_id": 3,
+            "priority_id": 2,
+        },
+    )
+    by_rules = _action(
+        link,
+        T.CREATE_REQUEST,
+        {
+            "request_title": "Sales enquiry",
+            "request_assign": "category",
+            "category_id": 1,
+        },
+    )
+    owned = _action(
+        link,
+        T.CREATE_REQUEST,
+        {
+            "request_title": "For Mia",
+            "request_assign": "owner",
+            "owner_id": 4,
+        },
+    )
 
     _click(client, link, reader)
     runs = {r.automation_id: r for r in _execute_all(link.account)}
@@ -232,15 +288,17 @@ def test_a_request_whose_outcome_was_lost_is_found_by_its_marker_not_made_twice(
     assert len(simulator.state("tickets")) == 1
 
 
-def test_a_script_gets_the_link_variables_and_its_output_is_kept_on_the_run(
-    client, link, reader
-):
+def test_a_script_gets_the_link_variables_and_its_output_is_kept_on_the_run(client, link, reader):
     link_responses.tracked_link_response_set(
         link=link, kind=LinkResponse.REDIRECT, url="https://example.com/welcome"
     )
     sent = Event.objects.create(
-        account=link.account, campaign=link.campaign, contact=reader, type=EventType.EMAIL_SENT,
-        occurred_at=timezone.now() - timedelta(hours=1), data={"sendout": 77},
+        account=link.account,
+        campaign=link.campaign,
+        contact=reader,
+        type=EventType.EMAIL_SENT,
+        occurred_at=timezone.now() - timedelta(hours=1),
+        data={"sendout": 77},
     )
     assert sent.pk
     script = _action(link, T.RUN_SCRIPT, {"script_id": 1})
@@ -276,8 +334,13 @@ def test_scanner_preview_and_head_clicks_create_nothing_and_show_as_filtered(
     _click(client, link, reader, user_agent=scanner_ua)
     _click(client, link, reader, user_agent="Slackbot-LinkExpanding 1.0")
     head = _click(client, link, reader, method="head")
-    Event.objects.create(account=link.account, campaign=link.campaign, contact=reader,
-                         type=EventType.EMAIL_SENT, occurred_at=timezone.now())
+    Event.objects.create(
+        account=link.account,
+        campaign=link.campaign,
+        contact=reader,
+        type=EventType.EMAIL_SENT,
+        occurred_at=timezone.now(),
+    )
     _click(client, link, reader)  # a second after delivery: a gateway, not the reader
 
     assert head.status_code == 302
@@ -298,8 +361,7 @@ def test_a_link_limited_to_once_acts_once_for_two_clicks(
     client, marketer_client, simulator, link, reader
 ):
     _action(link, T.CREATE_REQUEST, {"request_title": "Once", "request_assign": "unassigned"})
-    response = marketer_client.post(reverse("automations:link_once", args=[link.pk]),
-                                    {"once": "1"})
+    response = marketer_client.post(reverse("automations:link_once", args=[link.pk]), {"once": "1"})
     assert response.status_code == 302
 
     _click(client, link, reader)
@@ -322,7 +384,8 @@ def test_a_recipient_without_a_superoffice_person_waits_in_the_queue(client, lin
 
 def test_html_stored_around_the_form_is_still_served_sanitised(client, link, reader):
     type(link).objects.filter(pk=link.pk).update(
-        response_kind=LinkResponse.TEXT, response_title="Hi",
+        response_kind=LinkResponse.TEXT,
+        response_title="Hi",
         response_html='<p onmouseover="x()">Hello</p><script>steal()</script>',
     )
 
@@ -344,8 +407,16 @@ def test_a_click_with_three_actions_publishes_one_wake_up_that_carries_out_all_t
 
     _action(link, T.CREATE_REQUEST, {"request_title": "Call me", "request_assign": "unassigned"})
     _action(link, T.RUN_SCRIPT, {"script_id": 1})
-    _action(link, T.FOLLOW_UP, {"follow_up_kind": "task", "description": "Call back",
-                                "activity_type_id": 1, "due_in_days": 1})
+    _action(
+        link,
+        T.FOLLOW_UP,
+        {
+            "follow_up_kind": "task",
+            "description": "Call back",
+            "activity_type_id": 1,
+            "due_in_days": 1,
+        },
+    )
     purge_broker(app)
 
     with django_capture_on_commit_callbacks(execute=True):

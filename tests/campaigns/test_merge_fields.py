@@ -53,8 +53,12 @@ def test_a_sendout_naming_an_unknown_field_is_refused_on_save(account, recipient
 
     with pytest.raises(ValidationError) as refused:
         sendouts.sendout_create(
-            account=account, campaign=campaign, recipient_list=recipients,
-            channel=Channel.EMAIL, subject="News for {compnay}", body="<p>Hi {first_nme}</p>",
+            account=account,
+            campaign=campaign,
+            recipient_list=recipients,
+            channel=Channel.EMAIL,
+            subject="News for {compnay}",
+            body="<p>Hi {first_nme}</p>",
         )
 
     errors = refused.value.message_dict
@@ -66,8 +70,11 @@ def test_a_sendout_naming_an_unknown_field_is_refused_on_save(account, recipient
 def test_a_link_address_cannot_differ_per_recipient(account, recipients):
     with pytest.raises(ValidationError) as refused:
         sendouts.sendout_create(
-            account=account, campaign=CampaignFactory(account=account),
-            recipient_list=recipients, channel=Channel.EMAIL, subject="x",
+            account=account,
+            campaign=CampaignFactory(account=account),
+            recipient_list=recipients,
+            channel=Channel.EMAIL,
+            subject="x",
             body='<a href="https://www.example.com/?who={email}">Me</a>',
         )
 
@@ -77,10 +84,16 @@ def test_a_link_address_cannot_differ_per_recipient(account, recipients):
 def test_the_sendout_form_shows_the_unknown_field_as_a_form_error(
     marketer_client, account, recipients
 ):
-    response = marketer_client.post("/sendouts/new/", {
-        "campaign": CampaignFactory(account=account).pk, "recipient_list": recipients.pk,
-        "channel": "email", "subject": "Hi", "body": "<p>Dear {frist_name}</p>",
-    })
+    response = marketer_client.post(
+        "/sendouts/new/",
+        {
+            "campaign": CampaignFactory(account=account).pk,
+            "recipient_list": recipients.pk,
+            "channel": "email",
+            "subject": "Hi",
+            "body": "<p>Dear {frist_name}</p>",
+        },
+    )
 
     assert response.status_code == 200
     assert "did you mean {first_name}?" in response.content.decode()
@@ -89,10 +102,19 @@ def test_the_sendout_form_shows_the_unknown_field_as_a_form_error(
 
 def test_an_automation_description_uses_the_same_fields_and_fallbacks(account):
     campaign = CampaignFactory(account=account, name="Fair")
-    contact = ContactFactory(account=account, first_name="", last_name="Berg",
-                             company_name="Berg AS", superoffice_person_id=3)
-    AutomationFactory(campaign=campaign, account=account, type=AutomationType.CREATE_TASK,
-                      trigger_event_type=EventType.EMAIL_OPENED)
+    contact = ContactFactory(
+        account=account,
+        first_name="",
+        last_name="Berg",
+        company_name="Berg AS",
+        superoffice_person_id=3,
+    )
+    AutomationFactory(
+        campaign=campaign,
+        account=account,
+        type=AutomationType.CREATE_TASK,
+        trigger_event_type=EventType.EMAIL_OPENED,
+    )
     event = EventFactory(campaign=campaign, contact=contact, type=EventType.EMAIL_OPENED)
     (run,) = runs_create_for_events(account=account, events=[event])
 
@@ -108,9 +130,13 @@ def test_the_automation_form_refuses_an_unknown_field(marketer_client, account):
 
     response = marketer_client.post(
         f"/campaigns/{campaign.pk}/automations/new/",
-        {"name": "Call", "type": AutomationType.NOTIFY_SALES_REP,
-         "trigger_event_type": EventType.EMAIL_OPENED, "activity_type_id": "1",
-         "description": "{emial} opened"},
+        {
+            "name": "Call",
+            "type": AutomationType.NOTIFY_SALES_REP,
+            "trigger_event_type": EventType.EMAIL_OPENED,
+            "activity_type_id": "1",
+            "description": "{emial} opened",
+        },
     )
 
     assert response.status_code == 200

@@ -35,8 +35,12 @@ def crm_client(client, crm_account, signed_in):
 def _checked_email_sendout(account, recipients, *, subject: str, body: str):
     """An email sendout of a new campaign to `recipients`, its checklist run."""
     sendout = sendouts.sendout_create(
-        account=account, campaign=CampaignFactory(account=account), recipient_list=recipients,
-        channel="email", subject=subject, body=body,
+        account=account,
+        campaign=CampaignFactory(account=account),
+        recipient_list=recipients,
+        channel="email",
+        subject=subject,
+        body=body,
     )
     sendouts.sendout_checklist_run(sendout=sendout)
     return sendout
@@ -296,8 +300,13 @@ def test_the_checklist_leads_with_who_will_receive_it_and_counts_each_left_out_o
     def contact(*, basis: bool, mobile: str):
         made = ContactFactory(account=account, mobile=mobile)
         if basis:
-            consent_record(account=account, contact=made, purpose=Purpose.EMARKETING,
-                           legal_basis="61A", origin=Origin.API)
+            consent_record(
+                account=account,
+                contact=made,
+                purpose=Purpose.EMARKETING,
+                legal_basis="61A",
+                origin=Origin.API,
+            )
         return made
 
     people = [
@@ -309,8 +318,11 @@ def test_the_checklist_leads_with_who_will_receive_it_and_counts_each_left_out_o
     texted = imports.recipient_list_create(account=account, name="Texted")
     imports.recipient_list_add_contacts(recipient_list=texted, contact_ids=[p.pk for p in people])
     sendout = sendouts.sendout_create(
-        account=account, campaign=CampaignFactory(account=account), recipient_list=texted,
-        channel="sms", body="Hi {first_name}",
+        account=account,
+        campaign=CampaignFactory(account=account),
+        recipient_list=texted,
+        channel="sms",
+        body="Hi {first_name}",
     )
 
     page = marketer_client.get(f"/sendouts/{sendout.pk}/checklist/").content.decode()
@@ -427,15 +439,19 @@ def test_the_sendout_page_follows_the_send_until_it_is_done(marketer_client, acc
     assert 'data-testid="sendout-figures"' in after
 
 
-def test_a_draft_can_be_changed_and_its_checklist_runs_again(
-    marketer_client, account, recipients
-):
+def test_a_draft_can_be_changed_and_its_checklist_runs_again(marketer_client, account, recipients):
     sendout = _checked_email_sendout(account, recipients, subject="Hi", body="<p>Hello</p>")
 
-    response = marketer_client.post(f"/sendouts/{sendout.pk}/edit/", {
-        "campaign": sendout.campaign_id, "recipient_list": recipients.pk, "channel": "email",
-        "subject": "Hi {first_name}", "body": "<p>Hello again</p>",
-    })
+    response = marketer_client.post(
+        f"/sendouts/{sendout.pk}/edit/",
+        {
+            "campaign": sendout.campaign_id,
+            "recipient_list": recipients.pk,
+            "channel": "email",
+            "subject": "Hi {first_name}",
+            "body": "<p>Hello again</p>",
+        },
+    )
 
     sendout.refresh_from_db()
     assert response["Location"] == f"/sendouts/{sendout.pk}/checklist/"

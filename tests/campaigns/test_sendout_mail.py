@@ -27,17 +27,25 @@ BODY = (
 
 def _consenting(account, **fields):
     contact = ContactFactory(account=account, **fields)
-    consent_record(account=account, contact=contact, purpose=Purpose.EMARKETING,
-                   legal_basis="61A", origin=Origin.API)
+    consent_record(
+        account=account,
+        contact=contact,
+        purpose=Purpose.EMARKETING,
+        legal_basis="61A",
+        origin=Origin.API,
+    )
     return contact
 
 
 @pytest.fixture
 def readers(account):
-    EmailSenderFactory(account=account, from_name="Acme Events", from_email="events@acme.example",
-                       reply_to="team@acme.example")
-    ola = _consenting(account, email="ola@example.com", first_name="Ola",
-                      company_name="Berg & Søn")
+    EmailSenderFactory(
+        account=account,
+        from_name="Acme Events",
+        from_email="events@acme.example",
+        reply_to="team@acme.example",
+    )
+    ola = _consenting(account, email="ola@example.com", first_name="Ola", company_name="Berg & Søn")
     anon = _consenting(account, email="anon@example.com", first_name="", company_name="")
     recipients = imports.recipient_list_create(account=account, name="Readers")
     imports.recipient_list_add_contacts(recipient_list=recipients, contact_ids=[ola.pk, anon.pk])
@@ -46,8 +54,12 @@ def readers(account):
 
 def _sendout(account, recipients, *, subject="News for {first_name|you}", body=BODY):
     sendout = sendouts.sendout_create(
-        account=account, campaign=CampaignFactory(account=account), recipient_list=recipients,
-        channel=Channel.EMAIL, subject=subject, body=body,
+        account=account,
+        campaign=CampaignFactory(account=account),
+        recipient_list=recipients,
+        channel=Channel.EMAIL,
+        subject=subject,
+        body=body,
     )
     sendouts.sendout_checklist_run(sendout=sendout)
     return sendout
@@ -61,9 +73,7 @@ def _sent_to(address):
     return next(m for m in mail.outbox if m.to == [address])
 
 
-def test_each_recipient_gets_their_fields_the_sender_and_a_one_click_unsubscribe(
-    account, readers
-):
+def test_each_recipient_gets_their_fields_the_sender_and_a_one_click_unsubscribe(account, readers):
     recipients, ola, anon = readers
     sendout = _sendout(account, recipients)
     sendouts.sendout_confirm(sendout=sendout)
@@ -94,7 +104,8 @@ def test_each_recipient_gets_their_fields_the_sender_and_a_one_click_unsubscribe
 def test_an_unsubscribe_field_in_the_body_is_the_link_and_no_line_is_added(account, readers):
     recipients, ola, _ = readers
     sendout = _sendout(
-        account, recipients,
+        account,
+        recipients,
         body='<p>Hi {first_name}</p><p><a href="{unsubscribe}">Leave the list</a></p>',
     )
     sendouts.sendout_confirm(sendout=sendout)
@@ -138,8 +149,13 @@ def test_a_sendout_nobody_would_receive_cannot_be_confirmed(account, readers):
     recipients, ola, anon = readers
     sendout = _sendout(account, recipients)
     for contact in (ola, anon):
-        consent_record(account=account, contact=contact, purpose=Purpose.EMARKETING,
-                       legal_basis="WITHDRAWN", origin=Origin.API)
+        consent_record(
+            account=account,
+            contact=contact,
+            purpose=Purpose.EMARKETING,
+            legal_basis="WITHDRAWN",
+            origin=Origin.API,
+        )
     sendouts.sendout_checklist_run(sendout=sendout)
 
     with pytest.raises(ValidationError) as refused:
@@ -187,8 +203,9 @@ def test_a_preview_is_the_recipients_message_without_the_pixel(account, readers)
     recipients, _, anon = readers
     sendout = _sendout(account, recipients)
 
-    parts = mail_parts(sendout=sendout, contact=anon, links=links_by_url(sendout=sendout),
-                       mode=Mode.PREVIEW)
+    parts = mail_parts(
+        sendout=sendout, contact=anon, links=links_by_url(sendout=sendout), mode=Mode.PREVIEW
+    )
 
     assert parts.subject == "News for you" and "Hi there," in parts.html
     assert "/o/" not in parts.html and parts.to == anon.email

@@ -42,18 +42,34 @@ def sent(account):
     EmailSenderFactory(account=account)
     readers = [ContactFactory(account=account, email=f"r{i}@example.com") for i in range(4)]
     for reader in readers:
-        consent_record(account=account, contact=reader, purpose=Purpose.EMARKETING,
-                       legal_basis="61A", origin=Origin.API)
+        consent_record(
+            account=account,
+            contact=reader,
+            purpose=Purpose.EMARKETING,
+            legal_basis="61A",
+            origin=Origin.API,
+        )
     recipients = imports.recipient_list_create(account=account, name="Readers")
-    imports.recipient_list_add_contacts(recipient_list=recipients,
-                                        contact_ids=[r.pk for r in readers])
+    imports.recipient_list_add_contacts(
+        recipient_list=recipients, contact_ids=[r.pk for r in readers]
+    )
     campaign = CampaignFactory(account=account, name="Spring")
-    sendout = sendouts.sendout_create(account=account, campaign=campaign,
-                                      recipient_list=recipients, channel=Channel.EMAIL,
-                                      subject="Spring", body=BODY)
+    sendout = sendouts.sendout_create(
+        account=account,
+        campaign=campaign,
+        recipient_list=recipients,
+        channel=Channel.EMAIL,
+        subject="Spring",
+        body=BODY,
+    )
     offer = TrackedLink.objects.get(campaign=campaign, url="https://www.example.com/offer")
-    AutomationFactory(account=account, campaign=campaign, type=AutomationType.CREATE_TASK,
-                      trigger_event_type=EventType.LINK_CLICKED, trigger_link=offer)
+    AutomationFactory(
+        account=account,
+        campaign=campaign,
+        type=AutomationType.CREATE_TASK,
+        trigger_event_type=EventType.LINK_CLICKED,
+        trigger_link=offer,
+    )
     sendouts.sendout_checklist_run(sendout=sendout)
     sendouts.sendout_confirm(sendout=sendout)
     sendouts.sendout_send(sendout_id=sendout.pk)
@@ -115,7 +131,8 @@ def test_each_link_has_its_clicks_and_the_runs_they_caused(engaged):
     rows = sendout_selectors.sendout_link_figures(sendout=sendout, delivered=3)
 
     assert [row.link.url for row in rows] == [
-        "https://www.example.com/offer", "https://www.example.com/agenda"
+        "https://www.example.com/offer",
+        "https://www.example.com/agenda",
     ]
     first, second = rows
     assert (first.clicks_unique, first.clicks_total, first.clicks_filtered) == (2, 3, 1)
@@ -164,9 +181,14 @@ def test_the_sendout_page_shows_the_statistics(engaged, marketer_client):
 
 def test_the_campaign_page_sums_its_sendouts(engaged, account, marketer_client):
     sendout, readers, _ = engaged
-    second = sendouts.sendout_create(account=account, campaign=sendout.campaign,
-                                     recipient_list=sendout.recipient_list,
-                                     channel=Channel.EMAIL, subject="Again", body="<p>Hi</p>")
+    second = sendouts.sendout_create(
+        account=account,
+        campaign=sendout.campaign,
+        recipient_list=sendout.recipient_list,
+        channel=Channel.EMAIL,
+        subject="Again",
+        body="<p>Hi</p>",
+    )
     sendouts.sendout_checklist_run(sendout=second)
     sendouts.sendout_confirm(sendout=second)
     sendouts.sendout_send(sendout_id=second.pk)

@@ -21,18 +21,28 @@ pytestmark = [pytest.mark.django_db, pytest.mark.both_databases]
 
 
 def _granted(account, contact):
-    consent_record(account=account, contact=contact, purpose=Purpose.EMARKETING,
-                   legal_basis="61A", origin=Origin.API)
+    consent_record(
+        account=account,
+        contact=contact,
+        purpose=Purpose.EMARKETING,
+        legal_basis="61A",
+        origin=Origin.API,
+    )
 
 
 def _sent_sendout(account, contacts, subject="Spring news"):
     EmailSenderFactory(account=account, from_name="Acme Events")
     recipients = imports.recipient_list_create(account=account, name=subject)
-    imports.recipient_list_add_contacts(recipient_list=recipients,
-                                        contact_ids=[c.pk for c in contacts])
+    imports.recipient_list_add_contacts(
+        recipient_list=recipients, contact_ids=[c.pk for c in contacts]
+    )
     sendout = sendouts.sendout_create(
-        account=account, campaign=CampaignFactory(account=account), recipient_list=recipients,
-        channel=Channel.EMAIL, subject=subject, body="<p>Hi {first_name}</p>",
+        account=account,
+        campaign=CampaignFactory(account=account),
+        recipient_list=recipients,
+        channel=Channel.EMAIL,
+        subject=subject,
+        body="<p>Hi {first_name}</p>",
     )
     sendouts.sendout_checklist_run(sendout=sendout)
     sendouts.sendout_confirm(sendout=sendout)
@@ -88,8 +98,12 @@ def test_the_button_withdraws_the_consent_with_its_source_and_the_next_send_excl
     assert message.unsubscribed_at is not None
     # The next sendout to the same list leaves the reader out at once.
     next_one = sendouts.sendout_create(
-        account=account, campaign=sendout.campaign, recipient_list=sendout.recipient_list,
-        channel=Channel.EMAIL, subject="Summer news", body="<p>Hi</p>",
+        account=account,
+        campaign=sendout.campaign,
+        recipient_list=sendout.recipient_list,
+        channel=Channel.EMAIL,
+        subject="Summer news",
+        body="<p>Hi</p>",
     )
     figures = sendout_recipient_figures(sendout=next_one)
     assert (figures["will_send"], figures["no_legal_basis"]) == (0, 1)
@@ -143,8 +157,9 @@ def test_messages_still_waiting_in_another_sendout_are_not_sent(account, sendout
 def linked_reader(crm_account, simulator):
     SuperOfficeConnection.objects.filter(account=crm_account).update(legal_basis_sync_enabled=True)
     person = simulator.state("persons/1")
-    reader = ContactFactory(account=crm_account, email=person["Emails"][0],
-                            superoffice_person_id=person["PersonId"])
+    reader = ContactFactory(
+        account=crm_account, email=person["Emails"][0], superoffice_person_id=person["PersonId"]
+    )
     _granted(crm_account, reader)
     return reader
 

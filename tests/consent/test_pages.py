@@ -124,9 +124,7 @@ def test_the_connection_page_summary_shows_the_last_cycles_and_the_next_one(acco
     assert "4242" in html and "Next cycle at" in html
 
 
-def test_sync_now_follows_the_cycle_in_place_until_it_has_finished(
-    account, admin_client, sync_on
-):
+def test_sync_now_follows_the_cycle_in_place_until_it_has_finished(account, admin_client, sync_on):
     from django.utils import timezone
 
     earlier = CycleFactory(account=account, finished_at=timezone.now())

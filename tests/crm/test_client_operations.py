@@ -333,8 +333,11 @@ def test_consents_changed_since_lists_only_recent_changes(crm):
 def _kept(person: dict) -> dict:
     """What a save by the hub must leave as it was: all but the fields it set and the
     time of the change."""
-    return {k: v for k, v in person.items()
-            if k not in {"NoMailing", "CustomFields", "Interests", "Updated"}}
+    return {
+        k: v
+        for k, v in person.items()
+        if k not in {"NoMailing", "CustomFields", "Interests", "Updated"}
+    }
 
 
 def test_saving_a_person_sends_back_every_element_it_read(crm, simulator):
@@ -350,7 +353,10 @@ def test_saving_a_person_sends_back_every_element_it_read(crm, simulator):
 
     after = simulator.state("persons/14")
     assert (after["NoMailing"], after["CustomFields"], after["Interests"]) == (
-        True, {"x_score": "[I:3]"}, [2])
+        True,
+        {"x_score": "[I:3]"},
+        [2],
+    )
     assert _kept(after) == _kept(before)
 
 
@@ -370,8 +376,13 @@ def test_a_newer_netserver_answering_with_unnamed_elements_is_understood(crm, si
     simulator.control(newer_version=True)
     try:
         person = crm.get_person(person_id=5)
-        sale_id = crm.create_sale(heading="Upgrade", text="from a newer tenant", person_id=5,
-                                  owner_id=1, company_id=person.company_id)
+        sale_id = crm.create_sale(
+            heading="Upgrade",
+            text="from a newer tenant",
+            person_id=5,
+            owner_id=1,
+            company_id=person.company_id,
+        )
         ticket = crm.create_ticket(title="Question", person_id=5)
     finally:
         simulator.control(newer_version=False)
