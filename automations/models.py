@@ -144,6 +144,14 @@ class Run(models.Model):
                 name="run_running_lease_idx",
                 condition=models.Q(status="running"),
             ),
+            # An account's held-back runs (due, no wake-up out), oldest first: what a lane
+            # claims next and a top-up publishes. Without it each claim read and sorted
+            # the account's whole backlog to pick its oldest few.
+            models.Index(
+                fields=["account", "next_attempt_at", "id"],
+                name="run_held_idx",
+                condition=models.Q(status="pending", dispatched_at__isnull=True),
+            ),
             # The Manage Automations Queue and the Lead Report read the waiting runs only:
             # partial, so the ingest path's inserts of pending runs do not touch it. On
             # PostgreSQL it also covers the event (migration 0004), so grouping the runs
