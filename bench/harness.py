@@ -115,6 +115,10 @@ def start_workers(n: int, *, concurrency: int = 1, name: str = "bench") -> list[
 
     db = settings.DATABASES["default"]
     env = {
+        # Workers keep their database connection between tasks, as production runs them
+        # (emhub/settings/production.py, .env.example): a new one per task would also
+        # lose the claims each connection prepares (automations.services._prepare).
+        "CONN_MAX_AGE": "60",
         **os.environ,
         "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:"
         f"{db['PORT'] or 5432}/{db['NAME']}",

@@ -8,6 +8,8 @@ SECRET_KEY = "test-secret-key-" + "t" * 40
 DATABASES = {
     "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/emhub"),
 }
+# The benches run their workers as production does, with connections kept (bench/harness.py).
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 # Fast hashing: the tests sign users in hundreds of times.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 FIELD_ENCRYPTION_KEYS = [
