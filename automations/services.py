@@ -730,14 +730,15 @@ def run_claim_next(*, account_id: int) -> Run | None:
     return claimed[0] if claimed else None
 
 
-# The batch sizes a claim of an account's next runs is compiled (and prepared) for.
-_CLAIM_COUNTS = (1, 2, 4, 8, 16, 32)
+# The most runs one claim of an account's next runs takes; a claim is compiled (and
+# prepared on each connection) once for each number of runs it takes.
+_MOST_CLAIMED = 32
 
 
 def runs_claim_next(*, account_id: int, count: int) -> list[Run]:
     """Claim up to ``count`` of the account's oldest due runs that are held back (pending,
     no wake-up out), oldest first, and read each with everything it needs; [] when none
-    is left. ``count`` is rounded down to one of _CLAIM_COUNTS.
+    is left. ``count`` is taken as 1 to _MOST_CLAIMED.
 
     On PostgreSQL one statement: the UPDATE takes the rows a subquery picks with FOR
     UPDATE SKIP LOCKED, so two workers doing this for one account take different runs
@@ -745,7 +746,7 @@ def runs_claim_next(*, account_id: int, count: int) -> list[Run]:
     oldest few are read and claimed one by one with run_claim's conditional UPDATE, which
     one claimer wins.
     """
-    count = max(c for c in _CLAIM_COUNTS if c <= max(1, count))
+    count = min(_MOST_CLAIMED, max(1, count))
     now = timezone.now()
     if connections[Run.objects.db].vendor != "postgresql":
         held = Run.objects.filter(

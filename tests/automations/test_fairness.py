@@ -169,9 +169,9 @@ def test_a_lane_claims_its_next_runs_together_and_gives_back_those_it_did_not_st
     outcomes = services.runs_execute(run_ids=[backlog[0]], account_id=connected_account.pk)
 
     assert [o.status for o in outcomes] == ["done", "pending"]
-    # Its first claim took the next eight held back (the time left held them all, rounded
-    # down to a claim size); the one that failed waits for its retry, and the seven it
-    # never started are as they were: pending, no attempt counted, no wake-up out.
+    # Its first claim took the next nine held back (the time left held them all, and
+    # the lane had nine runs left); the one that failed waits for its retry, and the
+    # eight it never started are as they were: pending, no attempt counted, no wake-up out.
     given_back = Run.objects.filter(id__in=backlog[LIMIT + 1 : LIMIT + 8])
     assert (
         sorted(given_back.values_list("status", "attempts", "lease_expires_at"))
@@ -187,7 +187,7 @@ def test_claiming_several_next_runs_takes_the_oldest_held_back_once(account, lim
     backlog = _runs(account, 10)
     services.runs_dispatch(run_ids=backlog, account_id=account.pk)
 
-    first = services.runs_claim_next(account_id=account.pk, count=3)  # rounded down to 2
+    first = services.runs_claim_next(account_id=account.pk, count=2)
     second = services.runs_claim_next(account_id=account.pk, count=4)
 
     assert [r.id for r in first] == backlog[LIMIT : LIMIT + 2]
