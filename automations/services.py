@@ -997,7 +997,10 @@ def _record(run: Run, **fields) -> bool:
 
     fields.setdefault("lease_expires_at", None)
     updated = call_log_flush_with(
-        _claim_guard(run), fields, statement=_guarded_update_statement(run, fields)
+        lambda: _claim_guard(run),
+        fields,
+        statement=_guarded_update_statement(run, fields),
+        using=Run.objects.db,
     )
     if not updated:
         logger.warning("Run %s was taken over before its outcome was recorded", run.key)

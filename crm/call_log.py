@@ -26,13 +26,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db import connection as db_connection
-from django.db import connections
 from django.db.models import Q, QuerySet
 from django.db.models.sql import UpdateQuery
 
@@ -123,7 +124,11 @@ def call_log_flush() -> int:
 
 
 def call_log_flush_with(
-    update: QuerySet, values: dict[str, Any], *, statement: tuple[str, list] | None = None
+    update: QuerySet | Callable[[], QuerySet],
+    values: dict[str, Any],
+    *,
+    statement: tuple[str, list] | None = None,
+    using: str = DEFAULT_DB_ALIAS,
 ) -> int:
     """Write the buffered calls and UPDATE ``update``'s rows with ``values``; returns how
     many rows the UPDATE changed. Never loses a call: what it does not write stays
@@ -136,10 +141,13 @@ def call_log_flush_with(
     the one statement fails, the calls are flushed first and the UPDATE follows.
 
     ``statement``: that UPDATE as SQL and parameters already, for a caller that writes it
-    more cheaply than Django compiles it.
+    more cheaply than Django compiles it; then ``update`` may be a function that makes
+    the queryset, called only where it is needed, on the database ``using``.
     """
     global _oldest_at
-    connection = connections[update.db]
+    if isinstance(update, QuerySet):
+        using = update.db
+    connection = connections[using]
     with _lock:
         together = (
             connection.vendor == "postgresql" and 0 < len(_rows) <= _INSERT_ROWS and not _verdicts
@@ -150,7 +158,7 @@ def call_log_flush_with(
             _oldest_at = None
     if together:
         try:
-            return _insert_then_update(rows, update, values, statement)
+            return _insert_then_update(rows, update, values, statement, connection)
         except Exception:
             logger.warning(
                 "Could not write %d SuperOffice calls with the outcome; writing them apart",
@@ -159,18 +167,22 @@ def call_log_flush_with(
             )
             _keep(rows, {}, oldest_at)
     call_log_flush()
-    return update.update(**values)
+    return _queryset(update).update(**values)
+
+
+def _queryset(update: QuerySet | Callable[[], QuerySet]) -> QuerySet:
+    return update if isinstance(update, QuerySet) else update()
 
 
 def _insert_then_update(
-    rows: list[CrmCall], update: QuerySet, values: dict[str, Any], statement
+    rows: list[CrmCall], update, values: dict[str, Any], statement, connection
 ) -> int:
-    connection = connections[update.db]
     insert_sql, insert_params = _values_insert(rows, connection)
     if statement is None:
-        update_query = update.query.chain(UpdateQuery)
+        queryset = _queryset(update)
+        update_query = queryset.query.chain(UpdateQuery)
         update_query.add_update_values(values)
-        statement = update_query.get_compiler(update.db).as_sql()
+        statement = update_query.get_compiler(queryset.db).as_sql()
     update_sql, update_params = statement
     with connection.cursor() as cursor:
         cursor.execute(
