@@ -200,26 +200,34 @@ def test_a_claim_is_prepared_once_per_database_session_and_again_in_a_new_one(ta
         assert "PREPARE" not in sent and "EXECUTE" not in sent
 
 
+def _call(run, **fields):
+    """A call of `run` as the client records it; `fields` change its values."""
+    from crm.client import CallRecord
+
+    values = {
+        "agent": "Appointment",
+        "operation": "SaveAppointmentEntity",
+        "started_at": timezone.now(),
+        "duration_ms": 3,
+        "outcome": CrmCall.Outcome.OK,
+        "http_status": 200,
+        "error": "",
+        "request_excerpt": "",
+        "response_excerpt": "",
+        "correlation": run.key,
+    }
+    return CallRecord(**{**values, **fields})
+
+
 @pytest.mark.django_db(transaction=True)
 def test_calls_the_outcomes_statement_cannot_write_stay_buffered_and_the_outcome_is_recorded(
     task_runs, buffered_call_log
 ):
     from crm.call_log import call_log_buffered, call_log_flush_with, call_log_record
-    from crm.client import CallRecord
 
     run = task_runs[0]
-    call = CallRecord(
-        agent="A" * 200,  # longer than the column: PostgreSQL refuses the row
-        operation="SaveAppointmentEntity",
-        started_at=timezone.now(),
-        duration_ms=3,
-        outcome=CrmCall.Outcome.OK,
-        http_status=200,
-        error="",
-        request_excerpt="",
-        response_excerpt="",
-        correlation=run.key,
-    )
+    # An agent longer than the column: PostgreSQL refuses the row.
+    call = _call(run, agent="A" * 200, started_at=timezone.now())
     call_log_record(account_id=run.account_id, connection_id=0, call=call)
 
     updated = call_log_flush_with(Run.objects.filter(id=run.id), {"last_error": "recorded"})
@@ -242,19 +250,15 @@ def test_calls_written_with_the_outcome_read_back_as_they_were_recorded(
 
     run = task_runs[0]
     calls = [
-        CallRecord(
-            agent="Appointment",
-            operation="SaveAppointmentEntity",
+        _call(
+            run,
             started_at=datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC),
             duration_ms=12,
-            outcome=CrmCall.Outcome.OK,
-            http_status=200,
-            error="",
             request_excerpt="<Description>Ring Åsa «now» & 'then' 100%</Description>",
             response_excerpt="<AppointmentId>7</AppointmentId>",
-            correlation=run.key,
         ),
-        CallRecord(
+        _call(
+            run,
             agent="Person",
             operation="GetPersonEntity",
             started_at=datetime(2026, 3, 4, 5, 6, 8, tzinfo=UTC),
@@ -262,9 +266,6 @@ def test_calls_written_with_the_outcome_read_back_as_they_were_recorded(
             outcome=CrmCall.Outcome.TRANSIENT,
             http_status=None,
             error="ConnectionError: reset %s %%",
-            request_excerpt="",
-            response_excerpt="",
-            correlation=run.key,
         ),
     ]
     for call in calls:
