@@ -29,7 +29,6 @@ import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, connections, transaction
@@ -667,7 +666,7 @@ def _claim_by_id(*, run_id, now, lease, worker):
     return claimable, claim, Run.objects.select_related(*_CLAIMED_WITH).filter(id=run_id)
 
 
-def _claim_next_of_account(*, account_id, now, lease, worker, count=1):
+def _claim_next_of_account(*, account_id, now, lease, worker, count):
     """The claim of an account's ``count`` oldest held-back runs (PostgreSQL; see
     runs_claim_next)."""
     held = Run.objects.filter(
@@ -732,8 +731,7 @@ def run_claim_next(*, account_id: int) -> Run | None:
     return claimed[0] if claimed else None
 
 
-# The most runs one claim of an account's next runs takes; a claim is compiled (and
-# prepared on each connection) once for each number of runs it takes.
+# The most runs one claim of an account's next runs takes.
 _MOST_CLAIMED = 32
 
 
@@ -773,7 +771,7 @@ def runs_claim_next(*, account_id: int, count: int) -> list[Run]:
         "lease": now + timedelta(seconds=lease_seconds()),
         "worker": _worker_name(),
     }
-    return _claim_statement(partial(_claim_next_of_account, count=count), values, many=True)
+    return _claim_statement(_claim_next_of_account, {**values, "count": count}, many=True)
 
 
 def _runs_unclaim(runs: list[Run]) -> None:
@@ -807,6 +805,7 @@ _STAND_INS = {
     "now": datetime(1901, 2, 3, 4, 5, 6, 1, tzinfo=UTC),
     "lease": datetime(1901, 2, 3, 4, 5, 6, 2, tzinfo=UTC),
     "worker": "\x1fclaimed-by\x1f",
+    "count": 900_000_003,
 }
 
 
@@ -822,15 +821,14 @@ def _claim_statement(build, values: dict, *, many: bool = False):
     """
     connection = connections[Run.objects.db]
     statements = connection.__dict__.setdefault("_automations_claims", {})
-    key = (
-        (build.func, tuple(sorted(build.keywords.items()))) if isinstance(build, partial) else build
-    )
-    statement = statements.get(key)
+    statement = statements.get(build)
     if statement is None:
         stand_ins = {name: _STAND_INS[name] for name in values}
         claimable, claim, select = build(**stand_ins)
         compiler = _compiler_of(_select_after_update(select, update=claimable, values=claim))
         sql, params = compiler.as_sql()
+        if "count" in stand_ins:
+            sql, params = _limit_as_parameter(sql, params, stand_ins["count"])
         places = [
             next((n for n, v in stand_ins.items() if type(p) is type(v) and p == v), None)
             for p in params
@@ -839,17 +837,13 @@ def _claim_statement(build, values: dict, *, many: bool = False):
             statement = False  # a value not passed as it was given: compile every time
         else:
             kept: dict = {}
-            name = "automations_" + "_".join(
-                [build.func.__name__.strip("_"), *(f"{v}" for _, v in key[1])]
-                if isinstance(build, partial)
-                else [build.__name__.strip("_")]
-            )
+            name = f"automations_{build.__name__.strip('_')}"
             compiler.as_sql = lambda *args, **kwargs: (kept["sql"], kept["params"])
             # The converters of the select's columns (some 90, of ten tables) are the same
             # for every execution; Django works them out anew each time it reads rows.
             compiler.get_converters = _converters_once(compiler.get_converters)
             statement = (compiler, places, params, kept, name, sql)
-        statements[key] = statement
+        statements[build] = statement
     if statement is False:
         claimable, claim, select = build(**values)
         claimed = list(_select_after_update(select, update=claimable, values=claim))
@@ -866,6 +860,19 @@ def _claim_statement(build, values: dict, *, many: bool = False):
     runs = Run.objects.all()
     runs.query.get_compiler = lambda *args, **kwargs: compiler
     return list(runs) if many else next(iter(runs), None)
+
+
+def _limit_as_parameter(sql: str, params, count: int) -> tuple[str, tuple]:
+    """The statement with its ``LIMIT <count>`` (Django writes a limit into the text) as
+    a parameter instead, so one statement, prepared once, serves every number of runs a
+    claim takes. Unchanged where the limit is not found exactly once (the values then do
+    not all have places, and the claim is compiled every time)."""
+    literal = f"LIMIT {count}"
+    if sql.count(literal) != 1:
+        return sql, params
+    before, after = sql.split(literal)
+    place = before.count("%s")
+    return f"{before}LIMIT %s{after}", (*params[:place], count, *params[place:])
 
 
 def _converters_once(get_converters):

@@ -197,3 +197,27 @@ def test_claiming_several_next_runs_takes_the_oldest_held_back_once(account, lim
         LIMIT + 6 :
     ]
     assert services.runs_claim_next(account_id=account.pk, count=8) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_claims_of_any_number_of_runs_are_one_statement_prepared_once(account, limit, app):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    backlog = _runs(account, 12)
+    services.runs_dispatch(run_ids=backlog, account_id=account.pk)
+    connection.close()  # a session of its own, whatever ran before
+
+    with CaptureQueriesContext(connection) as queries:
+        claimed = [
+            [r.id for r in services.runs_claim_next(account_id=account.pk, count=n)]
+            for n in (1, 3, 5)
+        ]
+
+    assert claimed == [backlog[3:4], backlog[4:7], backlog[7:12]]
+    sent = [q["sql"].split(" ", 1)[0].upper() for q in queries.captured_queries]
+    if connection.vendor == "postgresql":
+        # The number of runs is a parameter of the statement, not a statement of its own.
+        assert sent == ["PREPARE", "EXECUTE", "EXECUTE", "EXECUTE"]
+    else:
+        assert "PREPARE" not in sent
