@@ -725,12 +725,6 @@ def run_claim(*, run_id: int) -> Run | None:
     return claimed_run.get()
 
 
-def run_claim_next(*, account_id: int) -> Run | None:
-    """Claim the account's oldest due run that is held back (see runs_claim_next)."""
-    claimed = runs_claim_next(account_id=account_id, count=1)
-    return claimed[0] if claimed else None
-
-
 # The most runs one claim of an account's next runs takes.
 _MOST_CLAIMED = 32
 

@@ -149,6 +149,14 @@ def purge_broker(app) -> None:
         conn.default_channel.queue_purge("celery")
 
 
+def claim_next(account_id: int):
+    """The account's oldest held-back run, claimed by this process; None when none is left."""
+    from automations.services import runs_claim_next
+
+    claimed = runs_claim_next(account_id=account_id, count=1)
+    return claimed[0] if claimed else None
+
+
 def queued_messages(app) -> list[tuple[str, list]]:
     """(task name, args) of every message waiting in the broker's default queue, taken off."""
     taken = []

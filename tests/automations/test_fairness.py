@@ -7,7 +7,7 @@ from automations import services
 from automations.models import Run
 from campaigns.models import EventType
 
-from .conftest import purge_broker, queued_messages
+from .conftest import claim_next, purge_broker, queued_messages
 from .factories import AutomationFactory, CampaignFactory, ContactFactory, EventFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.both_databases]
@@ -127,16 +127,16 @@ def test_claiming_an_accounts_next_run_takes_one_held_back_run_once(account, lim
     backlog = _runs(account, 6)
     services.runs_dispatch(run_ids=backlog, account_id=account.pk)
 
-    first = services.run_claim_next(account_id=account.pk)
-    second = services.run_claim_next(account_id=account.pk)
+    first = claim_next(account_id=account.pk)
+    second = claim_next(account_id=account.pk)
 
     # The oldest held back, one per claim (not the runs whose wake-up is out).
     assert (first.id, second.id) == (backlog[LIMIT], backlog[LIMIT + 1])
     assert first.status == "running" and first.attempts == 1
     running = Run.objects.filter(status="running").values_list("id", flat=True)
     assert sorted(running) == [backlog[LIMIT], backlog[LIMIT + 1]]
-    assert services.run_claim_next(account_id=account.pk).id == backlog[LIMIT + 2]
-    assert services.run_claim_next(account_id=account.pk) is None
+    assert claim_next(account_id=account.pk).id == backlog[LIMIT + 2]
+    assert claim_next(account_id=account.pk) is None
     # A claimed run is not claimed again by its own message.
     assert services.run_execute(run_id=first.id).status == "skipped"
 
@@ -180,7 +180,7 @@ def test_a_lane_claims_its_next_runs_together_and_gives_back_those_it_did_not_st
     assert not given_back.filter(dispatched_at__isnull=False).exists()
     retried = Run.objects.get(id=backlog[LIMIT])
     assert (retried.status, retried.attempts) == ("pending", 1) and retried.last_error
-    assert services.run_claim_next(account_id=connected_account.pk).id == backlog[LIMIT + 1]
+    assert claim_next(account_id=connected_account.pk).id == backlog[LIMIT + 1]
 
 
 def test_claiming_several_next_runs_takes_the_oldest_held_back_once(account, limit, app):

@@ -17,6 +17,7 @@ from campaigns.models import Event, EventType
 from crm.models import CrmCall
 
 from ..databases import per_database
+from .conftest import claim_next
 from .factories import AutomationFactory, CampaignFactory, ContactFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.both_databases]
@@ -156,9 +157,9 @@ def test_each_claim_takes_its_own_run_with_its_own_values(sim, task_runs, other_
 
     claims = [
         services.run_claim(run_id=first.id),
-        services.run_claim_next(account_id=other_account.pk),
+        claim_next(account_id=other_account.pk),
         services.run_claim(run_id=second.id),
-        services.run_claim_next(account_id=other_account.pk),
+        claim_next(account_id=other_account.pk),
     ]
 
     assert [c.id if c else None for c in claims] == [first.id, held.id, second.id, None]
