@@ -124,15 +124,15 @@ def call_log_flush() -> int:
 
 
 def call_log_flush_with(
-    update: QuerySet | Callable[[], QuerySet],
+    update: Callable[[], QuerySet],
     values: dict[str, Any],
     *,
     statement: tuple[str, list] | None = None,
     using: str = DEFAULT_DB_ALIAS,
 ) -> int:
-    """Write the buffered calls and UPDATE ``update``'s rows with ``values``; returns how
-    many rows the UPDATE changed. Never loses a call: what it does not write stays
-    buffered, as with call_log_flush.
+    """Write the buffered calls and UPDATE the rows of the queryset ``update()`` makes
+    with ``values``; returns how many rows the UPDATE changed. Never loses a call: what
+    it does not write stays buffered, as with call_log_flush.
 
     On PostgreSQL both go in one statement, ``WITH logged AS (INSERT ...) UPDATE ...``
     (a data-modifying WITH runs to completion whether or not the UPDATE reads it): the
@@ -141,12 +141,10 @@ def call_log_flush_with(
     the one statement fails, the calls are flushed first and the UPDATE follows.
 
     ``statement``: that UPDATE as SQL and parameters already, for a caller that writes it
-    more cheaply than Django compiles it; then ``update`` may be a function that makes
-    the queryset, called only where it is needed, on the database ``using``.
+    more cheaply than Django compiles it; ``update`` is then called only where the
+    statement is not used. ``using``: the database of the queryset.
     """
     global _oldest_at
-    if isinstance(update, QuerySet):
-        using = update.db
     connection = connections[using]
     with _lock:
         together = (
@@ -167,19 +165,19 @@ def call_log_flush_with(
             )
             _keep(rows, {}, oldest_at)
     call_log_flush()
-    return _queryset(update).update(**values)
-
-
-def _queryset(update: QuerySet | Callable[[], QuerySet]) -> QuerySet:
-    return update if isinstance(update, QuerySet) else update()
+    return update().update(**values)
 
 
 def _insert_then_update(
-    rows: list[CrmCall], update, values: dict[str, Any], statement, connection
+    rows: list[CrmCall],
+    update: Callable[[], QuerySet],
+    values: dict[str, Any],
+    statement,
+    connection,
 ) -> int:
     insert_sql, insert_params = _values_insert(rows, connection)
     if statement is None:
-        queryset = _queryset(update)
+        queryset = update()
         update_query = queryset.query.chain(UpdateQuery)
         update_query.add_update_values(values)
         statement = update_query.get_compiler(queryset.db).as_sql()

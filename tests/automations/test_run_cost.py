@@ -236,7 +236,7 @@ def test_calls_the_outcomes_statement_cannot_write_stay_buffered_and_the_outcome
     call = _call(run, agent="A" * 200, started_at=timezone.now())
     call_log_record(account_id=run.account_id, connection_id=0, call=call)
 
-    updated = call_log_flush_with(Run.objects.filter(id=run.id), {"last_error": "recorded"})
+    updated = call_log_flush_with(lambda: Run.objects.filter(id=run.id), {"last_error": "recorded"})
 
     assert updated == 1 and Run.objects.get(id=run.id).last_error == "recorded"
     if connection.vendor == "postgresql":
@@ -278,7 +278,7 @@ def test_calls_written_with_the_outcome_read_back_as_they_were_recorded(
     for call in calls:
         call_log_record(account_id=run.account_id, connection_id=0, call=call)
 
-    assert call_log_flush_with(Run.objects.filter(id=run.id), {"last_error": "x"}) == 1
+    assert call_log_flush_with(lambda: Run.objects.filter(id=run.id), {"last_error": "x"}) == 1
 
     assert call_log_buffered() == 0
     fields = [f for f in CallRecord.__dataclass_fields__]
