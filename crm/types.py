@@ -69,6 +69,19 @@ class Person:
 
 
 @dataclass(frozen=True)
+class PersonBrief:
+    """A person as the light Person carrier tells it (Person.GetPersonList): names, first
+    e-mail and company, not the company's owner, which only the PersonEntity carries."""
+
+    id: int
+    first_name: str
+    last_name: str
+    email: str
+    company_id: int | None
+    company_name: str
+
+
+@dataclass(frozen=True)
 class PersonMatch:
     """A person found by email (Archive row)."""
 

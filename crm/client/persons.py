@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import NotFoundCrmError, PermanentCrmError
-from ..types import Company, Interest, NewCompany, Person, PersonMatch
+from ..types import Company, Interest, NewCompany, Person, PersonBrief, PersonMatch
 from . import queries
 from .archive import as_datetime
 from .direct import BOOLEAN as _BOOLEAN
@@ -117,6 +117,43 @@ def _read_person(element: Any, zeep_body: Any) -> Any:
         return None if entity is None or not entity.PersonId else entity
 
 
+# -- persons in one call ---------------------------------------------------------------------
+
+
+def _briefs_of_carriers(body: Any) -> dict[int, PersonBrief]:
+    """The persons in zeep's body of a GetPersonList reply, by id."""
+    briefs = (
+        PersonBrief(
+            id=p.PersonId,
+            first_name=p.Firstname or "",
+            last_name=p.Lastname or "",
+            email=p.Email or "",
+            company_id=p.ContactId or None,
+            company_name=p.ContactName or "",
+        )
+        for p in elements(body.Response, "Person")
+    )
+    return {brief.id: brief for brief in briefs if brief.id}
+
+
+def _briefs_read(element: Any) -> dict[int, PersonBrief]:
+    """The persons of a GetPersonList reply, read as ``_briefs_of_carriers`` reads zeep's
+    body of it."""
+    reply = response_fields(element, "GetPersonList", whole=True)
+    briefs = (
+        PersonBrief(
+            id=_value(p, "PersonId", _INT),
+            first_name=_value(p, "Firstname", _STRING) or "",
+            last_name=_value(p, "Lastname", _STRING) or "",
+            email=_value(p, "Email", _STRING) or "",
+            company_id=_value(p, "ContactId", _INT) or None,
+            company_name=_value(p, "ContactName", _STRING) or "",
+        )
+        for p in _items(reply, "Response", "Person")
+    )
+    return {brief.id: brief for brief in briefs if brief.id}
+
+
 class PersonOperations:
     """Person.* and Contact.* operations, and the person archive look-ups."""
 
@@ -136,6 +173,23 @@ class PersonOperations:
         if person is None:
             raise NotFoundCrmError(f"Person {person_id} does not exist")
         return person if isinstance(person, Person) else person_from_entity(person)
+
+    def get_persons(self, *, person_ids: Iterable[int]) -> dict[int, PersonBrief]:
+        """Person.GetPersonList: the persons of ``person_ids`` that SuperOffice answers
+        with, by id, from the light Person carrier (a person it does not answer with is
+        not in the result). For a person's company without one call per person."""
+        ids = sorted(set(person_ids))
+        if not ids:
+            return {}
+        briefs = self._call_read(
+            "Person",
+            "GetPersonList",
+            directly=_briefs_read,
+            through_zeep=_briefs_of_carriers,
+            PersonIds={"int": ids},
+        )
+        asked = set(ids)
+        return {person_id: brief for person_id, brief in briefs.items() if person_id in asked}
 
     def _person_matches(self, query, values: dict, *, page_size: int) -> list[PersonMatch]:
         rows = self._query(query, values, page=0, page_size=page_size)

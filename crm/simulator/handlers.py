@@ -120,6 +120,28 @@ def get_person_entity(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]:
     return {"Response": _person_entity(t, person) if person else None}
 
 
+def get_person_list(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]:
+    # The light Person carrier of each id the tenant has, in the order asked; an unknown
+    # id is left out (the hub falls back to GetPersonEntity for any person not answered).
+    persons = []
+    for person_id in p.get("PersonIds") or []:
+        person = t.persons.get(person_id)
+        if person is None:
+            continue
+        company = t.companies.get(person["ContactId"])
+        persons.append(
+            {
+                "PersonId": person["PersonId"],
+                "Firstname": person["Firstname"],
+                "Lastname": person["Lastname"],
+                "Email": person["Emails"][0] if person["Emails"] else "",
+                "ContactId": company["ContactId"] if company else 0,
+                "ContactName": company["Name"] if company else "",
+            }
+        )
+    return {"Response": persons}
+
+
 def save_person_entity(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]:
     entity = p.get("PersonEntity") or {}
     person_id = entity.get("PersonId") or 0
@@ -681,6 +703,7 @@ Handler = Callable[[Tenant, int, dict[str, Any]], dict[str, Any]]
 
 HANDLERS: dict[tuple[str, str], Handler] = {
     ("Person", "GetPersonEntity"): get_person_entity,
+    ("Person", "GetPersonList"): get_person_list,
     ("Person", "SavePersonEntity"): save_person_entity,
     ("Person", "GetConsentInfos"): get_consent_infos,
     ("Person", "SetConsent"): set_consent,

@@ -113,10 +113,14 @@ TYPES: dict[str, list[tuple[str, str]]] = {
         ("FullName", "string"),
     ],
     "Contact": [("ContactId", "int"), ("Name", "string"), ("AssociateId", "int")],
+    # The light Person carrier; GetPersonList answers with it (ContactId: the company).
     "Person": [
         ("PersonId", "int"),
         ("Firstname", "string"),
         ("Lastname", "string"),
+        ("Email", "string"),
+        ("ContactId", "int"),
+        ("ContactName", "string"),
     ],
     "Project": [("ProjectId", "int"), ("Name", "string")],
     "Country": [("CountryId", "int"), ("Name", "string")],
@@ -378,6 +382,8 @@ AGENTS: dict[str, dict[str, Op]] = {
     },
     "Person": {
         "GetPersonEntity": ([("PersonEntityId", "int")], _response("PersonEntity")),
+        # Many persons in one call, the light carrier each (no company owner).
+        "GetPersonList": ([("PersonIds", "ArrayOfint")], _response("ArrayOfPerson")),
         "SavePersonEntity": ([("PersonEntity", "PersonEntity")], _response("PersonEntity")),
         "GetConsentInfos": ([("PersonId", "int")], _response("ArrayOfConsentInfo")),
         "SetConsent": (

@@ -38,6 +38,21 @@ def test_get_person_of_unknown_id_is_not_found(crm):
         crm.get_person(person_id=999_999)
 
 
+def test_persons_are_read_many_in_one_call_with_their_companies(crm, simulator):
+    briefs = crm.get_persons(person_ids=[8, 5, 5, 999_999, 2])
+    assert simulator.state("counters")["operations"]["Person.GetPersonList"] == 1
+    assert sorted(briefs) == [2, 5, 8]  # the unknown id is not answered
+    for person_id, brief in briefs.items():
+        seeded = simulator.state(f"persons/{person_id}")
+        full = crm.get_person(person_id=person_id)
+        assert brief.id == person_id
+        assert brief.company_id == seeded["ContactId"] == full.company_id
+        assert (brief.first_name, brief.last_name) == (full.first_name, full.last_name)
+        assert brief.email == full.email and brief.company_name == full.company_name
+    assert crm.get_persons(person_ids=[]) == {}
+    assert crm.get_persons(person_ids=[999_999]) == {}
+
+
 def test_persons_by_email_come_oldest_first_including_duplicates(crm):
     matches = crm.find_persons_by_email(email="DUPLICATE@example.com")
     assert len(matches) >= 2

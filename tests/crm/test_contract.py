@@ -145,6 +145,8 @@ def test_every_operation_round_trips_through_the_official_wsdl_in_strict_mode(
     crm = _official_client(crm_account, simulator)
     assert crm.whoami().associate_id == 1
     assert crm.get_person(person_id=5).id == 5
+    briefs = crm.get_persons(person_ids=[5, 8])
+    assert briefs[8].company_id == crm.get_person(person_id=8).company_id
     assert crm.find_persons_by_email(email="duplicate@example.com")
     person = crm.create_person(
         first_name="Kim",
@@ -346,6 +348,8 @@ def test_a_strict_official_client_parses_every_other_reply_the_hub_reads(crm_acc
     hub.create_sale(heading="H", text="t", person_id=5, owner_id=2)
     hub.set_consent(person_id=5, purpose_key="STORE", legal_base_key="61B")
     assert official.call("Person", "GetConsentInfos", PersonId=5).ConsentInfo
+    persons = official.call("Person", "GetPersonList", PersonIds={"int": [5, 8]}).Person
+    assert [(p.PersonId, bool(p.ContactId)) for p in persons] == [(5, True), (8, True)]
     assert official.call("Sale", "GetSalesFromPerson", PersonId=5, OnlyOpenSales=False).Sale
     assert official.call("List", "GetLegalBases").LegalBase
     assert official.call("List", "GetConsentPurposes").ConsentPurpose

@@ -16,6 +16,7 @@ from crm.client import NetServerClient, bundled_wsdl
 from crm.client.activities import _APPOINTMENT_ID, _SALE_ID
 from crm.client.consents import _SET_CONSENT_READ, _consents_of_infos, _consents_read
 from crm.client.direct import LeftToZeep
+from crm.client.persons import _briefs_of_carriers, _briefs_read
 from crm.client.transport import zeep_body, zeep_client
 from crm.errors import PermanentCrmError
 from tests.crm.both_readings import (
@@ -42,6 +43,7 @@ READINGS = {
     ),
     "GetConsentInfos": ("Person", _consents_read, _consents_of_infos),
     "SetConsent": ("Person", _SET_CONSENT_READ, lambda body: None),
+    "GetPersonList": ("Person", _briefs_read, _briefs_of_carriers),
 }
 
 # The calls, by operation, as the engine and consent sync make them.
@@ -62,6 +64,7 @@ CALLS = {
     "SetConsent": lambda c: c.set_consent(
         person_id=5, purpose_key="EMARKETING", legal_base_key="61A", comment="form"
     ),
+    "GetPersonList": lambda c: c.get_persons(person_ids=[5, 8]),
 }
 
 
@@ -150,6 +153,7 @@ def _first(name: str):
         "SaveSaleEntity": "SaleId",
         "SaveAppointmentEntity": "AppointmentId",
         "GetConsentInfos": "LegalBaseKey",
+        "GetPersonList": "ContactId",
     }.get(name)
 
 
@@ -248,6 +252,11 @@ def test_replies_of_odd_shapes_are_read_directly_as_zeep_reads_them(
         assert read["a name twice"] == read["as sent"] and read["spaced value"] == read["as sent"]
         assert read["nil response"] is None and read["bad value"] is None
         assert read["empty response"][0] is read["no response"][0] is AttributeError
+    if operation == "GetPersonList":
+        assert sorted(read["as sent"]) == [5, 8] and read["as sent"][5].company_id
+        assert read["nil response"] == read["no response"] == read["empty response"] == {}
+        assert read["a name twice"] == read["spaced value"] == read["as sent"]
+        assert read["bad value"][5].company_id is None  # zeep reads an unreadable int as None
     if operation == "GetConsentInfos":
         assert {c.purpose_key for c in read["as sent"]} == {"EMARKETING", "STORE"}
         assert read["no items"] == read["nil response"] == []
