@@ -133,14 +133,54 @@ def _outcome_unknown(run: Run) -> bool:
     return run.attempts > 1
 
 
-def _create_sale(*, run: Run, client, person_id: int) -> ActionResult:
+# --- persons read ahead ----------------------------------------------------------------
+
+# The actions that read the person only for the company to file the object under, when
+# the automation names the owner (without one, the owner is the company's, which only the
+# PersonEntity tells): for these, one Person.GetPersonList of the persons of several runs
+# can stand in for a Person.GetPersonEntity each (automations.services._runs_execute).
+_READ_PERSON_FOR_COMPANY = {
+    AutomationType.CREATE_SALE,
+    AutomationType.CREATE_TASK,
+    AutomationType.NOTIFY_SALES_REP,
+}
+
+
+def persons_to_read_ahead(runs: list[Run]) -> list[int]:
+    """The SuperOffice persons of ``runs`` whose actions read a person only for its
+    company (see _READ_PERSON_FOR_COMPANY), each once."""
+    return sorted(
+        {
+            run.contact.superoffice_person_id
+            for run in runs
+            if run.contact.superoffice_person_id
+            and run.automation.type in _READ_PERSON_FOR_COMPANY
+            and run.automation.settings.get("owner_id")
+            and run.automation.deleted_at is None
+        }
+    )
+
+
+def _person_for_company(*, run: Run, client, person_id: int, read_ahead):
+    """The person as the action reads it for its company: read ahead with other runs'
+    persons where the automation names the owner, else Person.GetPersonEntity."""
+    if read_ahead and run.automation.settings.get("owner_id"):
+        brief = read_ahead.get(person_id)
+        if brief is not None:
+            return brief
+    return client.get_person(person_id=person_id)
+
+
+def _create_sale(*, run: Run, client, person_id: int, read_ahead=None) -> ActionResult:
     s = run.automation.settings
     person = None
     sale_id = None
     if _outcome_unknown(run):
         sale_id = client.find_sale_by_marker(person_id=person_id, marker=run.marker)
     if sale_id is None:
-        person = client.get_person(person_id=person_id)
+        person = _person_for_company(
+            run=run, client=client, person_id=person_id, read_ahead=read_ahead
+        )
         text = description_render(template=s.get("description", ""), run=run)
         heading = (text.splitlines()[0] if text else "") or run.automation.name
         sale_id = client.create_sale(
@@ -174,13 +214,15 @@ def _int(value) -> int | None:
     return int(value) if value not in (None, "") else None
 
 
-def _appointment(*, run: Run, client, person_id: int, completed: bool) -> ActionResult:
+def _appointment(
+    *, run: Run, client, person_id: int, completed: bool, read_ahead=None
+) -> ActionResult:
     s = run.automation.settings
     if _outcome_unknown(run):
         found = client.find_appointment_by_marker(person_id=person_id, marker=run.marker)
         if found is not None:
             return ActionResult("appointment", found)
-    person = client.get_person(person_id=person_id)
+    person = _person_for_company(run=run, client=client, person_id=person_id, read_ahead=read_ahead)
     text = description_render(template=s.get("description", ""), run=run)
     start = timezone.now()
     appointment_id = client.create_appointment(
@@ -196,12 +238,16 @@ def _appointment(*, run: Run, client, person_id: int, completed: bool) -> Action
     return ActionResult("appointment", appointment_id)
 
 
-def _create_task(*, run: Run, client, person_id: int) -> ActionResult:
-    return _appointment(run=run, client=client, person_id=person_id, completed=False)
+def _create_task(*, run: Run, client, person_id: int, read_ahead=None) -> ActionResult:
+    return _appointment(
+        run=run, client=client, person_id=person_id, completed=False, read_ahead=read_ahead
+    )
 
 
-def _notify_sales_rep(*, run: Run, client, person_id: int) -> ActionResult:
-    return _appointment(run=run, client=client, person_id=person_id, completed=True)
+def _notify_sales_rep(*, run: Run, client, person_id: int, read_ahead=None) -> ActionResult:
+    return _appointment(
+        run=run, client=client, person_id=person_id, completed=True, read_ahead=read_ahead
+    )
 
 
 def _interest_ids(run: Run) -> list[int]:
@@ -279,8 +325,13 @@ class UnknownActionError(Exception):
     """The automation's type has no action here: the run fails, it is not retried."""
 
 
-def perform(*, run: Run, client, person_id: int) -> ActionResult:
+def perform(*, run: Run, client, person_id: int, read_ahead=None) -> ActionResult:
+    """Do the run's action for the person. ``read_ahead``: persons read with other runs'
+    (crm.types.PersonBrief by id), for the actions that read a person only for its
+    company."""
     action = ACTIONS.get(run.automation.type)
     if action is None:
         raise UnknownActionError(f"No action for automation type {run.automation.type!r}")
+    if read_ahead and run.automation.type in _READ_PERSON_FOR_COMPANY:
+        return action(run=run, client=client, person_id=person_id, read_ahead=read_ahead)
     return action(run=run, client=client, person_id=person_id)
