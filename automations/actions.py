@@ -135,10 +135,12 @@ def _outcome_unknown(run: Run) -> bool:
 
 # --- persons read ahead ----------------------------------------------------------------
 
-# The actions that read the person only for the company to file the object under, when
-# the automation names the owner (without one, the owner is the company's, which only the
-# PersonEntity tells): for these, one Person.GetPersonList of the persons of several runs
-# can stand in for a Person.GetPersonEntity each (automations.services._runs_execute).
+# The actions of this module that read the person only for the company to file the
+# object under, when the automation names the owner (without one, the owner is the
+# company's, which only the PersonEntity tells): for these, one Person.GetPersonList of
+# the persons of several runs can stand in for a Person.GetPersonEntity each
+# (automations.services._persons_read_ahead). The link actions read their persons
+# themselves.
 _READ_PERSON_FOR_COMPANY = {
     AutomationType.CREATE_SALE,
     AutomationType.CREATE_TASK,
@@ -147,23 +149,24 @@ _READ_PERSON_FOR_COMPANY = {
 
 
 def persons_to_read_ahead(runs: list[Run]) -> list[int]:
-    """The SuperOffice persons of ``runs`` whose actions read a person only for its
-    company (see _READ_PERSON_FOR_COMPANY), each once."""
-    return sorted(
-        {
-            run.contact.superoffice_person_id
-            for run in runs
-            if run.contact.superoffice_person_id
-            and run.automation.type in _READ_PERSON_FOR_COMPANY
-            and run.automation.settings.get("owner_id")
-            and run.automation.deleted_at is None
-        }
-    )
+    """The SuperOffice person of each of ``runs`` whose action reads a person only for
+    its company (see _READ_PERSON_FOR_COMPANY), in the order of the runs; a person of
+    several runs comes once for each."""
+    return [
+        run.contact.superoffice_person_id
+        for run in runs
+        if run.contact.superoffice_person_id
+        and run.automation.type in _READ_PERSON_FOR_COMPANY
+        and run.automation.settings.get("owner_id")
+        and run.automation.deleted_at is None
+    ]
 
 
 def _person_for_company(*, run: Run, client, person_id: int, read_ahead):
     """The person as the action reads it for its company: read ahead with other runs'
-    persons where the automation names the owner, else Person.GetPersonEntity."""
+    persons where the automation names the owner, else Person.GetPersonEntity. (The
+    owner check matters: the same person may be read ahead for another automation that
+    names one, and a person read ahead does not tell its company's owner.)"""
     if read_ahead and run.automation.settings.get("owner_id"):
         brief = read_ahead.get(person_id)
         if brief is not None:

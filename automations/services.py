@@ -546,25 +546,42 @@ def _runs_execute(*, run_ids: list[int], account_id: int | None, hold) -> list[R
     return outcomes
 
 
+# Accounts whose SuperOffice refused a read ahead, until when none is tried for them (a
+# tenant whose WSDL lacks GetPersonList, say): by account id, time.monotonic().
+_read_ahead_refused_until: dict[int, float] = {}
+_READ_AHEAD_REFUSED_SECONDS = 600.0
+
+
 def _persons_read_ahead(runs: list[Run], *, hold) -> dict:
     """The persons of a lane's claimed runs whose actions read a person only for its
     company (automations.actions.persons_to_read_ahead), read in one Person.GetPersonList
     (crm.types.PersonBrief by id) instead of a Person.GetPersonEntity per run.
 
+    A run uses the company as it was when the lane claimed it, up to a few seconds before
+    the run acts (lane_seconds()), not at its own call.
+
     Logged with the correlation ``read-ahead:<first run's key>``. Nothing when fewer than
-    two persons are wanted (one call either way) or the account's CRM work is paused; when
-    the call fails, each run reads its own person, as without this.
+    two runs want it (one call either way) or the account's CRM work is paused. When the
+    call fails, each run reads its own person, as without this: a failing SuperOffice
+    then makes the first run wait and ends the lane, a refused configuration pauses the
+    account through that run. After any other refusal no read ahead is tried for the
+    account for _READ_AHEAD_REFUSED_SECONDS.
     """
+    from crm.errors import ConfigurationCrmError, TransientCrmError
+
     from . import actions
 
-    person_ids = actions.persons_to_read_ahead(runs)
-    if len(person_ids) < 2:
-        return {}
-    account = runs[0].account
-    paused = _loaded_settings_of(account)
-    if paused is not None and paused.crm_paused_at is not None:
-        return {}
+    account_id = runs[0].account_id if runs else None
     try:
+        person_ids = actions.persons_to_read_ahead(runs)
+        if len(person_ids) < 2:
+            return {}
+        if _read_ahead_refused_until.get(account_id, 0.0) > time.monotonic():
+            return {}
+        account = runs[0].account
+        paused = _loaded_settings_of(account)
+        if paused is not None and paused.crm_paused_at is not None:
+            return {}
         from crm.services import client_for_account
 
         client = client_for_account(
@@ -574,8 +591,13 @@ def _persons_read_ahead(runs: list[Run], *, hold) -> dict:
         )
         with client.one_slot(hold):
             return client.get_persons(person_ids=person_ids)
+    except TransientCrmError as exc:
+        logger.info("Persons not read ahead for account %s: %s", account_id, _error_text(exc))
+        return {}
     except Exception as exc:  # the runs read their persons one by one, as without this
-        logger.info("Persons not read ahead for account %s: %s", account.pk, _error_text(exc))
+        if not isinstance(exc, ConfigurationCrmError):
+            _read_ahead_refused_until[account_id] = time.monotonic() + _READ_AHEAD_REFUSED_SECONDS
+        logger.warning("Persons not read ahead for account %s: %s", account_id, _error_text(exc))
         return {}
 
 

@@ -18,6 +18,9 @@ pytestmark = [pytest.mark.django_db, pytest.mark.both_databases]
 
 # Seeded simulator persons, each at its own company.
 PERSONS = [11, 14, 17, 20, 23, 26, 29]
+# The automations' owner: Sven Support, who owns no seeded company (their owners are 2, 3
+# or 7), so an object owned by the company's owner cannot pass for one owned by him.
+OWNER = 5
 
 
 @pytest.fixture
@@ -31,18 +34,31 @@ def lane(settings):
     purge_broker(app)
     yield
     purge_broker(app)
+    services._read_ahead_refused_until.clear()
+
+
+def _automation(campaign, *, kind=AutomationType.CREATE_TASK, owner=True, description="Call"):
+    settings = (
+        {"activity_type_id": 1, "description": description}
+        if kind != AutomationType.CREATE_SALE
+        else {"source_id": 1, "rating_id": 1, "description": description}
+    )
+    if owner:
+        settings["owner_id"] = OWNER
+    return AutomationFactory(
+        account=campaign.account, campaign=campaign, type=kind, settings=settings
+    )
 
 
 def _runs(account, *, kind=AutomationType.CREATE_TASK, owner=True, persons=PERSONS):
     campaign = CampaignFactory(account=account)
-    settings = (
-        {"activity_type_id": 1, "description": "Call {email}"}
-        if kind != AutomationType.CREATE_SALE
-        else {"source_id": 1, "rating_id": 1, "description": "Lead"}
-    )
-    if owner:
-        settings["owner_id"] = 3
-    AutomationFactory(account=account, campaign=campaign, type=kind, settings=settings)
+    _automation(campaign, kind=kind, owner=owner)
+    return _events_of(campaign, persons)
+
+
+def _events_of(campaign, persons) -> list[int]:
+    """An e-mail opened by a contact of each person: the campaign's automations' runs."""
+    account = campaign.account
     events = [
         EventFactory(
             account=account,
@@ -88,7 +104,7 @@ def test_a_lanes_runs_read_their_persons_in_one_call_and_file_each_task_at_its_c
     for person_id, appointment in appointments.items():
         company_id = sim.state("persons", person_id)["ContactId"]
         assert appointment["ContactId"] == company_id, person_id
-        assert appointment["AssociateId"] == 3  # the automation's owner
+        assert appointment["AssociateId"] == OWNER
     # The read is in the call log, found from the first run the lane claimed.
     read = CrmCall.objects.get(operation="GetPersonList")
     first_claimed = Run.objects.filter(id__in=run_ids[1:]).order_by("id").first()
@@ -103,6 +119,7 @@ def test_sales_are_read_ahead_too(connected_account, sim, lane):
 
     assert [o.status for o in outcomes] == [RunStatus.DONE] * 4
     assert _operations(sim)["Person.GetPersonList"] == 1
+    assert _operations(sim)["Person.GetPersonEntity"] == 1  # the message's own run
     sales = {s["PersonId"]: s for s in sim.state("sales")}
     for person_id in PERSONS[:4]:
         assert sales[person_id]["ContactId"] == sim.state("persons", person_id)["ContactId"]
@@ -171,3 +188,64 @@ def test_nothing_is_read_ahead_for_a_paused_account(connected_account, sim, lane
 
     assert read == {} and len(claimed) == 2
     assert "Person.GetPersonList" not in _operations(sim)
+
+
+def test_a_person_read_ahead_for_an_automation_with_an_owner_is_read_again_for_one_without(
+    connected_account, sim, lane
+):
+    # Each e-mail opened makes a task (owner named) and a notification (the company's
+    # owner) for the same person: the notification must not take the person read ahead,
+    # which does not tell the company's owner.
+    campaign = CampaignFactory(account=connected_account)
+    _automation(campaign, description="Task")
+    _automation(campaign, kind=AutomationType.NOTIFY_SALES_REP, owner=False, description="Note")
+    run_ids = _events_of(campaign, PERSONS[:3])
+
+    outcomes = _execute_as_a_lane(connected_account, run_ids)
+
+    assert [o.status for o in outcomes] == [RunStatus.DONE] * 6
+    assert _operations(sim)["Person.GetPersonList"] == 1
+    appointments = sim.state("appointments")
+    assert len(appointments) == 6
+    for appointment in appointments:
+        company = sim.state("companies", appointment["ContactId"])
+        assert (
+            appointment["ContactId"] == sim.state("persons", appointment["PersonId"])["ContactId"]
+        )
+        if appointment["Description"].startswith("Note"):
+            assert appointment["AssociateId"] == company["AssociateId"] != OWNER
+        else:
+            assert appointment["AssociateId"] == OWNER
+
+
+def test_two_runs_of_one_person_are_read_ahead_in_one_call(connected_account, sim, lane):
+    run_ids = _runs(connected_account, persons=[PERSONS[0]] * 3)
+
+    outcomes = _execute_as_a_lane(connected_account, run_ids)
+
+    assert [o.status for o in outcomes] == [RunStatus.DONE] * 3
+    # The message's own run reads the person; the lane's two, one call between them.
+    assert _operations(sim)["Person.GetPersonList"] == 1
+    assert _operations(sim)["Person.GetPersonEntity"] == 1
+
+
+def test_after_superoffice_refuses_a_read_ahead_none_is_tried_for_a_while(
+    connected_account, sim, lane
+):
+    sim.control(mode="entity_bomb", operations=["GetPersonList"])
+    first = _runs(connected_account, persons=PERSONS[:3])
+
+    outcomes = _execute_as_a_lane(connected_account, first)
+
+    assert [o.status for o in outcomes] == [RunStatus.DONE] * 3
+    refused = CrmCall.objects.get(operation="GetPersonList")
+    assert refused.outcome == CrmCall.Outcome.PERMANENT
+    sim.control(mode="normal", operations=[])
+    later = _runs(connected_account, persons=PERSONS[3:6])
+
+    outcomes = _execute_as_a_lane(connected_account, later)
+
+    assert [o.status for o in outcomes] == [RunStatus.DONE] * 3
+    assert CrmCall.objects.filter(operation="GetPersonList").count() == 1  # not tried again
+    assert "Person.GetPersonList" not in _operations(sim)
+    assert _operations(sim)["Person.GetPersonEntity"] == 6
