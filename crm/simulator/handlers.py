@@ -121,8 +121,10 @@ def get_person_entity(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]:
 
 
 def get_person_list(t: Tenant, who: int, p: dict[str, Any]) -> dict[str, Any]:
-    # The light Person carrier of each id the tenant has, in the order asked; an unknown
-    # id is left out (the hub falls back to GetPersonEntity for any person not answered).
+    # The light Person carrier of each id the tenant has, in the order asked. What
+    # NetServer answers for an unknown id is not documented: left out here; the client
+    # also drops an empty carrier (PersonId 0) and reads any person not answered with
+    # GetPersonEntity, which answers an unknown id with a nil Response.
     persons = []
     for person_id in p.get("PersonIds") or []:
         person = t.persons.get(person_id)
