@@ -162,7 +162,22 @@ def _retry_after(response: requests.Response) -> float | None:
 _cache_lock = threading.Lock()
 _zeep_clients: dict[tuple[str, float], zeep.Client] = {}
 _services: dict[tuple[str, float, str, str], Any] = {}
-_wsdl_cache = InMemoryCache(timeout=3600)
+
+
+class _WsdlCache(InMemoryCache):
+    """zeep's in-memory cache of fetched WSDL and schema files, with a dict of its own that
+    clear_caches empties: zeep's instances share one class-wide dict, which nothing
+    empties before its timeout, so a tenant's changed WSDL was read as before."""
+
+    def __init__(self, timeout: int) -> None:
+        super().__init__(timeout=timeout)
+        self._cache = {}
+
+    def clear(self) -> None:
+        self._cache.clear()
+
+
+_wsdl_cache = _WsdlCache(timeout=3600)
 # Other modules' per-process caches (who signed in, signing keys), emptied with these.
 _other_caches: list[Callable[[], None]] = [envelopes.forget_plans]
 
@@ -202,10 +217,12 @@ def register_cache(clear: Callable[[], None]) -> None:
 
 
 def clear_caches() -> None:
-    """Forget every zeep client (tests, or after a tenant changed its WSDL)."""
+    """Forget every zeep client and fetched WSDL (tests, or after a tenant changed its
+    WSDL)."""
     with _cache_lock:
         _zeep_clients.clear()
         _services.clear()
+        _wsdl_cache.clear()
     for clear in _other_caches:
         clear()
 

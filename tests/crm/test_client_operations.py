@@ -436,6 +436,8 @@ def test_interests_go_through_update_interests_where_the_tenants_wsdl_offers_it(
     from crm.models import SuperOfficeConnection
 
     SuperOfficeConnection.objects.filter(account=crm_account).update(use_tenant_wsdl=True)
+    # The tenant's WSDL read while it was an older NetServer: forgotten with the caches.
+    assert not client_for_account(crm_account)._offers("Person", "UpdateInterests")
     simulator.control(newer_version=True)  # a NetServer 11.13 or later
     clear_caches()
     try:
