@@ -16,7 +16,8 @@ from .factories import AutomationFactory, CampaignFactory, ContactFactory, Event
 
 pytestmark = [pytest.mark.django_db, pytest.mark.both_databases]
 
-# Seeded simulator persons, each at its own company.
+# Seeded simulator persons, at the companies the seed gave them (more than one: checked
+# where it matters).
 PERSONS = [11, 14, 17, 20, 23, 26, 29]
 # The automations' owner: Sven Support, who owns no seeded company (their owners are 2, 3
 # or 7), so an object owned by the company's owner cannot pass for one owned by him.
@@ -101,6 +102,8 @@ def test_a_lanes_runs_read_their_persons_in_one_call_and_file_each_task_at_its_c
     assert operations["Appointment.SaveAppointmentEntity"] == len(PERSONS)
     appointments = {a["PersonId"]: a for a in sim.state("appointments")}
     assert sorted(appointments) == PERSONS
+    # The persons are at several companies, so a company given to the wrong run shows.
+    assert len({sim.state("persons", p)["ContactId"] for p in PERSONS}) > 1
     for person_id, appointment in appointments.items():
         company_id = sim.state("persons", person_id)["ContactId"]
         assert appointment["ContactId"] == company_id, person_id
